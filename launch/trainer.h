@@ -1,0 +1,64 @@
+// The training loop: data, model, optimizer, schedule, per-epoch evaluation
+// (top-1, top-5, loss), early stopping, atomic HDF5 checkpoints and bit-exact
+// resume, progress output and a metrics log (output_dir/metrics.jsonl).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "attncamp.pb.h"
+#include "data/classification.h"
+#include "models/vit.h"
+
+namespace attncamp::launch {
+
+struct EvalResult {
+  double loss = 0, top1 = 0, top5 = 0;  // mean loss; accuracies as fractions in [0,1]
+  int64_t count = 0;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  double train_loss = 0;
+  EvalResult eval;
+  double images_per_second = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> epochs;
+  std::vector<double> step_losses;  // losses of the steps run by this call
+  int64_t steps = 0;                // global steps completed
+  EvalResult final_eval;
+  bool early_stopped = false;
+};
+
+// Model configuration from an experiment (num_classes: from the config, or `data_classes` when 0).
+models::VitConfig vit_config_from(const config::Experiment& e, int64_t data_classes);
+
+// Evaluates `model` on the first `limit` samples of `data` (0 = all) in batches.
+EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
+                    int64_t limit = 0);
+
+// Copies samples `indices[begin..end)` of `data` into images [n,H,W,C] and labels [n].
+void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin,
+                  int64_t end, Tensor& images, Tensor& labels);
+
+// Sets the number of CPU threads for kernels and BLAS (0 = leave the default).
+void set_cpu_threads(int threads);
+
+class Trainer {
+ public:
+  // `source` names the config (file path) in messages; `config_text` is stored in checkpoints.
+  Trainer(const config::Experiment& experiment, std::string source);
+  // resume: "" (fresh start), "auto" (output_dir/checkpoint.h5 if present) or a checkpoint path.
+  TrainResult run(const std::string& resume = "");
+
+ private:
+  config::Experiment e_;
+  std::string source_;
+};
+
+// Path of the rolling checkpoint in an output folder.
+std::string checkpoint_path(const std::string& output_dir);
+
+}  // namespace attncamp::launch

@@ -1,0 +1,104 @@
+// Linear, LayerNorm, Dropout and Mlp forward/backward on top of the ops API.
+#include "models/layers.h"
+
+#include "ops/dropout.h"
+#include "ops/gelu.h"
+#include "ops/layernorm.h"
+#include "ops/linear.h"
+
+namespace attncamp::models {
+
+namespace {
+Shape with_last(const Shape& s, int64_t last) {
+  Shape r = s;
+  r.back() = last;
+  return r;
+}
+}  // namespace
+
+Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias, Init weight_init)
+    : in_(in), out_(out) {
+  w_ = store.add(name + ".weight", {out, in}, weight_init, true);
+  if (bias) b_ = store.add(name + ".bias", {out}, Init::kZeros, false);
+}
+
+const Tensor& Linear::forward(const Tensor& x) {
+  ATTNCAMP_CHECK(x.dim() >= 1 && x.shape().back() == in_, "Linear expects [..., ", in_, "], got ",
+                 shape_str(x.shape()));
+  x_ = x;
+  ensure_tensor(y_, with_last(x.shape(), out_), x.dtype());
+  ops::linear_forward(x, w_->value, b_ ? b_->value : Tensor(), y_);
+  return y_;
+}
+
+const Tensor& Linear::backward(const Tensor& dy, bool need_dx) {
+  Tensor dx;
+  if (need_dx) dx = ensure_tensor(dx_, x_.shape(), x_.dtype());
+  Tensor db = b_ ? b_->grad : Tensor();
+  ops::linear_backward(dy, x_, w_->value, dx, w_->grad, db);
+  return dx_;
+}
+
+LayerNorm::LayerNorm(ParamStore& store, const std::string& name, int64_t dim, double eps) : dim_(dim), eps_(eps) {
+  gamma_ = store.add(name + ".weight", {dim}, Init::kOnes, false);
+  beta_ = store.add(name + ".bias", {dim}, Init::kZeros, false);
+}
+
+const Tensor& LayerNorm::forward(const Tensor& x) {
+  ATTNCAMP_CHECK(x.shape().back() == dim_, "LayerNorm expects [..., ", dim_, "], got ", shape_str(x.shape()));
+  x_ = x;
+  const int64_t rows = x.numel() / dim_;
+  ensure_tensor(y_, x.shape(), x.dtype());
+  ensure_tensor(mean_, {rows}, x.dtype());
+  ensure_tensor(rstd_, {rows}, x.dtype());
+  ops::layernorm_forward(x, gamma_->value, beta_->value, eps_, y_, mean_, rstd_);
+  return y_;
+}
+
+const Tensor& LayerNorm::backward(const Tensor& dy) {
+  ensure_tensor(dx_, x_.shape(), x_.dtype());
+  ops::layernorm_backward(dy, x_, gamma_->value, mean_, rstd_, dx_, gamma_->grad, beta_->grad);
+  return dx_;
+}
+
+const Tensor& Dropout::forward(const Tensor& x, const ForwardContext& ctx) {
+  active_ = ctx.training && p_ > 0;
+  if (!active_) {
+    y_ = x;
+    return y_;
+  }
+  seed_ = ctx.seed;
+  offset_ = dropout_offset(ctx.step, site_);
+  Tensor y = ensure_tensor(y_, x.shape(), x.dtype());
+  ops::dropout_forward(x, p_, seed_, offset_, y);
+  return y_;
+}
+
+const Tensor& Dropout::backward(const Tensor& dy) {
+  if (!active_) {
+    dx_ = dy;
+    return dx_;
+  }
+  Tensor dx = ensure_tensor(dx_, dy.shape(), dy.dtype());
+  ops::dropout_backward(dy, p_, seed_, offset_, dx);
+  return dx_;
+}
+
+Mlp::Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden, double dropout, int site)
+    : fc1_(store, name + ".fc1", dim, hidden), fc2_(store, name + ".fc2", hidden, dim), drop_(dropout, site) {}
+
+const Tensor& Mlp::forward(const Tensor& x, const ForwardContext& ctx) {
+  h_ = fc1_.forward(x);
+  ensure_tensor(a_, h_.shape(), h_.dtype());
+  ops::gelu_forward(h_, a_);
+  return drop_.forward(fc2_.forward(a_), ctx);
+}
+
+const Tensor& Mlp::backward(const Tensor& dy) {
+  const Tensor& da = fc2_.backward(drop_.backward(dy));
+  ensure_tensor(dh_, h_.shape(), h_.dtype());
+  ops::gelu_backward(h_, da, dh_);
+  return fc1_.backward(dh_);
+}
+
+}  // namespace attncamp::models

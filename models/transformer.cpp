@@ -1,0 +1,53 @@
+// TransformerBlock and PatchEmbed forward/backward.
+#include "models/transformer.h"
+
+#include "ops/elementwise.h"
+#include "ops/tokens.h"
+
+namespace attncamp::models {
+
+TransformerBlock::TransformerBlock(ParamStore& store, const std::string& name, int64_t dim, int64_t heads,
+                                   int64_t mlp_dim, double dropout, int first_site)
+    : ln1_(store, name + ".norm1", dim),
+      ln2_(store, name + ".norm2", dim),
+      attn_(store, name + ".attn", dim, heads, dropout, first_site),
+      mlp_(store, name + ".mlp", dim, mlp_dim, dropout, first_site + 1) {}
+
+const Tensor& TransformerBlock::forward(const Tensor& x, const Tensor& key_valid, const ForwardContext& ctx) {
+  const Tensor& a = attn_.forward(ln1_.forward(x), key_valid, ctx);
+  ensure_tensor(x1_, x.shape(), x.dtype());
+  ops::add(x, a, x1_);
+  const Tensor& m = mlp_.forward(ln2_.forward(x1_), ctx);
+  ensure_tensor(out_, x.shape(), x.dtype());
+  ops::add(x1_, m, out_);
+  return out_;
+}
+
+const Tensor& TransformerBlock::backward(const Tensor& dy) {
+  // out = x1 + mlp(ln2(x1)): dx1 = dy + ln2'(mlp'(dy))
+  const Tensor& dm = ln2_.backward(mlp_.backward(dy));
+  ensure_tensor(dx1_, dy.shape(), dy.dtype());
+  ops::add(dy, dm, dx1_);
+  // x1 = x + attn(ln1(x)): dx = dx1 + ln1'(attn'(dx1))
+  const Tensor& da = ln1_.backward(attn_.backward(dx1_));
+  ensure_tensor(dx_, dy.shape(), dy.dtype());
+  ops::add(dx1_, da, dx_);
+  return dx_;
+}
+
+PatchEmbed::PatchEmbed(ParamStore& store, const std::string& name, int64_t patch, int64_t channels, int64_t dim,
+                       double mean, double std)
+    : patch_(patch), mean_(mean), std_(std), proj_(store, name + ".proj", patch * patch * channels, dim) {}
+
+const Tensor& PatchEmbed::forward(const Tensor& images, DType dtype) {
+  ATTNCAMP_CHECK(images.dim() == 4, "patch embedding expects images [B,H,W,C], got ", shape_str(images.shape()));
+  const int64_t b = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
+  ATTNCAMP_CHECK(h % patch_ == 0 && w % patch_ == 0, "image size ", h, "x", w, " is not divisible by patch ", patch_);
+  ensure_tensor(patches_, {b, (h / patch_) * (w / patch_), patch_ * patch_ * c}, dtype);
+  ops::patchify(images, static_cast<int>(patch_), mean_, std_, patches_);
+  return proj_.forward(patches_);
+}
+
+void PatchEmbed::backward(const Tensor& dy) { proj_.backward(dy, /*need_dx=*/false); }
+
+}  // namespace attncamp::models

@@ -1,0 +1,58 @@
+// Vision Transformer classifier: patch embedding, class token (or attention
+// pooling), learned position embeddings, pre-norm blocks, final LayerNorm and a
+// linear head. Parameters and gradients live in one flat ParamStore.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "models/transformer.h"
+
+namespace attncamp::models {
+
+enum class Pooling { kClassToken, kAttention };
+
+struct VitConfig {
+  int64_t image_size = 28;
+  int64_t channels = 1;
+  int64_t patch = 4;
+  int64_t dim = 64;
+  int64_t depth = 4;
+  int64_t heads = 4;
+  int64_t mlp_dim = 256;
+  int64_t num_classes = 10;
+  Pooling pooling = Pooling::kClassToken;
+  int64_t attn_pool_dim = 64;
+  double dropout = 0.0;
+  double pixel_mean = 0.0;  // images are normalised as (x/255 - mean) / std
+  double pixel_std = 1.0;
+};
+
+class VisionTransformer {
+ public:
+  // Registers and allocates all parameters (dtype f32 for training, f64 for gradient checks).
+  explicit VisionTransformer(const VitConfig& config, DType dtype = DType::kF32);
+  const VitConfig& config() const { return config_; }
+  ParamStore& params() { return store_; }
+  // Initialises parameters deterministically from `seed`.
+  void initialize(uint64_t seed) { store_.initialize(seed); }
+  // images [B,H,W,C] (u8 or float) -> logits [B, num_classes].
+  const Tensor& forward(const Tensor& images, const ForwardContext& ctx);
+  // Accumulates parameter gradients for dlogits [B, num_classes].
+  void backward(const Tensor& dlogits);
+  int64_t num_tokens() const;
+
+ private:
+  VitConfig config_;
+  ParamStore store_;
+  std::unique_ptr<PatchEmbed> embed_;
+  Param* cls_token_ = nullptr;
+  Param* pos_embed_ = nullptr;
+  std::vector<std::unique_ptr<TransformerBlock>> blocks_;
+  std::unique_ptr<LayerNorm> norm_;
+  std::unique_ptr<AttentionPool> pool_;
+  std::unique_ptr<Linear> head_;
+  Tensor tokens_, pooled_, dpooled_, dtokens_, dpatch_;
+};
+
+}  // namespace attncamp::models

@@ -1,0 +1,26 @@
+// Adding a per-column bias to a row-major matrix, and its gradient (column sums).
+// The column-sum kernel is shared by the ops whose parameter gradients are sums over rows;
+// it is deterministic: fixed row chunks reduced in a fixed order, whatever the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/tensor.h"
+
+namespace attncamp::ops {
+
+// y[..., C] += b[C] in place (y is viewed as [N, C] rows). f32 or f64, contiguous, same dtype.
+void bias_add_forward(Tensor& y, const Tensor& b);
+// db[C] += sum over rows of dy[..., C] (accumulates, as parameter gradients do).
+void bias_add_backward(const Tensor& dy, Tensor& db);
+
+namespace cpu {
+// y[r*cols + c] += b[c] for r < rows.
+template <class T>
+void bias_add_forward(T* y, const T* b, int64_t rows, int64_t cols);
+// out[c] += sum_r x[r*cols + c], summed in double over fixed chunks of rows, then in chunk order.
+template <class T>
+void column_sum_accumulate(const T* x, int64_t rows, int64_t cols, T* out);
+}  // namespace cpu
+
+}  // namespace attncamp::ops

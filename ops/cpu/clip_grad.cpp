@@ -1,0 +1,81 @@
+// CPU gradient clipping: sum of squares in double over fixed-size chunks (chunk partials added
+// in order, so the norm does not depend on the thread count), then an in-place scale.
+#include "ops/clip_grad.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace attncamp::ops::cpu {
+namespace {
+
+constexpr int64_t kChunk = 4096;
+constexpr int kLanes = 8;
+
+template <typename T>
+double sum_squares(const T* x, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(static)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t begin = ch * kChunk, end = std::min(n, begin + kChunk);
+    double lane[kLanes] = {};
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+#pragma omp simd
+      for (int w = 0; w < kLanes; ++w) {
+        const double v = static_cast<double>(x[i + w]);
+        lane[w] += v * v;
+      }
+    }
+    for (; i < end; ++i) lane[0] += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    double s = 0;
+    for (int w = 0; w < kLanes; ++w) s += lane[w];
+    part[ch] = s;
+  }
+  double total = 0;
+  for (double s : part) total += s;
+  return total;
+}
+
+template <typename T>
+void scale_kernel(T* x, int64_t n, T factor) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] *= factor;
+}
+
+void check_flat(const Tensor& flat, const char* op) {
+  ATTNCAMP_CHECK(flat.defined(), op, ": gradient buffer is undefined");
+  if (!flat.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", flat.device().str(), " yet");
+  ATTNCAMP_CHECK(flat.dtype() == DType::kF32 || flat.dtype() == DType::kF64, op, ": gradients must be f32 or f64, got ",
+                 dtype_name(flat.dtype()));
+  ATTNCAMP_CHECK(flat.is_contiguous(), op, ": gradient buffer must be contiguous");
+}
+
+}  // namespace
+}  // namespace attncamp::ops::cpu
+
+namespace attncamp::ops {
+
+double global_norm(const Tensor& flat) {
+  cpu::check_flat(flat, "global_norm");
+  const double sq = flat.dtype() == DType::kF32 ? cpu::sum_squares(flat.data<float>(), flat.numel())
+                                                : cpu::sum_squares(flat.data<double>(), flat.numel());
+  return std::sqrt(sq);
+}
+
+double clip_grad_norm_(Tensor& flat, double max_norm) {
+  cpu::check_flat(flat, "clip_grad_norm_");
+  ATTNCAMP_CHECK(max_norm > 0, "clip_grad_norm_: max_norm must be > 0, got ", max_norm);
+  const double norm = global_norm(flat);
+  if (!std::isfinite(norm) || norm <= max_norm) return norm;
+  const double factor = max_norm / (norm + 1e-6);
+  if (flat.dtype() == DType::kF32) {
+    cpu::scale_kernel(flat.data<float>(), flat.numel(), static_cast<float>(factor));
+  } else {
+    cpu::scale_kernel(flat.data<double>(), flat.numel(), factor);
+  }
+  return norm;
+}
+
+}  // namespace attncamp::ops

@@ -1,0 +1,139 @@
+// CPU GEMM: the tensor-level gemm() checks shapes and dispatches to cpu::gemm<T>, which calls
+// OpenBLAS once per batch entry. Small batched problems are spread over OpenMP threads (OpenBLAS
+// runs single-threaded inside a parallel region); large ones use OpenBLAS's own threads.
+#include "ops/gemm.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace attncamp::ops {
+namespace cpu {
+namespace {
+
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a, int lda,
+               const float* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha, const double* a, int lda,
+               const double* b, int ldb, double beta, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// C = beta * C for one [m,n] block (K == 0); beta == 0 overwrites, as BLAS does.
+template <class T>
+void scale_block(T* c, int64_t m, int64_t n, int64_t ldc, T beta) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    for (int64_t j = 0; j < n; ++j) row[j] = beta == T(0) ? T(0) : beta * row[j];
+  }
+}
+
+bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+}  // namespace
+
+template <class T>
+void gemm(const GemmParams<T>& p) {
+  ATTNCAMP_CHECK(p.m >= 0 && p.n >= 0 && p.k >= 0 && p.batch >= 0, "gemm: negative size m=", p.m, " n=", p.n,
+                 " k=", p.k, " batch=", p.batch);
+  ATTNCAMP_CHECK(
+      fits_int(p.m) && fits_int(p.n) && fits_int(p.k) && fits_int(p.lda) && fits_int(p.ldb) && fits_int(p.ldc),
+      "gemm: sizes exceed the 32-bit BLAS interface (m=", p.m, " n=", p.n, " k=", p.k, ")");
+  if (p.m == 0 || p.n == 0 || p.batch == 0) return;
+  if (p.k == 0) {
+    for (int64_t e = 0; e < p.batch; ++e) scale_block(p.c + e * p.stride_c, p.m, p.n, p.ldc, p.beta);
+    return;
+  }
+  const CBLAS_TRANSPOSE ta = p.trans_a ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE tb = p.trans_b ? CblasTrans : CblasNoTrans;
+  const int m = static_cast<int>(p.m), n = static_cast<int>(p.n), k = static_cast<int>(p.k);
+  const int lda = static_cast<int>(p.lda), ldb = static_cast<int>(p.ldb), ldc = static_cast<int>(p.ldc);
+  if (p.batch == 1) {
+    blas_gemm(ta, tb, m, n, k, p.alpha, p.a, lda, p.b, ldb, p.beta, p.c, ldc);
+    return;
+  }
+  // Per-entry work below ~2 MFLOP gains little from OpenBLAS threads; run entries in parallel.
+  const double flops = 2.0 * static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
+  const bool over_batch = flops < 2.0e6 || p.batch >= 4 * omp_get_max_threads();
+#pragma omp parallel for schedule(static) if (over_batch)
+  for (int64_t e = 0; e < p.batch; ++e) {
+    blas_gemm(ta, tb, m, n, k, p.alpha, p.a + e * p.stride_a, lda, p.b + e * p.stride_b, ldb, p.beta,
+              p.c + e * p.stride_c, ldc);
+  }
+}
+
+template void gemm<float>(const GemmParams<float>&);
+template void gemm<double>(const GemmParams<double>&);
+
+}  // namespace cpu
+
+namespace {
+
+// Fills the GemmParams fields shared by both dtypes and checks every shape.
+template <class T>
+GemmParams<T> make_params(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
+                          double beta) {
+  const bool batched = c.dim() == 3;
+  const int64_t batch = batched ? c.size(0) : 1;
+  auto rows = [](const Tensor& t) { return t.size(t.dim() - 2); };
+  auto cols = [](const Tensor& t) { return t.size(t.dim() - 1); };
+  for (const Tensor* t : {&a, &b}) {
+    ATTNCAMP_CHECK(t->dim() == 2 || (batched && t->dim() == 3 && t->size(0) == batch), "gemm: operands ",
+                   shape_str(a.shape()), " and ", shape_str(b.shape()), " do not match output ", shape_str(c.shape()),
+                   " (2-D, or 3-D with the output's batch size)");
+  }
+  GemmParams<T> p;
+  p.batch = batch;
+  p.trans_a = trans_a;
+  p.trans_b = trans_b;
+  p.m = trans_a ? cols(a) : rows(a);
+  p.k = trans_a ? rows(a) : cols(a);
+  const int64_t kb = trans_b ? cols(b) : rows(b);
+  p.n = trans_b ? rows(b) : cols(b);
+  ATTNCAMP_CHECK(p.k == kb, "gemm: inner dimensions differ: op(A) is [", p.m, ",", p.k, "] (A ", shape_str(a.shape()),
+                 trans_a ? "^T" : "", "), op(B) is [", kb, ",", p.n, "] (B ", shape_str(b.shape()), trans_b ? "^T" : "",
+                 ")");
+  ATTNCAMP_CHECK(rows(c) == p.m && cols(c) == p.n, "gemm: output ", shape_str(c.shape()), " should be [", p.m, ",", p.n,
+                 "] for A ", shape_str(a.shape()), trans_a ? "^T" : "", " and B ", shape_str(b.shape()),
+                 trans_b ? "^T" : "");
+  p.a = a.data<T>();
+  p.lda = std::max<int64_t>(1, cols(a));
+  p.stride_a = a.dim() == 3 ? rows(a) * cols(a) : 0;
+  p.b = b.data<T>();
+  p.ldb = std::max<int64_t>(1, cols(b));
+  p.stride_b = b.dim() == 3 ? rows(b) * cols(b) : 0;
+  p.c = c.data<T>();
+  p.ldc = std::max<int64_t>(1, p.n);
+  p.stride_c = p.m * p.n;
+  p.alpha = static_cast<T>(alpha);
+  p.beta = static_cast<T>(beta);
+  return p;
+}
+
+}  // namespace
+
+void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
+  const Tensor* all[] = {&a, &b, &c};
+  const char* names[] = {"A", "B", "C"};
+  for (int i = 0; i < 3; ++i) {
+    const Tensor& t = *all[i];
+    ATTNCAMP_CHECK(t.defined(), "gemm: ", names[i], " is undefined");
+    if (!t.device().is_cpu()) ATTNCAMP_THROW("op gemm is not implemented on ", t.device().str(), " yet");
+    ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, "gemm: ", names[i], " has dtype ",
+                   dtype_name(t.dtype()), "; gemm supports f32 and f64");
+    ATTNCAMP_CHECK(t.dtype() == c.dtype(), "gemm: ", names[i], " is ", dtype_name(t.dtype()), " but C is ",
+                   dtype_name(c.dtype()));
+    ATTNCAMP_CHECK(t.is_contiguous(), "gemm: ", names[i], " ", shape_str(t.shape()), " must be contiguous");
+  }
+  ATTNCAMP_CHECK(c.dim() == 2 || c.dim() == 3, "gemm: C must be [M,N] or [batch,M,N], got ", shape_str(c.shape()));
+  if (c.dtype() == DType::kF32) {
+    cpu::gemm(make_params<float>(a, trans_a, b, trans_b, c, alpha, beta));
+  } else {
+    cpu::gemm(make_params<double>(a, trans_a, b, trans_b, c, alpha, beta));
+  }
+}
+
+}  // namespace attncamp::ops

@@ -1,0 +1,250 @@
+// CPU token plumbing for the ViT: patch extraction (OpenMP over images and patch rows) and
+// the copy/add/select ops on [B,S,D] sequences. Reductions over the batch (the gradients of
+// the class token and position embeddings) sum over b in order, so they are deterministic.
+#include "ops/tokens.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace attncamp::ops {
+namespace cpu {
+
+template <class In, class Out>
+void patchify(const PatchifyParams<In, Out>& p) {
+  const int64_t gh = p.height / p.patch, gw = p.width / p.patch;
+  const int64_t row_len = p.patch * p.channels;  // one patch row: px, c
+  const int64_t patch_len = p.patch * row_len;
+  const Out scale = static_cast<Out>(p.in_scale / p.std), shift = static_cast<Out>(p.mean / p.std);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t py_grid = 0; py_grid < gh; ++py_grid) {
+      for (int64_t px_grid = 0; px_grid < gw; ++px_grid) {
+        Out* dst = p.out + ((b * gh + py_grid) * gw + px_grid) * patch_len;
+        for (int64_t py = 0; py < p.patch; ++py) {
+          const In* src =
+              p.images + ((b * p.height + py_grid * p.patch + py) * p.width + px_grid * p.patch) * p.channels;
+          Out* d = dst + py * row_len;
+#pragma omp simd
+          for (int64_t j = 0; j < row_len; ++j) d[j] = static_cast<Out>(src[j]) * scale - shift;
+        }
+      }
+    }
+  }
+}
+
+template void patchify<uint8_t, float>(const PatchifyParams<uint8_t, float>&);
+template void patchify<uint8_t, double>(const PatchifyParams<uint8_t, double>&);
+template void patchify<float, float>(const PatchifyParams<float, float>&);
+template void patchify<double, double>(const PatchifyParams<double, double>&);
+
+namespace {
+
+template <class T>
+void prepend_forward(const T* x, const T* tok, T* y, int64_t b, int64_t s, int64_t d) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < b; ++i) {
+    T* yb = y + i * (s + 1) * d;
+    std::memcpy(yb, tok, static_cast<size_t>(d) * sizeof(T));
+    std::memcpy(yb + d, x + i * s * d, static_cast<size_t>(s * d) * sizeof(T));
+  }
+}
+
+template <class T>
+void prepend_backward(const T* dy, T* dx, T* dtok, int64_t b, int64_t s, int64_t d) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < b; ++i) {
+    std::memcpy(dx + i * s * d, dy + (i * (s + 1) + 1) * d, static_cast<size_t>(s * d) * sizeof(T));
+  }
+  for (int64_t i = 0; i < b; ++i) {
+    const T* src = dy + i * (s + 1) * d;
+#pragma omp simd
+    for (int64_t j = 0; j < d; ++j) dtok[j] += src[j];
+  }
+}
+
+template <class T>
+void position_forward(T* x, const T* pos, int64_t b, int64_t sd) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t i = 0; i < b; ++i) {
+    for (int64_t j = 0; j < sd; ++j) x[i * sd + j] += pos[j];
+  }
+}
+
+template <class T>
+void position_backward(const T* dy, T* dpos, int64_t b, int64_t sd) {
+  constexpr int64_t kBlock = 256;
+  const int64_t blocks = (sd + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t lo = blk * kBlock, hi = std::min(sd, lo + kBlock);
+    for (int64_t i = 0; i < b; ++i) {
+      const T* src = dy + i * sd;
+#pragma omp simd
+      for (int64_t j = lo; j < hi; ++j) dpos[j] += src[j];
+    }
+  }
+}
+
+template <class T>
+void select_forward(const T* x, T* y, int64_t b, int64_t s, int64_t d, int64_t index) {
+  for (int64_t i = 0; i < b; ++i) {
+    std::memcpy(y + i * d, x + (i * s + index) * d, static_cast<size_t>(d) * sizeof(T));
+  }
+}
+
+template <class T>
+void select_backward(const T* dy, T* dx, int64_t b, int64_t s, int64_t d, int64_t index) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < b; ++i) {
+    T* dxb = dx + i * s * d;
+    std::memset(static_cast<void*>(dxb), 0, static_cast<size_t>(s * d) * sizeof(T));
+    std::memcpy(dxb + index * d, dy + i * d, static_cast<size_t>(d) * sizeof(T));
+  }
+}
+
+}  // namespace
+}  // namespace cpu
+
+namespace {
+
+void check_cpu(const Tensor& t, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  if (!t.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t.device().str(), " yet");
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+}
+
+// Checks `t` is a contiguous CPU tensor of exactly `shape` and `dtype`.
+void check_arg(const Tensor& t, const Shape& shape, DType dtype, const char* op, const char* what) {
+  check_cpu(t, op, what);
+  ATTNCAMP_CHECK(t.shape() == shape, op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                 shape_str(shape));
+  ATTNCAMP_CHECK(t.dtype() == dtype, op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ", dtype_name(dtype));
+}
+
+// Checks a [B,S,D] f32/f64 sequence tensor.
+void check_seq(const Tensor& t, const char* op, const char* what) {
+  check_cpu(t, op, what);
+  ATTNCAMP_CHECK(t.dim() == 3, op, ": ", what, " must be [B,S,D], got ", shape_str(t.shape()));
+  ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, op, ": ", what, " has dtype ",
+                 dtype_name(t.dtype()), "; expected f32 or f64");
+}
+
+template <class In, class Out>
+void run_patchify(const Tensor& images, int patch, double mean, double std, Tensor& out, double in_scale) {
+  cpu::PatchifyParams<In, Out> p;
+  p.images = images.data<In>();
+  p.out = out.data<Out>();
+  p.batch = images.size(0);
+  p.height = images.size(1);
+  p.width = images.size(2);
+  p.channels = images.size(3);
+  p.patch = patch;
+  p.in_scale = in_scale;
+  p.mean = mean;
+  p.std = std;
+  cpu::patchify(p);
+}
+
+}  // namespace
+
+void patchify(const Tensor& images, int patch, double mean, double std, Tensor& out) {
+  const char* op = "patchify";
+  check_cpu(images, op, "images");
+  ATTNCAMP_CHECK(images.dim() == 4, op, ": images must be [B,H,W,C], got ", shape_str(images.shape()));
+  const DType it = images.dtype();
+  ATTNCAMP_CHECK(it == DType::kU8 || it == DType::kF32 || it == DType::kF64, op, ": images have dtype ", dtype_name(it),
+                 "; expected u8, f32 or f64");
+  ATTNCAMP_CHECK(patch > 0, op, ": patch size must be positive, got ", patch);
+  ATTNCAMP_CHECK(std > 0, op, ": std must be positive, got ", std);
+  const int64_t b = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
+  ATTNCAMP_CHECK(h % patch == 0 && w % patch == 0, op, ": image size ", h, "x", w, " is not divisible by patch ",
+                 patch);
+  const DType ot = it == DType::kF64 ? DType::kF64 : DType::kF32;
+  check_arg(out, {b, (h / patch) * (w / patch), static_cast<int64_t>(patch) * patch * c}, ot, op, "out");
+  if (it == DType::kU8) {
+    run_patchify<uint8_t, float>(images, patch, mean, std, out, 1.0 / 255.0);
+  } else if (it == DType::kF32) {
+    run_patchify<float, float>(images, patch, mean, std, out, 1.0);
+  } else {
+    run_patchify<double, double>(images, patch, mean, std, out, 1.0);
+  }
+}
+
+void prepend_token_forward(const Tensor& x, const Tensor& tok, Tensor& y) {
+  const char* op = "prepend_token_forward";
+  check_seq(x, op, "x");
+  const int64_t b = x.size(0), s = x.size(1), d = x.size(2);
+  check_arg(tok, {d}, x.dtype(), op, "tok");
+  check_arg(y, {b, s + 1, d}, x.dtype(), op, "y");
+  if (x.dtype() == DType::kF32) {
+    cpu::prepend_forward(x.data<float>(), tok.data<float>(), y.data<float>(), b, s, d);
+  } else {
+    cpu::prepend_forward(x.data<double>(), tok.data<double>(), y.data<double>(), b, s, d);
+  }
+}
+
+void prepend_token_backward(const Tensor& dy, Tensor& dx, Tensor& dtok) {
+  const char* op = "prepend_token_backward";
+  check_seq(dy, op, "dy");
+  const int64_t b = dy.size(0), s = dy.size(1) - 1, d = dy.size(2);
+  ATTNCAMP_CHECK(s >= 0, op, ": dy must have at least one token, got ", shape_str(dy.shape()));
+  check_arg(dx, {b, s, d}, dy.dtype(), op, "dx");
+  check_arg(dtok, {d}, dy.dtype(), op, "dtok");
+  if (dy.dtype() == DType::kF32) {
+    cpu::prepend_backward(dy.data<float>(), dx.data<float>(), dtok.data<float>(), b, s, d);
+  } else {
+    cpu::prepend_backward(dy.data<double>(), dx.data<double>(), dtok.data<double>(), b, s, d);
+  }
+}
+
+void add_position_forward(Tensor& x, const Tensor& pos) {
+  const char* op = "add_position_forward";
+  check_seq(x, op, "x");
+  check_arg(pos, {x.size(1), x.size(2)}, x.dtype(), op, "pos");
+  const int64_t b = x.size(0), sd = x.size(1) * x.size(2);
+  if (x.dtype() == DType::kF32) {
+    cpu::position_forward(x.data<float>(), pos.data<float>(), b, sd);
+  } else {
+    cpu::position_forward(x.data<double>(), pos.data<double>(), b, sd);
+  }
+}
+
+void add_position_backward(const Tensor& dy, Tensor& dpos) {
+  const char* op = "add_position_backward";
+  check_seq(dy, op, "dy");
+  check_arg(dpos, {dy.size(1), dy.size(2)}, dy.dtype(), op, "dpos");
+  const int64_t b = dy.size(0), sd = dy.size(1) * dy.size(2);
+  if (dy.dtype() == DType::kF32) {
+    cpu::position_backward(dy.data<float>(), dpos.data<float>(), b, sd);
+  } else {
+    cpu::position_backward(dy.data<double>(), dpos.data<double>(), b, sd);
+  }
+}
+
+void select_token_forward(const Tensor& x, int64_t index, Tensor& y) {
+  const char* op = "select_token_forward";
+  check_seq(x, op, "x");
+  const int64_t b = x.size(0), s = x.size(1), d = x.size(2);
+  ATTNCAMP_CHECK(index >= 0 && index < s, op, ": token index ", index, " is out of range for ", s, " tokens");
+  check_arg(y, {b, d}, x.dtype(), op, "y");
+  if (x.dtype() == DType::kF32) {
+    cpu::select_forward(x.data<float>(), y.data<float>(), b, s, d, index);
+  } else {
+    cpu::select_forward(x.data<double>(), y.data<double>(), b, s, d, index);
+  }
+}
+
+void select_token_backward(const Tensor& dy, int64_t index, Tensor& dx) {
+  const char* op = "select_token_backward";
+  check_seq(dx, op, "dx");
+  const int64_t b = dx.size(0), s = dx.size(1), d = dx.size(2);
+  ATTNCAMP_CHECK(index >= 0 && index < s, op, ": token index ", index, " is out of range for ", s, " tokens");
+  check_arg(dy, {b, d}, dx.dtype(), op, "dy");
+  if (dx.dtype() == DType::kF32) {
+    cpu::select_backward(dy.data<float>(), dx.data<float>(), b, s, d, index);
+  } else {
+    cpu::select_backward(dy.data<double>(), dx.data<double>(), b, s, d, index);
+  }
+}
+
+}  // namespace attncamp::ops

@@ -1,0 +1,45 @@
+// ViT token plumbing: cutting images into flattened patches, prepending a class token,
+// adding position embeddings and selecting one token, each with its gradient. Layouts are
+// row-major: images [B,H,W,C], token sequences [B,S,D].
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/tensor.h"
+
+namespace attncamp::ops {
+
+// images [B,H,W,C]: u8 (scaled by 1/255) or f32/f64 (taken as is). out [B, (H/p)*(W/p), p*p*C],
+// f32 (f64 when images are f64): patches in row-major patch order, each flattened as (py, px, c),
+// normalised as (v - mean) / std. H and W must be divisible by `patch`.
+void patchify(const Tensor& images, int patch, double mean, double std, Tensor& out);
+
+// y[B,S+1,D]: y[b,0] = tok[D], y[b,1+s] = x[b,s].
+void prepend_token_forward(const Tensor& x, const Tensor& tok, Tensor& y);
+// dx[B,S,D] = dy[b,1+s] (overwritten); dtok[D] += sum_b dy[b,0] (accumulates).
+void prepend_token_backward(const Tensor& dy, Tensor& dx, Tensor& dtok);
+
+// x[B,S,D] += pos[S,D] in place.
+void add_position_forward(Tensor& x, const Tensor& pos);
+// dpos[S,D] += sum_b dy[b] (accumulates; summed over b in order, deterministic).
+void add_position_backward(const Tensor& dy, Tensor& dpos);
+
+// y[B,D] = x[b, index] for x [B,S,D]; 0 <= index < S.
+void select_token_forward(const Tensor& x, int64_t index, Tensor& y);
+// dx[B,S,D] = dy[b] at token `index`, zeros elsewhere (overwritten).
+void select_token_backward(const Tensor& dy, int64_t index, Tensor& dx);
+
+namespace cpu {
+template <class In, class Out>
+struct PatchifyParams {
+  const In* images = nullptr;  // [batch, height, width, channels]
+  Out* out = nullptr;          // [batch, (height/patch)*(width/patch), patch*patch*channels]
+  int64_t batch = 0, height = 0, width = 0, channels = 0, patch = 1;
+  double in_scale = 1.0;  // 1/255 for u8 images
+  double mean = 0.0, std = 1.0;
+};
+template <class In, class Out>
+void patchify(const PatchifyParams<In, Out>& p);
+}  // namespace cpu
+
+}  // namespace attncamp::ops

@@ -1,0 +1,92 @@
+// Tensor: a typed, strided view of shared storage on a device.
+// Shapes and strides are in elements; views (view, slice) share storage, so
+// parameters can be views into one flat buffer. Most kernels require
+// contiguous tensors and check it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/device.h"
+#include "runtime/dtype.h"
+#include "runtime/error.h"
+
+namespace attncamp {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_str(const Shape& s);
+int64_t shape_numel(const Shape& s);
+
+// Owned block of device memory; freed when the last tensor referencing it goes.
+class Storage {
+ public:
+  Storage(Device device, size_t bytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  Device device_;
+  size_t bytes_;
+  void* data_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  // Uninitialised contiguous tensor.
+  static Tensor empty(const Shape& shape, DType dtype = DType::kF32, Device device = Device::cpu());
+  // Contiguous tensor filled with zeros.
+  static Tensor zeros(const Shape& shape, DType dtype = DType::kF32, Device device = Device::cpu());
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  const Shape& strides() const { return strides_; }
+  int dim() const { return static_cast<int>(shape_.size()); }
+  int64_t size(int d) const;
+  int64_t numel() const { return shape_numel(shape_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool is_contiguous() const;
+
+  // Typed pointer to the first element; checks that T matches dtype().
+  template <typename T>
+  T* data() const {
+    ATTNCAMP_CHECK(DTypeOf<T>::value == dtype_, "tensor holds ", dtype_name(dtype_), ", accessed as ",
+                   dtype_name(DTypeOf<T>::value));
+    return static_cast<T*>(raw_data());
+  }
+  void* raw_data() const;
+
+  // Same storage, new shape (tensor must be contiguous; one dim may be -1).
+  Tensor view(const Shape& shape) const;
+  // Rows [start, end) along dimension 0 (shares storage).
+  Tensor slice(int64_t start, int64_t end) const;
+  // Deep copy into a new contiguous tensor on the same device.
+  Tensor clone() const;
+  // Copies elements from `src` (same shape and dtype; both contiguous).
+  void copy_from(const Tensor& src);
+  // Sets every element to `value` (CPU only; converts to the dtype).
+  void fill(double value);
+  // Sets every byte to 0xFF: NaN for floats, so unwritten outputs show in tests.
+  void poison();
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape shape_;
+  Shape strides_;
+  DType dtype_ = DType::kF32;
+};
+
+// Throws unless `t` is contiguous and has exactly `shape` and `dtype`; `what` names it.
+void check_tensor(const Tensor& t, const Shape& shape, DType dtype, const char* what);
+
+}  // namespace attncamp

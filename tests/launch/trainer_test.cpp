@@ -1,0 +1,110 @@
+// Trainer tests on tiny synthetic data: learning happens, a run interrupted and
+// resumed from its checkpoint reproduces the uninterrupted run's losses and
+// parameters bit for bit, early stopping, schedule shape, eval of a checkpoint.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "data/checkpoint.h"
+#include "data/fashion_mnist.h"
+#include "launch/config.h"
+#include "launch/schedule.h"
+#include "launch/trainer.h"
+#include "tests/test_util.h"
+#include "tests/tiny_data.h"
+
+namespace attncamp::launch {
+namespace {
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_dir_ = new std::string(test::temp_dir());
+    test::write_tiny_fashion_mnist(*data_dir_, 256, 100);
+    data::convert_fashion_mnist(*data_dir_, *data_dir_);
+  }
+  static void TearDownTestSuite() { delete data_dir_; }
+  config::Experiment config(const std::string& out, std::vector<std::string> overrides = {}) {
+    return parse_config_text(test::tiny_config_text(*data_dir_, out), "tiny.pbtxt", overrides);
+  }
+  static std::string* data_dir_;
+};
+std::string* TrainerTest::data_dir_ = nullptr;
+
+TEST_F(TrainerTest, LearnsTinyData) {
+  const std::string out = test::temp_dir();
+  TrainResult r = Trainer(config(out, {"trainer.epochs=12"}), "tiny.pbtxt").run();
+  ASSERT_EQ(r.epochs.size(), 12u);
+  EXPECT_EQ(r.steps, 96);
+  EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+  EXPECT_GT(r.final_eval.top1, 0.5);  // chance is 0.1
+  EXPECT_GE(r.final_eval.top5, r.final_eval.top1);
+  EXPECT_EQ(r.final_eval.count, 100);
+  EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.h5"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/config.pbtxt"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/metrics.jsonl"));
+  // The effective config written next to the outputs loads again.
+  EXPECT_NO_THROW(load_config(out + "/config.pbtxt"));
+}
+
+void expect_resume_matches(TrainerTest* t, const config::Experiment& full_cfg, const config::Experiment& part_cfg,
+                           const config::Experiment& rest_cfg, const std::string& out_full, const std::string& out_part,
+                           int64_t cut) {
+  TrainResult full = Trainer(full_cfg, "tiny.pbtxt").run();
+  TrainResult part = Trainer(part_cfg, "tiny.pbtxt").run();
+  ASSERT_EQ(part.steps, cut);
+  TrainResult rest = Trainer(rest_cfg, "tiny.pbtxt").run("auto");
+  ASSERT_EQ(static_cast<int64_t>(part.step_losses.size() + rest.step_losses.size()),
+            static_cast<int64_t>(full.step_losses.size()));
+  for (size_t i = 0; i < part.step_losses.size(); ++i) EXPECT_EQ(part.step_losses[i], full.step_losses[i]) << i;
+  for (size_t i = 0; i < rest.step_losses.size(); ++i) {
+    EXPECT_EQ(rest.step_losses[i], full.step_losses[cut + i]) << "step " << cut + i + 1;
+  }
+  const data::CheckpointData a = data::read_checkpoint(out_full + "/checkpoint.h5");
+  const data::CheckpointData b = data::read_checkpoint(out_part + "/checkpoint.h5");
+  EXPECT_EQ(test::max_abs_diff(a.tensors.at("params"), b.tensors.at("params")), 0.0);
+  EXPECT_EQ(test::max_abs_diff(a.tensors.at("optimizer/v"), b.tensors.at("optimizer/v")), 0.0);
+  EXPECT_EQ(full.final_eval.top1, rest.final_eval.top1);
+}
+
+TEST_F(TrainerTest, ResumeMidEpochIsBitExact) {
+  const std::string out_full = test::temp_dir(), out_part = test::temp_dir();
+  expect_resume_matches(this, config(out_full), config(out_part, {"trainer.max_steps=5"}), config(out_part), out_full,
+                        out_part, 5);
+}
+
+TEST_F(TrainerTest, ResumeAtEpochBoundaryIsBitExact) {
+  const std::string out_full = test::temp_dir(), out_part = test::temp_dir();
+  expect_resume_matches(this, config(out_full), config(out_part, {"trainer.max_steps=8"}), config(out_part), out_full,
+                        out_part, 8);
+}
+
+TEST_F(TrainerTest, EarlyStoppingStopsAfterPatience) {
+  // lr so small that accuracy cannot improve after the first epoch.
+  const std::string out = test::temp_dir();
+  TrainResult r = Trainer(config(out, {"trainer.epochs=6", "trainer.early_stopping_patience=1", "optimizer.lr=1e-9",
+                                       "optimizer.min_lr=0", "model.dropout=0"}),
+                          "tiny.pbtxt")
+                      .run();
+  EXPECT_TRUE(r.early_stopped);
+  EXPECT_EQ(r.epochs.size(), 2u);
+}
+
+TEST(Schedule, WarmupThenCosine) {
+  Schedule s;
+  s.base_lr = 1.0;
+  s.min_lr = 0.1;
+  s.warmup_steps = 4;
+  s.total_steps = 14;
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.25);
+  EXPECT_DOUBLE_EQ(s.lr(3), 1.0);
+  EXPECT_DOUBLE_EQ(s.lr(4), 1.0);
+  EXPECT_NEAR(s.lr(9), 0.55, 1e-12);
+  EXPECT_NEAR(s.lr(14), 0.1, 1e-12);
+  for (int i = 5; i < 14; ++i) EXPECT_LT(s.lr(i), s.lr(i - 1));
+}
+
+}  // namespace
+}  // namespace attncamp::launch

@@ -1,0 +1,120 @@
+// Implementation of the shared test helpers.
+#include "tests/test_util.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "runtime/rng.h"
+
+namespace attncamp::test {
+
+std::string data_dir() {
+  const char* env = std::getenv("ATTNCAMP_DATA_DIR");
+  if (env && *env) return env;
+  return ATTNCAMP_TEST_DATA_DIR;
+}
+
+std::string temp_dir() {
+  static std::atomic<int> counter{0};
+  const auto base = std::filesystem::temp_directory_path() /
+                    ("attncamp_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  return base.string();
+}
+
+Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo, double hi) {
+  Tensor t = Tensor::empty(shape, dtype);
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = philox_uniform(seed, static_cast<uint64_t>(RngStream::kTest), static_cast<uint64_t>(i));
+    const double v = lo + (hi - lo) * u;
+    if (dtype == DType::kF32) {
+      t.data<float>()[i] = static_cast<float>(v);
+    } else if (dtype == DType::kF64) {
+      t.data<double>()[i] = v;
+    } else {
+      ATTNCAMP_THROW("random_tensor supports f32 and f64");
+    }
+  }
+  return t;
+}
+
+Tensor to_dtype(const Tensor& t, DType dtype) {
+  Tensor out = Tensor::empty(t.shape(), dtype);
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = t.dtype() == DType::kF32 ? t.data<float>()[i] : t.data<double>()[i];
+    if (dtype == DType::kF32) {
+      out.data<float>()[i] = static_cast<float>(v);
+    } else {
+      out.data<double>()[i] = v;
+    }
+  }
+  return out;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  ATTNCAMP_CHECK(a.numel() == b.numel(), "max_abs_diff: size mismatch");
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.dtype() == DType::kF32 ? a.data<float>()[i] : a.data<double>()[i];
+    const double y = b.dtype() == DType::kF32 ? b.data<float>()[i] : b.data<double>()[i];
+    const double d = std::fabs(x - y);
+    if (std::isnan(d)) return INFINITY;
+    m = std::max(m, d);
+  }
+  return m;
+}
+
+CommandResult run_attncamp(const std::string& args) {
+  CommandResult r;
+  const std::string cmd = std::string("'") + ATTNCAMP_BINARY + "' " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t got;
+  while ((got = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), got);
+  const int status = pclose(p);
+  if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    r.exit_code = 128 + WTERMSIG(status);
+  }
+  return r;
+}
+
+}  // namespace attncamp::test
+
+namespace attncamp::test {
+
+Tensor numerical_gradient(const std::function<double()>& loss, Tensor& x, double eps) {
+  ATTNCAMP_CHECK(x.dtype() == DType::kF64 && x.is_contiguous(), "numerical_gradient needs a contiguous f64 tensor");
+  Tensor g = Tensor::empty(x.shape(), DType::kF64);
+  double* px = x.data<double>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double orig = px[i];
+    px[i] = orig + eps;
+    const double lp = loss();
+    px[i] = orig - eps;
+    const double lm = loss();
+    px[i] = orig;
+    g.data<double>()[i] = (lp - lm) / (2 * eps);
+  }
+  return g;
+}
+
+double weighted_sum(const Tensor& out, const Tensor& w) {
+  ATTNCAMP_CHECK(out.numel() == w.numel(), "weighted_sum: size mismatch");
+  double s = 0;
+  for (int64_t i = 0; i < out.numel(); ++i) s += out.data<double>()[i] * w.data<double>()[i];
+  return s;
+}
+
+}  // namespace attncamp::test

@@ -1,0 +1,42 @@
+// Shared test helpers: fixture-data paths, deterministic random tensors,
+// and running the attncamp binary to check exit codes and messages.
+#pragma once
+
+#include <string>
+
+#include "runtime/tensor.h"
+
+namespace attncamp::test {
+
+// Folder of real fixture data: $ATTNCAMP_DATA_DIR or ../shared/data beside the checkout.
+std::string data_dir();
+// Fresh temporary folder, unique per call (removed by the OS's tmp cleaning, not by tests).
+std::string temp_dir();
+// Tensor of `shape` and `dtype` (f32 or f64) with uniform values in [lo, hi), fixed by `seed`.
+Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo = -1.0, double hi = 1.0);
+// Converts an f32 tensor to f64 or back (CPU, contiguous).
+Tensor to_dtype(const Tensor& t, DType dtype);
+// Largest absolute elementwise difference of two f32/f64 tensors of equal shape.
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+struct CommandResult {
+  int exit_code = -1;     // exit status, or 128+signal when killed by a signal
+  std::string output;     // stdout and stderr together
+};
+// Runs `args` (a shell-quoted command line after the binary) with the attncamp binary.
+CommandResult run_attncamp(const std::string& args);
+
+}  // namespace attncamp::test
+
+#include <functional>
+
+namespace attncamp::test {
+
+// Central finite differences of a scalar function of `x` (f64, contiguous): for each element
+// x_i, (loss(x_i + eps) - loss(x_i - eps)) / (2 eps). `x` is restored afterwards.
+Tensor numerical_gradient(const std::function<double()>& loss, Tensor& x, double eps = 1e-6);
+// Sum of out * w over all elements (f64 tensors of equal size): the scalar used to turn a
+// tensor output into a loss whose upstream gradient is `w`.
+double weighted_sum(const Tensor& out, const Tensor& w);
+
+}  // namespace attncamp::test
