@@ -51,14 +51,18 @@ build/bin/attncamp bench train --config "$config" --steps "$steps" --warmup "$wa
   --threads "$threads" | tee "$log"
 ours=$(rate attncamp) || { echo "train_throughput.sh: no 'attncamp images/s:' line" >&2; exit 1; }
 
-echo "== PyTorch peer ($("$python" -c 'import torch; print(torch.__version__)'))"
+core=$(awk '/^blas core:/ {gsub(",", "", $3); print $3}' "$log")
+
+# The peer uses the same OpenBLAS (Debian's libblas.so.3 alternative) in the same environment, so
+# both sides run the same GEMM kernel (printed as "blas core" above; OPENBLAS_CORETYPE selects it).
+echo "== PyTorch peer ($("$python" -c 'import torch; print(torch.__version__)'), blas core $core)"
 "$python" benchmarks/peers/vit_torch.py --batch "$batch" --threads "$threads" \
   --steps "$steps" --warmup "$warmup" | tee "$log"
 peer=$(rate peer) || { echo "train_throughput.sh: no 'peer images/s:' line" >&2; exit 1; }
 
 echo
-awk -v what="train $(basename "$config" .pbtxt)" -v batch="$batch" -v threads="$threads" \
+awk -v what="train $(basename "$config" .pbtxt)" -v batch="$batch" -v threads="$threads" -v core="$core" \
   -v ours="$ours" -v peer="$peer" 'BEGIN {
-    printf "%-28s %6s %8s %16s %15s %7s\n", "what", "batch", "threads", "attncamp img/s", "pytorch img/s", "ratio"
-    printf "%-28s %6d %8d %16.1f %15.1f %7.2f\n", what, batch, threads, ours, peer, (peer > 0 ? ours / peer : 0)
+    printf "%-28s %6s %8s %-10s %16s %15s %7s\n", "what", "batch", "threads", "blas", "attncamp img/s", "pytorch img/s", "ratio"
+    printf "%-28s %6d %8d %-10s %16.1f %15.1f %7.2f\n", what, batch, threads, core, ours, peer, (peer > 0 ? ours / peer : 0)
   }'

@@ -2,6 +2,8 @@
 // before doing any work, so bad input ends the run with one clear line.
 #include "launch/cli.h"
 
+#include <cblas.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -39,8 +41,8 @@ int cmd_eval(const config::Experiment& e, const std::string& checkpoint, const s
   model.params().values().copy_from(it->second);
   const int64_t batch = e.trainer().eval_batch_size() > 0 ? e.trainer().eval_batch_size() : e.trainer().batch_size();
   const EvalResult r = evaluate(model, d, batch, e.trainer().eval_limit());
-  std::printf("eval %s: %ld samples, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", path.c_str(),
-              static_cast<long>(r.count), 100 * r.top1, 100 * r.top5, r.loss);
+  std::printf("eval %s: %ld samples, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", path.c_str(), static_cast<long>(r.count),
+              100 * r.top1, 100 * r.top5, r.loss);
   return 0;
 }
 
@@ -53,7 +55,8 @@ int run_cli(int argc, char** argv) {
 
   auto* convert = app.add_subcommand("convert", "convert a dataset into attncamp's HDF5 schemas");
   convert->require_subcommand(1);
-  auto* fmnist = convert->add_subcommand("fashion-mnist", "Fashion-MNIST IDX files -> classification/1 train.h5, test.h5");
+  auto* fmnist =
+      convert->add_subcommand("fashion-mnist", "Fashion-MNIST IDX files -> classification/1 train.h5, test.h5");
   std::string fm_input = data::default_fashion_mnist_dir(), fm_output;
   fmnist->add_option("--input", fm_input, "folder with the IDX .gz files")->capture_default_str();
   fmnist->add_option("--output", fm_output, "output folder")->required();
@@ -108,6 +111,7 @@ int run_cli(int argc, char** argv) {
     const BenchResult r = bench_train(e, steps, warmup);
     std::printf("bench train %s: batch %d, %ld steps, %.2f ms/step\n", config_path.c_str(), e.trainer().batch_size(),
                 static_cast<long>(steps), r.ms_per_step);
+    std::printf("blas core: %s, threads: %d\n", openblas_get_corename(), openblas_get_num_threads());
     std::printf("attncamp images/s: %.1f\n", r.images_per_second);
     return 0;
   }

@@ -82,7 +82,8 @@ void EventWriter::write_record(const std::string& bytes) {
   const uint32_t dcrc = masked_crc(bytes.data(), bytes.size());
   unsigned char footer[4];
   for (int i = 0; i < 4; ++i) footer[i] = static_cast<unsigned char>(dcrc >> (8 * i));
-  const bool ok = std::fwrite(header, 1, 12, file_) == 12 && std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size() &&
+  const bool ok = std::fwrite(header, 1, 12, file_) == 12 &&
+                  std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size() &&
                   std::fwrite(footer, 1, 4, file_) == 4;
   ATTNCAMP_CHECK(ok, "cannot write TensorBoard event file ", path_);
 }

@@ -40,8 +40,8 @@ models::VitConfig vit_config_from(const config::Experiment& e, int64_t data_clas
   c.heads = m.heads();
   c.mlp_dim = m.mlp_dim();
   c.num_classes = m.num_classes() > 0 ? m.num_classes() : data_classes;
-  c.pooling = m.pool() == config::ModelConfig::ATTENTION_POOL ? models::Pooling::kAttention
-                                                                : models::Pooling::kClassToken;
+  c.pooling =
+      m.pool() == config::ModelConfig::ATTENTION_POOL ? models::Pooling::kAttention : models::Pooling::kClassToken;
   c.attn_pool_dim = m.attn_pool_dim() > 0 ? m.attn_pool_dim() : m.dim();
   c.dropout = m.dropout();
   c.pixel_mean = e.data().mean();
@@ -57,8 +57,8 @@ void set_cpu_threads(int threads) {
 
 std::string checkpoint_path(const std::string& output_dir) { return (fs::path(output_dir) / "checkpoint.h5").string(); }
 
-void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin,
-                  int64_t end, Tensor& images, Tensor& labels) {
+void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin, int64_t end,
+                  Tensor& images, Tensor& labels) {
   const Shape& s = data.images.shape();
   const int64_t n = end - begin;
   const int64_t sample = s[1] * s[2] * s[3];
@@ -140,8 +140,8 @@ LoopState load_checkpoint(const std::string& path, models::VisionTransformer& mo
   ATTNCAMP_CHECK(it != c.tensors.end(), "checkpoint ", path, ": missing dataset /params");
   Tensor& values = model.params().values();
   ATTNCAMP_CHECK(it->second.shape() == values.shape() && it->second.dtype() == values.dtype(), "checkpoint ", path,
-                 ": /params has shape ", shape_str(it->second.shape()), ", the model has ",
-                 shape_str(values.shape()), " (different model configuration?)");
+                 ": /params has shape ", shape_str(it->second.shape()), ", the model has ", shape_str(values.shape()),
+                 " (different model configuration?)");
   values.copy_from(it->second);
   std::map<std::string, Tensor> state;
   for (const auto& [name, t] : c.tensors) {
@@ -201,10 +201,10 @@ TrainResult Trainer::run(const std::string& resume) {
   ATTNCAMP_CHECK(train.num_classes <= classes, e_.data().train_path(), ": has ", train.num_classes,
                  " classes but model.num_classes is ", classes);
   const Shape& shp = train.images.shape();
-  ATTNCAMP_CHECK(shp[1] == e_.model().image_size() && shp[2] == e_.model().image_size() &&
-                     shp[3] == e_.model().in_channels(),
-                 e_.data().train_path(), ": /images are ", shape_str(shp), " but the model expects [N,",
-                 e_.model().image_size(), ",", e_.model().image_size(), ",", e_.model().in_channels(), "]");
+  ATTNCAMP_CHECK(
+      shp[1] == e_.model().image_size() && shp[2] == e_.model().image_size() && shp[3] == e_.model().in_channels(),
+      e_.data().train_path(), ": /images are ", shape_str(shp), " but the model expects [N,", e_.model().image_size(),
+      ",", e_.model().image_size(), ",", e_.model().in_channels(), "]");
 
   models::VisionTransformer model(vit_config_from(e_, classes));
   model.initialize(tc.seed());
@@ -276,7 +276,8 @@ TrainResult Trainer::run(const std::string& resume) {
       ATTNCAMP_CHECK(std::isfinite(loss), "loss is not finite at step ", st.step + 1,
                      " (lower optimizer.lr or enable optimizer.clip_grad_norm)");
       model.backward(dlogits);
-      if (e_.optimizer().clip_grad_norm() > 0) ops::clip_grad_norm_(model.params().grads(), e_.optimizer().clip_grad_norm());
+      if (e_.optimizer().clip_grad_norm() > 0)
+        ops::clip_grad_norm_(model.params().grads(), e_.optimizer().clip_grad_norm());
       const double lr = sched.lr(st.step);
       opt.step(lr);
       ++st.step;
@@ -303,8 +304,8 @@ TrainResult Trainer::run(const std::string& resume) {
                   100 * rec.eval.top1, 100 * rec.eval.top5, rec.images_per_second);
       std::fflush(stdout);
       append_line(metrics, "{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
-                               fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g", rec.train_loss,
-                                   rec.eval.loss, rec.eval.top1, rec.eval.top5) +
+                               fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g",
+                                   rec.train_loss, rec.eval.loss, rec.eval.top1, rec.eval.top5) +
                                fmt(",\"images_per_second\":%.1f}", rec.images_per_second));
       events.scalar("train/epoch_loss", st.step, rec.train_loss);
       events.scalar("train/images_per_second", st.step, rec.images_per_second);

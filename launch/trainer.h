@@ -40,8 +40,8 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
                     int64_t limit = 0);
 
 // Copies samples `indices[begin..end)` of `data` into images [n,H,W,C] and labels [n].
-void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin,
-                  int64_t end, Tensor& images, Tensor& labels);
+void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin, int64_t end,
+                  Tensor& images, Tensor& labels);
 
 // Sets the number of CPU threads for kernels and BLAS (0 = leave the default).
 void set_cpu_threads(int threads);

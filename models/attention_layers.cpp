@@ -34,8 +34,8 @@ const Tensor& MultiHeadSelfAttention::backward(const Tensor& dy) {
   const int64_t b = attn_.size(0), s = attn_.size(1);
   const Tensor& dattn = proj_.backward(drop_.backward(dy));
   ensure_tensor(dqkv_, qkv5_.shape(), qkv5_.dtype());
-  ops::attention_qkvpacked_backward(qkv5_, key_valid_, ops::AttentionOptions{}, attn_, lse_,
-                                    dattn.view(attn_.shape()), dqkv_);
+  ops::attention_qkvpacked_backward(qkv5_, key_valid_, ops::AttentionOptions{}, attn_, lse_, dattn.view(attn_.shape()),
+                                    dqkv_);
   return qkv_.backward(dqkv_.view({b, s, 3 * dim_}));
 }
 

@@ -18,8 +18,10 @@ Shape with_last(const Shape& s, int64_t last) {
 
 Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias, Init weight_init)
     : in_(in), out_(out) {
-  w_ = store.add(name + ".weight", {out, in}, weight_init, true);
-  if (bias) b_ = store.add(name + ".bias", {out}, Init::kZeros, false);
+  w_ = store.add(name + ".weight", {out, in}, weight_init, true, in);
+  // PyTorch's nn.Linear initialises the bias like the weight when the weight uses its default.
+  const Init bias_init = weight_init == Init::kUniformFanIn ? Init::kUniformFanIn : Init::kZeros;
+  if (bias) b_ = store.add(name + ".bias", {out}, bias_init, false, in);
 }
 
 const Tensor& Linear::forward(const Tensor& x) {

@@ -16,7 +16,7 @@ namespace attncamp::models {
 class Linear {
  public:
   Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias = true,
-         Init weight_init = Init::kTruncNormal02);
+         Init weight_init = Init::kUniformFanIn);
   const Tensor& forward(const Tensor& x);
   // When need_dx is false (first layer), the input gradient is not computed.
   const Tensor& backward(const Tensor& dy, bool need_dx = true);

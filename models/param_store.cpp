@@ -8,7 +8,7 @@
 
 namespace attncamp::models {
 
-Param* ParamStore::add(const std::string& name, const Shape& shape, Init init, bool weight_decay) {
+Param* ParamStore::add(const std::string& name, const Shape& shape, Init init, bool weight_decay, int64_t fan_in) {
   ATTNCAMP_CHECK(!allocated(), "parameter ", name, " registered after allocate()");
   auto p = std::make_unique<Param>();
   p->name = name;
@@ -16,6 +16,7 @@ Param* ParamStore::add(const std::string& name, const Shape& shape, Init init, b
   p->offset = numel_;
   p->weight_decay = weight_decay;
   p->init = init;
+  p->fan_in = fan_in;
   numel_ += shape_numel(shape);
   params_.push_back(std::move(p));
   return params_.back().get();
@@ -57,6 +58,11 @@ void ParamStore::initialize(uint64_t seed) {
         }
         case Init::kXavierUniform: {
           const double a = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+          v = a * (2.0 * philox_uniform(seed, stream, idx) - 1.0);
+          break;
+        }
+        case Init::kUniformFanIn: {
+          const double a = 1.0 / std::sqrt(static_cast<double>(p->fan_in > 0 ? p->fan_in : fan_in));
           v = a * (2.0 * philox_uniform(seed, stream, idx) - 1.0);
           break;
         }

@@ -13,7 +13,8 @@
 namespace attncamp::models {
 
 // How a parameter is initialised (deterministically from the seed and its offset).
-enum class Init { kZeros, kOnes, kNormal02, kTruncNormal02, kXavierUniform };
+// kUniformFanIn: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for nn.Linear weights and biases.
+enum class Init { kZeros, kOnes, kNormal02, kTruncNormal02, kXavierUniform, kUniformFanIn };
 
 struct Param {
   std::string name;
@@ -21,8 +22,9 @@ struct Param {
   int64_t offset = 0;        // in elements, within the flat buffers
   bool weight_decay = true;  // false for biases, norms, tokens and position embeddings
   Init init = Init::kZeros;
-  Tensor value;  // view into the flat parameter buffer (after allocate())
-  Tensor grad;   // view into the flat gradient buffer (after allocate())
+  int64_t fan_in = 0;  // for kUniformFanIn (0 = from the shape: numel / shape[0])
+  Tensor value;        // view into the flat parameter buffer (after allocate())
+  Tensor grad;         // view into the flat gradient buffer (after allocate())
 };
 
 class ParamStore {
@@ -32,7 +34,7 @@ class ParamStore {
   ParamStore& operator=(const ParamStore&) = delete;
 
   // Registers a parameter; the returned pointer stays valid for the store's lifetime.
-  Param* add(const std::string& name, const Shape& shape, Init init, bool weight_decay);
+  Param* add(const std::string& name, const Shape& shape, Init init, bool weight_decay, int64_t fan_in = 0);
   // Creates the flat value and gradient buffers (dtype f32 for training, f64 for gradient
   // checks) and binds every Param to its slice. Gradients start at zero.
   void allocate(DType dtype = DType::kF32);

@@ -11,6 +11,8 @@ namespace attncamp::ops {
 
 // y[..., C] += b[C] in place (y is viewed as [N, C] rows). f32 or f64, contiguous, same dtype.
 void bias_add_forward(Tensor& y, const Tensor& b);
+// Sets every row of y [N,C] to b [C] (the GEMM epilogue of Linear accumulates onto it).
+void bias_fill(Tensor& y, const Tensor& b);
 // db[C] += sum over rows of dy[..., C] (accumulates, as parameter gradients do).
 void bias_add_backward(const Tensor& dy, Tensor& db);
 
@@ -18,6 +20,8 @@ namespace cpu {
 // y[r*cols + c] += b[c] for r < rows.
 template <class T>
 void bias_add_forward(T* y, const T* b, int64_t rows, int64_t cols);
+template <class T>
+void bias_fill(T* y, const T* b, int64_t rows, int64_t cols);
 // out[c] += sum_r x[r*cols + c], summed in double over fixed chunks of rows, then in chunk order.
 template <class T>
 void column_sum_accumulate(const T* x, int64_t rows, int64_t cols, T* out);

@@ -23,7 +23,8 @@ void* device_alloc(Device device, size_t bytes) {
 #ifdef ATTNCAMP_WITH_CUDA
   return cuda_alloc(device.index, bytes);
 #else
-  ATTNCAMP_THROW("device ", device.str(), " requested but this build has no CUDA support (configure with -DATTNCAMP_CUDA=ON)");
+  ATTNCAMP_THROW("device ", device.str(),
+                 " requested but this build has no CUDA support (configure with -DATTNCAMP_CUDA=ON)");
 #endif
 }
 

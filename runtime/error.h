@@ -33,11 +33,10 @@ std::string str_cat(const Args&... args) {
   ::attncamp::detail::throw_error(__FILE__, __LINE__, ::attncamp::detail::str_cat(__VA_ARGS__))
 
 // Checks a condition; on failure throws attncamp::Error naming the condition.
-#define ATTNCAMP_CHECK(cond, ...)                                                     \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      ::attncamp::detail::throw_error(                                                \
-          __FILE__, __LINE__,                                                         \
-          ::attncamp::detail::str_cat(__VA_ARGS__, " (check failed: " #cond ")"));    \
-    }                                                                                 \
+#define ATTNCAMP_CHECK(cond, ...)                                                                              \
+  do {                                                                                                         \
+    if (!(cond)) {                                                                                             \
+      ::attncamp::detail::throw_error(__FILE__, __LINE__,                                                      \
+                                      ::attncamp::detail::str_cat(__VA_ARGS__, " (check failed: " #cond ")")); \
+    }                                                                                                          \
   } while (0)

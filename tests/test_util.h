@@ -20,8 +20,8 @@ Tensor to_dtype(const Tensor& t, DType dtype);
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
 struct CommandResult {
-  int exit_code = -1;     // exit status, or 128+signal when killed by a signal
-  std::string output;     // stdout and stderr together
+  int exit_code = -1;  // exit status, or 128+signal when killed by a signal
+  std::string output;  // stdout and stderr together
 };
 // Runs `args` (a shell-quoted command line after the binary) with the attncamp binary.
 CommandResult run_attncamp(const std::string& args);
@@ -38,5 +38,26 @@ Tensor numerical_gradient(const std::function<double()>& loss, Tensor& x, double
 // Sum of out * w over all elements (f64 tensors of equal size): the scalar used to turn a
 // tensor output into a loss whose upstream gradient is `w`.
 double weighted_sum(const Tensor& out, const Tensor& w);
+
+}  // namespace attncamp::test
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace attncamp::test {
+
+// Expects `f()` to throw attncamp::Error whose one-line message contains every piece.
+template <typename F>
+void expect_error(F f, const std::vector<std::string>& pieces) {
+  try {
+    f();
+    FAIL() << "no error thrown";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  }
+}
 
 }  // namespace attncamp::test

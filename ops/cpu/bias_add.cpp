@@ -4,6 +4,7 @@
 #include "ops/bias_add.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace attncamp::ops {
@@ -17,6 +18,12 @@ void bias_add_forward(T* y, const T* b, int64_t rows, int64_t cols) {
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c) row[c] += b[c];
   }
+}
+
+template <class T>
+void bias_fill(T* y, const T* b, int64_t rows, int64_t cols) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * cols, b, static_cast<size_t>(cols) * sizeof(T));
 }
 
 template <class T>
@@ -45,6 +52,8 @@ void column_sum_accumulate(const T* x, int64_t rows, int64_t cols, T* out) {
 
 template void bias_add_forward<float>(float*, const float*, int64_t, int64_t);
 template void bias_add_forward<double>(double*, const double*, int64_t, int64_t);
+template void bias_fill<float>(float*, const float*, int64_t, int64_t);
+template void bias_fill<double>(double*, const double*, int64_t, int64_t);
 template void column_sum_accumulate<float>(const float*, int64_t, int64_t, float*);
 template void column_sum_accumulate<double>(const double*, int64_t, int64_t, double*);
 
@@ -80,6 +89,18 @@ void bias_add_forward(Tensor& y, const Tensor& b) {
     cpu::bias_add_forward(y.data<float>(), b.data<float>(), rows, cols);
   } else {
     cpu::bias_add_forward(y.data<double>(), b.data<double>(), rows, cols);
+  }
+}
+
+void bias_fill(Tensor& y, const Tensor& b) {
+  check_rows(y, "bias_fill", "y");
+  const int64_t cols = y.size(-1);
+  check_vec(b, cols, y.dtype(), "bias_fill", "b");
+  const int64_t rows = cols == 0 ? 0 : y.numel() / cols;
+  if (y.dtype() == DType::kF32) {
+    cpu::bias_fill(y.data<float>(), b.data<float>(), rows, cols);
+  } else {
+    cpu::bias_fill(y.data<double>(), b.data<double>(), rows, cols);
   }
 }
 

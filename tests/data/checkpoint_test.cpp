@@ -18,19 +18,9 @@
 namespace attncamp::data {
 namespace {
 
-namespace fs = std::filesystem;
+using test::expect_error;
 
-template <typename F>
-void expect_error(F f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    FAIL() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+namespace fs = std::filesystem;
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&

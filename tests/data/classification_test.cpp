@@ -16,17 +16,7 @@
 namespace attncamp::data {
 namespace {
 
-template <typename F>
-void expect_error(F f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    FAIL() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 // What to write into a small classification file; tests spoil one field at a time.
 struct Spec {

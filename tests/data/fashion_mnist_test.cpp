@@ -22,21 +22,11 @@
 namespace attncamp::data {
 namespace {
 
+using test::expect_error;
+
 namespace fs = std::filesystem;
 
 const std::string kInputDir = "/usr/share/datasets/fashion-mnist";
-
-template <typename F>
-void expect_error(F f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    FAIL() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
 
 // Runs a shell command; returns its exit status and fills `out` with stdout+stderr.
 int run(const std::string& cmd, std::string* out) {

@@ -14,17 +14,7 @@
 namespace attncamp::data {
 namespace {
 
-template <typename F>
-void expect_error(F f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    FAIL() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 // Tensor of `dtype` with distinct, non-zero byte patterns.
 Tensor pattern_tensor(const Shape& shape, DType dtype, int seed) {

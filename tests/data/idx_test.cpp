@@ -14,6 +14,8 @@
 namespace attncamp::data {
 namespace {
 
+using test::expect_error;
+
 // Header for a uint8 IDX file of the given dims, followed by `body`.
 std::vector<unsigned char> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<unsigned char>& body) {
   std::vector<unsigned char> b = {0, 0, 0x08, static_cast<unsigned char>(dims.size())};
@@ -45,18 +47,6 @@ std::vector<unsigned char> body(size_t n) {
 }
 
 // Runs `f`, expects attncamp::Error whose single-line message contains every piece.
-template <typename F>
-void expect_error(F f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    FAIL() << "no error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& p : pieces) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
-
 TEST(Idx, ReadsGzipFile) {
   const std::string path = test::temp_dir() + "/small-idx3-ubyte.gz";
   const auto data = body(2 * 3 * 4);

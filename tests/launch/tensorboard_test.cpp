@@ -1,12 +1,13 @@
 // TensorBoard event files: CRC32C known answers, and an independent reader
 // (Python: TFRecord framing checked with python3-crc32c, events decoded with
 // protobuf from a protoc-generated module) reads back every scalar we wrote.
+#include "launch/tensorboard.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
 
-#include "launch/tensorboard.h"
 #include "tests/test_util.h"
 
 namespace attncamp::launch {
@@ -56,8 +57,9 @@ print(";".join(out))
   std::fputs(script.c_str(), f);
   std::fclose(f);
   const std::string proto_dir = std::string(ATTNCAMP_SOURCE_DIR) + "/launch/proto";
-  ASSERT_EQ(std::system(("protoc -I" + proto_dir + " --python_out=" + dir + " " + proto_dir + "/tensorboard.proto").c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(("protoc -I" + proto_dir + " --python_out=" + dir + " " + proto_dir + "/tensorboard.proto").c_str()),
+      0);
   const std::string cmd = "/usr/bin/python3 " + py + " " + dir + " " + path + " > " + dir + "/out.txt 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   FILE* o = std::fopen((dir + "/out.txt").c_str(), "r");

@@ -1,6 +1,8 @@
 // Trainer tests on tiny synthetic data: learning happens, a run interrupted and
 // resumed from its checkpoint reproduces the uninterrupted run's losses and
 // parameters bit for bit, early stopping, schedule shape, eval of a checkpoint.
+#include "launch/trainer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,7 +13,6 @@
 #include "data/fashion_mnist.h"
 #include "launch/config.h"
 #include "launch/schedule.h"
-#include "launch/trainer.h"
 #include "tests/test_util.h"
 #include "tests/tiny_data.h"
 

@@ -105,7 +105,8 @@ TEST(Vit, InitializationIsDeterministicAndRegistered) {
   EXPECT_EQ(ps.front()->name, "patch_embed.proj.weight");
   EXPECT_EQ(ps.back()->name, "head.bias");
   for (const auto& prm : ps) {
-    const bool is_weight = prm->name.find(".weight") != std::string::npos && prm->name.find("norm") == std::string::npos;
+    const bool is_weight =
+        prm->name.find(".weight") != std::string::npos && prm->name.find("norm") == std::string::npos;
     EXPECT_EQ(prm->weight_decay, is_weight) << prm->name;
   }
   int64_t total = 0;

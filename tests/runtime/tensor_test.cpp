@@ -1,11 +1,12 @@
 // Tests for Tensor views and fills, the half-precision conversions and the Philox RNG.
+#include "runtime/tensor.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "runtime/half.h"
 #include "runtime/rng.h"
-#include "runtime/tensor.h"
 
 namespace attncamp {
 namespace {
