@@ -68,7 +68,8 @@ TEST(Config, ShippedConfigsLoad) {
   const config::Experiment e = load_config(std::string(ATTNCAMP_SOURCE_DIR) + "/configs/vit_fashion_mnist.pbtxt");
   EXPECT_EQ(e.name(), "vit_fashion_mnist");
   EXPECT_EQ(e.model().dim(), 64);
-  EXPECT_EQ(e.model().pool(), config::ModelConfig::CLS_TOKEN);
+  EXPECT_EQ(e.model().pool(), config::ModelConfig::ATTENTION_POOL);
+  EXPECT_EQ(e.model().attn_pool_dim(), 64);  // default: model.dim
   EXPECT_FLOAT_EQ(e.optimizer().lr(), 1e-3f);
   EXPECT_EQ(e.trainer().eval_batch_size(), 500);
   EXPECT_EQ(e.trainer().device(), "cpu");
