@@ -1,6 +1,6 @@
-// Matrix products on top of BLAS: C = alpha * op(A) @ op(B) + beta * C, row-major,
-// with an optional batch dimension (a loop of BLAS calls). Used by linear layers and
-// attention; the CPU path calls OpenBLAS (cblas_sgemm / cblas_dgemm).
+// Matrix products: C = alpha * op(A) @ op(B) + beta * C, row-major, with an optional batch
+// dimension. Used by linear layers and attention. On the CPU, f32 runs on attncamp's own AVX2
+// kernel (ops/cpu/sgemm_native.h; ATTNCAMP_GEMM=blas selects OpenBLAS instead), f64 on OpenBLAS.
 #pragma once
 
 #include <cstdint>
@@ -40,8 +40,8 @@ struct GemmParams {
 };
 
 namespace cpu {
-// Runs the GEMM described by `p` (T = float or double). Small batched problems run one BLAS
-// call per OpenMP thread; large ones use OpenBLAS's own threading.
+// Runs the GEMM described by `p` (T = float or double). Small batched problems run one GEMM
+// per OpenMP thread; large ones use the GEMM's own threading.
 template <class T>
 void gemm(const GemmParams<T>& p);
 }  // namespace cpu

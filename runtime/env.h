@@ -7,7 +7,7 @@ namespace attncamp::env {
 constexpr const char* kDataDir = "ATTNCAMP_DATA_DIR";
 // Folder holding Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist).
 constexpr const char* kFashionMnistDir = "ATTNCAMP_FASHION_MNIST_DIR";
-// Number of CPU threads for kernels (default: OpenMP's choice).
-constexpr const char* kThreads = "ATTNCAMP_THREADS";
+// CPU f32 GEMM backend: "blas" selects OpenBLAS; unset or anything else the native kernel.
+constexpr const char* kGemm = "ATTNCAMP_GEMM";
 
 }  // namespace attncamp::env

@@ -10,12 +10,13 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "runtime/env.h"
 #include "runtime/rng.h"
 
 namespace attncamp::test {
 
 std::string data_dir() {
-  const char* env = std::getenv("ATTNCAMP_DATA_DIR");
+  const char* env = std::getenv(env::kDataDir);
   if (env && *env) return env;
   return ATTNCAMP_TEST_DATA_DIR;
 }

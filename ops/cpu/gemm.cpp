@@ -1,6 +1,7 @@
-// CPU GEMM: the tensor-level gemm() checks shapes and dispatches to cpu::gemm<T>, which calls
-// OpenBLAS once per batch entry. Small batched problems are spread over OpenMP threads (OpenBLAS
-// runs single-threaded inside a parallel region); large ones use OpenBLAS's own threads.
+// CPU GEMM: the tensor-level gemm() checks shapes and dispatches to cpu::gemm<T>, which runs one
+// GEMM per batch entry: f32 on the native AVX2 kernel (ops/cpu/sgemm_native.h) unless
+// ATTNCAMP_GEMM=blas, f64 (and f32 without AVX2) on OpenBLAS. Small batched problems are spread
+// over OpenMP threads (each GEMM then runs single-threaded); large ones use the GEMM's threads.
 #include "ops/gemm.h"
 
 #include <cblas.h>
@@ -8,6 +9,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+
+#include "ops/cpu/sgemm_native.h"
+#include "runtime/env.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -33,6 +40,28 @@ void scale_block(T* c, int64_t m, int64_t n, int64_t ldc, T beta) {
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
+// True when f32 GEMMs run on the native kernel: it is compiled in and ATTNCAMP_GEMM != "blas".
+bool use_native_sgemm() {
+  static const bool native = [] {
+    const char* v = std::getenv(env::kGemm);
+    return sgemm_native_available() && !(v != nullptr && std::strcmp(v, "blas") == 0);
+  }();
+  return native;
+}
+
+// One batch entry: the native kernel for f32 when selected, otherwise BLAS.
+template <class T>
+void gemm_one(const GemmParams<T>& p, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, const T* a, const T* b, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_native_sgemm()) {
+      sgemm_native(p.trans_a, p.trans_b, p.m, p.n, p.k, p.alpha, a, p.lda, b, p.ldb, p.beta, c, p.ldc);
+      return;
+    }
+  }
+  blas_gemm(ta, tb, static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), p.alpha, a,
+            static_cast<int>(p.lda), b, static_cast<int>(p.ldb), p.beta, c, static_cast<int>(p.ldc));
+}
+
 }  // namespace
 
 template <class T>
@@ -49,10 +78,8 @@ void gemm(const GemmParams<T>& p) {
   }
   const CBLAS_TRANSPOSE ta = p.trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = p.trans_b ? CblasTrans : CblasNoTrans;
-  const int m = static_cast<int>(p.m), n = static_cast<int>(p.n), k = static_cast<int>(p.k);
-  const int lda = static_cast<int>(p.lda), ldb = static_cast<int>(p.ldb), ldc = static_cast<int>(p.ldc);
   if (p.batch == 1) {
-    blas_gemm(ta, tb, m, n, k, p.alpha, p.a, lda, p.b, ldb, p.beta, p.c, ldc);
+    gemm_one(p, ta, tb, p.a, p.b, p.c);
     return;
   }
   // Per-entry work below ~2 MFLOP gains little from OpenBLAS threads; run entries in parallel.
@@ -60,8 +87,7 @@ void gemm(const GemmParams<T>& p) {
   const bool over_batch = flops < 2.0e6 || p.batch >= 4 * omp_get_max_threads();
 #pragma omp parallel for schedule(static) if (over_batch)
   for (int64_t e = 0; e < p.batch; ++e) {
-    blas_gemm(ta, tb, m, n, k, p.alpha, p.a + e * p.stride_a, lda, p.b + e * p.stride_b, ldb, p.beta,
-              p.c + e * p.stride_c, ldc);
+    gemm_one(p, ta, tb, p.a + e * p.stride_a, p.b + e * p.stride_b, p.c + e * p.stride_c);
   }
 }
 
