@@ -2,7 +2,8 @@
 """PyTorch peer of configs/vit_fashion_mnist.pbtxt for training-throughput comparisons.
 
 Builds the same ViT as attncamp (patch 4 as a Linear on flattened patches, class token,
-50 learned positions, 4 pre-norm blocks of dim 64 / 4 heads / MLP 256, class-token head),
+49 learned positions, 4 pre-norm blocks of dim 64 / 4 heads / MLP 256, attention-pooling head
+(--pool cls: class token and 50 positions)),
 times full AdamW training steps on random data and prints `peer images/s: <float>`.
 Run with Debian's interpreter: /usr/bin/python3 benchmarks/peers/vit_torch.py --threads 2
 """
@@ -47,13 +48,28 @@ class Block(nn.Module):
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
 
-class ViT(nn.Module):
+class AttentionPool(nn.Module):
+    """Soft attention pooling: a_i = softmax_i(w^T tanh(V h_i)), out = sum_i a_i h_i."""
+
     def __init__(self):
         super().__init__()
+        self.V = nn.Linear(DIM, DIM, bias=False)
+        self.w = nn.Parameter(torch.randn(DIM) * 0.02)
+
+    def forward(self, h):
+        a = torch.softmax(torch.tanh(self.V(h)) @ self.w, dim=1)  # [B, tokens]
+        return torch.bmm(a.unsqueeze(1), h).squeeze(1)
+
+
+class ViT(nn.Module):
+    def __init__(self, pool="cls"):
+        super().__init__()
         self.grid = IMAGE_SIZE // PATCH
+        self.pool = AttentionPool() if pool == "attention" else None
+        tokens = self.grid * self.grid + (0 if self.pool else 1)
         self.patch_embed = nn.Linear(IN_CHANNELS * PATCH * PATCH, DIM)
-        self.cls_token = nn.Parameter(torch.randn(1, 1, DIM) * 0.02)
-        self.pos_embed = nn.Parameter(torch.randn(1, self.grid * self.grid + 1, DIM) * 0.02)
+        self.cls_token = None if self.pool else nn.Parameter(torch.randn(1, 1, DIM) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, tokens, DIM) * 0.02)
         self.blocks = nn.ModuleList(Block() for _ in range(DEPTH))
         self.norm = nn.LayerNorm(DIM, eps=1e-5)
         self.head = nn.Linear(DIM, NUM_CLASSES)
@@ -64,10 +80,13 @@ class ViT(nn.Module):
         # [B,C,g,P,g,P] -> [B,g,g,C,P,P] -> [B, g*g, C*P*P]: same math as a stride-P conv.
         patches = images.reshape(b, c, g, PATCH, g, PATCH).permute(0, 2, 4, 1, 3, 5)
         x = self.patch_embed(patches.reshape(b, g * g, c * PATCH * PATCH))
-        x = torch.cat([self.cls_token.expand(b, -1, -1), x], dim=1) + self.pos_embed
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(b, -1, -1), x], dim=1)
+        x = x + self.pos_embed
         for block in self.blocks:
             x = block(x)
-        return self.head(self.norm(x)[:, 0])
+        x = self.norm(x)
+        return self.head(self.pool(x) if self.pool else x[:, 0])
 
 
 def main():
@@ -77,11 +96,13 @@ def main():
     parser.add_argument("--steps", type=int, default=50, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pool", choices=["cls", "attention"], default="attention",
+                        help="classification head (the reference config uses attention pooling)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = ViT()
+    model = ViT(args.pool)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                                   weight_decay=0.05)
     images = torch.randn(args.batch, IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
@@ -102,7 +123,7 @@ def main():
         step()
     elapsed = time.perf_counter() - start
 
-    print(f"peer torch {torch.__version__}, threads {torch.get_num_threads()}, "
+    print(f"peer torch {torch.__version__}, pool {args.pool}, threads {torch.get_num_threads()}, "
           f"batch {args.batch}, steps {args.steps}, warmup {args.warmup}, "
           f"{1000.0 * elapsed / max(args.steps, 1):.2f} ms/step")
     print(f"peer images/s: {args.batch * args.steps / elapsed:.2f}")

@@ -41,13 +41,14 @@ def main():
     p.add_argument("--warmup-epochs", type=float, default=0.2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--pool", choices=["cls", "attention"], default="cls")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     xtr, ytr = load(args.train, 0.2860, 0.3530)
     xte, yte = load(args.test, 0.2860, 0.3530)
-    model = ViT()
+    model = ViT(args.pool)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = math.ceil(len(ytr) / args.batch)
     total = args.epochs * steps_per_epoch
