@@ -109,24 +109,27 @@ struct HeadScratch {
   std::vector<T> vt;          // V transposed: [dp][skp] (backward)
   std::vector<T> vr;          // V rows: [skp][dp] (forward)
   std::vector<T> qb, gb;      // query rows and their output gradients: [kRows][dp]
-  std::vector<T> qt, gt;      // the same, transposed: [dp][kRows] (backward)
-  std::vector<T> s, ds;       // probabilities and their gradient: [kRows][skp]
+  std::vector<T> qt, gt;      // all query rows and output gradients, transposed: [dp][sqp] (backward)
+  std::vector<T> s, ds;       // probabilities and their gradient: [kRows][skp], or [sqp][skp] (backward)
   std::vector<T> ob;          // unnormalised output rows: [kRows][dp]
   std::vector<T> dkt, dvt;    // key and value gradients, transposed: [dp][skp] (backward)
 
-  HeadScratch(int64_t sk, int64_t d, bool backward) : skp(round_up(sk)), dp(round_up(d)) {
+  int64_t sqp = 0;  // Sq rounded up to kRows (backward)
+
+  HeadScratch(int64_t sq, int64_t sk, int64_t d, bool backward)
+      : skp(round_up(sk)), dp(round_up(d)), sqp((sq + kRows - 1) / kRows * kRows) {
     keys.resize(sk);
     kt.resize(dp * skp);
     qb.resize(kRows * dp);
-    s.resize(kRows * skp);
+    s.resize((backward ? sqp : kRows) * skp);
     ob.resize(kRows * dp);
     if (backward) {
       kr.resize(skp * dp);
       vt.resize(dp * skp);
       gb.resize(kRows * dp);
-      qt.resize(dp * kRows);
-      gt.resize(dp * kRows);
-      ds.resize(kRows * skp);
+      qt.resize(dp * sqp);
+      gt.resize(dp * sqp);
+      ds.resize(sqp * skp);
       dkt.resize(dp * skp);
       dvt.resize(dp * skp);
     } else {
@@ -173,14 +176,14 @@ inline int64_t attendable(const int32_t* keys, int64_t nk, int64_t i, int64_t se
 // zero for rows past Sq.
 template <typename T>
 void load_rows(const T* base, const SeqStrides& st, int64_t b, int64_t h, int64_t i0, int64_t seq_q, int64_t d_n,
-               int64_t dp, T* blk, T* blk_t) {
+               int64_t dp, T* blk, T* blk_t, int64_t ldt = kRows) {
   for (int r = 0; r < kRows; ++r) {
     const int64_t i = i0 + r;
     const T* x = base + b * st.batch + i * st.seq + h * st.head;
     for (int64_t d = 0; d < d_n; ++d) {
       const T val = i < seq_q ? x[d] : T(0);
       blk[r * dp + d] = val;
-      if (blk_t != nullptr) blk_t[d * kRows + r] = val;
+      if (blk_t != nullptr) blk_t[d * ldt + r] = val;
     }
   }
 }
@@ -190,7 +193,7 @@ void forward_kernel(const AttentionParams<T>& p) {
   const int64_t d_n = p.head_dim, nbh = p.batch * p.heads;
 #pragma omp parallel
   {
-    HeadScratch<T> w(p.seq_k, d_n, false);
+    HeadScratch<T> w(p.seq_q, p.seq_k, d_n, false);
     const int64_t skp = w.skp, dp = w.dp;
     int64_t n_row[kRows];
     T sum_row[kRows];
@@ -251,15 +254,17 @@ void backward_kernel(const AttentionParams<T>& p) {
   const int64_t sk = p.seq_k, d_n = p.head_dim, nbh = p.batch * p.heads;
 #pragma omp parallel
   {
-    HeadScratch<T> w(sk, d_n, true);
-    const int64_t skp = w.skp, dp = w.dp;
+    HeadScratch<T> w(p.seq_q, sk, d_n, true);
+    const int64_t skp = w.skp, dp = w.dp, sqp = w.sqp;
     int64_t n_row[kRows];
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < nbh; ++bh) {
       const int64_t b = bh / p.heads, h = bh % p.heads;
       const int64_t nk = gather_keys(p, b, h, true, w);
-      std::fill(w.dkt.begin(), w.dkt.end(), T(0));
-      std::fill(w.dvt.begin(), w.dvt.end(), T(0));
+      // Probabilities and score gradients of all query rows are kept, so dK and dV come from one
+      // product over all queries at the end (instead of read-modify-write per 8-row block).
+      std::fill(w.s.begin(), w.s.end(), T(0));
+      std::fill(w.ds.begin(), w.ds.end(), T(0));
       for (int64_t i0 = 0; i0 < p.seq_q; i0 += kRows) {
         int64_t n_blk = 0;
         for (int r = 0; r < kRows; ++r) {
@@ -267,13 +272,15 @@ void backward_kernel(const AttentionParams<T>& p) {
           n_blk = std::max(n_blk, n_row[r]);
         }
         const int64_t cols = round_up(n_blk);
-        load_rows(p.q, p.q_stride, b, h, i0, p.seq_q, d_n, dp, w.qb.data(), w.qt.data());
-        load_rows(p.dout, p.out_stride, b, h, i0, p.seq_q, d_n, dp, w.gb.data(), w.gt.data());
-        block_gemm(w.qb.data(), dp, w.kt.data(), skp, d_n, cols, w.s.data(), skp, false);
-        block_gemm(w.gb.data(), dp, w.vt.data(), skp, d_n, cols, w.ds.data(), skp, false);
+        T* s_blk = w.s.data() + i0 * skp;
+        T* ds_blk = w.ds.data() + i0 * skp;
+        load_rows(p.q, p.q_stride, b, h, i0, p.seq_q, d_n, dp, w.qb.data(), w.qt.data() + i0, sqp);
+        load_rows(p.dout, p.out_stride, b, h, i0, p.seq_q, d_n, dp, w.gb.data(), w.gt.data() + i0, sqp);
+        block_gemm(w.qb.data(), dp, w.kt.data(), skp, d_n, cols, s_blk, skp, false);
+        block_gemm(w.gb.data(), dp, w.vt.data(), skp, d_n, cols, ds_blk, skp, false);
         for (int r = 0; r < kRows; ++r) {
-          T* s = w.s.data() + r * skp;
-          T* ds = w.ds.data() + r * skp;
+          T* s = s_blk + r * skp;
+          T* ds = ds_blk + r * skp;
           const int64_t n = n_row[r];
           if (n > 0) {
             const int64_t i = i0 + r;
@@ -290,16 +297,17 @@ void backward_kernel(const AttentionParams<T>& p) {
           }
           for (int64_t c = n; c < cols; ++c) s[c] = ds[c] = 0;
         }
-        for (int64_t d0 = 0; d0 < dp; d0 += kRows) {
-          block_gemm(w.gt.data() + d0 * kRows, kRows, w.s.data(), skp, kRows, cols, w.dvt.data() + d0 * skp, skp, true);
-          block_gemm(w.qt.data() + d0 * kRows, kRows, w.ds.data(), skp, kRows, cols, w.dkt.data() + d0 * skp, skp,
-                     true);
-        }
-        block_gemm(w.ds.data(), skp, w.kr.data(), dp, n_blk, dp, w.ob.data(), dp, false);
+        block_gemm(ds_blk, skp, w.kr.data(), dp, n_blk, dp, w.ob.data(), dp, false);
         for (int r = 0; r < kRows && i0 + r < p.seq_q; ++r) {
           T* dq = p.dq + b * p.q_stride.batch + (i0 + r) * p.q_stride.seq + h * p.q_stride.head;
           for (int64_t d = 0; d < d_n; ++d) dq[d] = w.ob[r * dp + d];
         }
+      }
+      // dV^T = dO^T P and dK^T = Q^T dS over all (zero-padded) query rows.
+      const int64_t cols_all = round_up(nk);
+      for (int64_t d0 = 0; d0 < dp; d0 += kRows) {
+        block_gemm(w.gt.data() + d0 * sqp, sqp, w.s.data(), skp, sqp, cols_all, w.dvt.data() + d0 * skp, skp, false);
+        block_gemm(w.qt.data() + d0 * sqp, sqp, w.ds.data(), skp, sqp, cols_all, w.dkt.data() + d0 * skp, skp, false);
       }
       for (int64_t j = 0; j < sk; ++j) {
         T* dk = p.dk + b * p.k_stride.batch + j * p.k_stride.seq + h * p.k_stride.head;
