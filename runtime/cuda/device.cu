@@ -3,14 +3,8 @@
 // failing to load on machines without a GPU or driver.
 #include <cuda_runtime.h>
 
+#include "runtime/cuda/check.h"
 #include "runtime/device.h"
-#include "runtime/error.h"
-
-#define ATTNCAMP_CUDA_CHECK(call)                                                                  \
-  do {                                                                                             \
-    cudaError_t err_ = (call);                                                                     \
-    if (err_ != cudaSuccess) ATTNCAMP_THROW(#call, " failed: ", cudaGetErrorString(err_));         \
-  } while (0)
 
 namespace attncamp {
 
