@@ -1,16 +1,15 @@
-// CPU allocator (aligned_alloc); CUDA allocation is provided by runtime/cuda.
+// CPU allocator (aligned_alloc); CUDA memory comes from the per-device caching allocator
+// (runtime/caching_allocator.h) on the default stream, so freed blocks are reused.
 #include "runtime/allocator.h"
 
 #include <cstdlib>
+#include <exception>
+#include <iostream>
 
+#include "runtime/caching_allocator.h"
 #include "runtime/error.h"
 
 namespace attncamp {
-
-#ifdef ATTNCAMP_WITH_CUDA
-void* cuda_alloc(int device, size_t bytes);
-void cuda_free(int device, void* ptr) noexcept;
-#endif
 
 void* device_alloc(Device device, size_t bytes) {
   if (device.is_cpu()) {
@@ -21,7 +20,7 @@ void* device_alloc(Device device, size_t bytes) {
     return p;
   }
 #ifdef ATTNCAMP_WITH_CUDA
-  return cuda_alloc(device.index, bytes);
+  return cuda_caching_allocator(device.index).allocate(bytes, nullptr);
 #else
   ATTNCAMP_THROW("device ", device.str(),
                  " requested but this build has no CUDA support (configure with -DATTNCAMP_CUDA=ON)");
@@ -35,7 +34,11 @@ void device_free(Device device, void* ptr) noexcept {
     return;
   }
 #ifdef ATTNCAMP_WITH_CUDA
-  cuda_free(device.index, ptr);
+  try {
+    cuda_caching_allocator(device.index).free(ptr);
+  } catch (const std::exception& e) {
+    std::cerr << "attncamp: device_free(" << device.str() << ") failed: " << e.what() << "\n";
+  }
 #endif
 }
 

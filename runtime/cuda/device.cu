@@ -1,4 +1,4 @@
-// CUDA device runtime: availability queries and raw device allocation.
+// CUDA device runtime: availability queries (allocation lives in cuda/caching_allocator.cu).
 // Uses only the CUDA runtime API, which reports "no device" instead of
 // failing to load on machines without a GPU or driver.
 #include <cuda_runtime.h>
@@ -17,18 +17,6 @@ int cuda_device_count() {
     return 0;
   }
   return n;
-}
-
-void* cuda_alloc(int device, size_t bytes) {
-  ATTNCAMP_CUDA_CHECK(cudaSetDevice(device));
-  void* p = nullptr;
-  ATTNCAMP_CUDA_CHECK(cudaMalloc(&p, bytes == 0 ? 1 : bytes));
-  return p;
-}
-
-void cuda_free(int device, void* ptr) noexcept {
-  cudaSetDevice(device);
-  cudaFree(ptr);
 }
 
 }  // namespace attncamp
