@@ -3,6 +3,7 @@
 #include "runtime/allocator.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <iostream>
 
@@ -39,6 +40,24 @@ void device_free(Device device, void* ptr) noexcept {
   } catch (const std::exception& e) {
     std::cerr << "attncamp: device_free(" << device.str() << ") failed: " << e.what() << "\n";
   }
+#endif
+}
+
+#ifdef ATTNCAMP_WITH_CUDA
+void cuda_copy(void* dst, const void* src, size_t bytes);
+#endif
+
+void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+#ifdef ATTNCAMP_WITH_CUDA
+  cuda_copy(dst, src, bytes);
+#else
+  ATTNCAMP_THROW("copy from ", src_device.str(), " to ", dst_device.str(),
+                 " needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");
 #endif
 }
 

@@ -14,5 +14,8 @@ constexpr size_t kCpuAlignment = 64;
 void* device_alloc(Device device, size_t bytes);
 // Frees memory from device_alloc. Never throws.
 void device_free(Device device, void* ptr) noexcept;
+// Copies `bytes` from `src` on `src_device` to `dst` on `dst_device` (host or CUDA, any
+// direction; synchronous). Throws when a CUDA device is involved in a build without CUDA.
+void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
 }  // namespace attncamp

@@ -109,8 +109,13 @@ void Tensor::copy_from(const Tensor& src) {
   ATTNCAMP_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from: shape/dtype mismatch ",
                  shape_str(src.shape_), " vs ", shape_str(shape_));
   ATTNCAMP_CHECK(is_contiguous() && src.is_contiguous(), "copy_from needs contiguous tensors");
-  ATTNCAMP_CHECK(device().is_cpu() && src.device().is_cpu(), "copy_from across devices is not supported yet");
-  if (nbytes() > 0) std::memmove(raw_data(), src.raw_data(), nbytes());
+  if (nbytes() > 0) device_copy(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+}
+
+Tensor Tensor::to(Device device) const {
+  Tensor t = empty(shape_, dtype_, device);
+  t.copy_from(*this);
+  return t;
 }
 
 void Tensor::fill(double value) {

@@ -71,8 +71,10 @@ class Tensor {
   Tensor slice(int64_t start, int64_t end) const;
   // Deep copy into a new contiguous tensor on the same device.
   Tensor clone() const;
-  // Copies elements from `src` (same shape and dtype; both contiguous).
+  // Copies elements from `src` (same shape and dtype; both contiguous; any devices).
   void copy_from(const Tensor& src);
+  // Contiguous copy of this tensor on `device` (a new tensor even when the device is the same).
+  Tensor to(Device device) const;
   // Sets every element to `value` (CPU only; converts to the dtype).
   void fill(double value);
   // Sets every byte to 0xFF: NaN for floats, so unwritten outputs show in tests.

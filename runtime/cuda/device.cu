@@ -19,4 +19,9 @@ int cuda_device_count() {
   return n;
 }
 
+// Synchronous copy in any direction; unified addressing tells the runtime where each side lives.
+void cuda_copy(void* dst, const void* src, size_t bytes) {
+  ATTNCAMP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
 }  // namespace attncamp

@@ -15,6 +15,10 @@ TEST(CudaRuntime, NoDeviceGivesClearErrors) {
   EXPECT_THROW(Stream(0), Error);
   EXPECT_THROW(Event(0), Error);
   EXPECT_THROW(Tensor::empty({4}, DType::kF32, Device::cuda(0)), Error);
+  Tensor host = Tensor::zeros({4});
+  EXPECT_THROW(host.to(Device::cuda(0)), Error);
+  Tensor back = host.to(Device::cpu());  // host to host always works
+  EXPECT_EQ(back.shape(), host.shape());
   try {
     Stream s(0);
     FAIL() << "stream created without a device";
@@ -39,6 +43,17 @@ TEST(CudaRuntime, StreamEventRoundTripOnGpu) {
   EXPECT_GE(stop.elapsed_ms_since(start), 0.0f);
   Stream moved = std::move(s);
   moved.synchronize();
+}
+
+TEST(CudaRuntime, HostDeviceRoundTripOnGpu) {
+  if (!cuda_compiled()) GTEST_SKIP() << "this build has no CUDA support (ATTNCAMP_CUDA=OFF or no nvcc)";
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  Tensor host = Tensor::empty({1000}, DType::kF32);
+  for (int i = 0; i < 1000; ++i) host.data<float>()[i] = 0.5f * static_cast<float>(i) - 7.0f;
+  Tensor dev = host.to(Device::cuda(0));
+  Tensor dev2 = dev.to(Device::cuda(0));  // device to device
+  Tensor back = dev2.to(Device::cpu());
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(back.data<float>()[i], host.data<float>()[i]) << i;
 }
 
 }  // namespace
