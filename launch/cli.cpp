@@ -32,15 +32,8 @@ int cmd_eval(const config::Experiment& e, const std::string& checkpoint, const s
   ATTNCAMP_CHECK(!path.empty(), "no dataset to evaluate: set data.test_path or pass --data");
   const data::ClassificationData d = data::load_classification(path);
   models::VisionTransformer model(vit_config_from(e, d.num_classes));
-  data::CheckpointData c = data::read_checkpoint(checkpoint);
-  auto it = c.tensors.find("params");
-  ATTNCAMP_CHECK(it != c.tensors.end(), "checkpoint ", checkpoint, ": missing dataset /params");
-  ATTNCAMP_CHECK(it->second.shape() == model.params().values().shape(), "checkpoint ", checkpoint,
-                 ": /params has shape ", shape_str(it->second.shape()), ", the model has ",
-                 shape_str(model.params().values().shape()), " (different model configuration?)");
-  model.params().values().copy_from(it->second);
-  const int64_t batch = e.trainer().eval_batch_size() > 0 ? e.trainer().eval_batch_size() : e.trainer().batch_size();
-  const EvalResult r = evaluate(model, d, batch, e.trainer().eval_limit());
+  load_parameters(data::read_checkpoint(checkpoint), checkpoint, model);
+  const EvalResult r = evaluate(model, d, e.trainer().eval_batch_size(), e.trainer().eval_limit());
   std::printf("eval %s: %ld samples, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", path.c_str(), static_cast<long>(r.count),
               100 * r.top1, 100 * r.top5, r.loss);
   return 0;

@@ -42,10 +42,10 @@ models::VitConfig vit_config_from(const config::Experiment& e, int64_t data_clas
   c.num_classes = m.num_classes() > 0 ? m.num_classes() : data_classes;
   c.pooling =
       m.pool() == config::ModelConfig::ATTENTION_POOL ? models::Pooling::kAttention : models::Pooling::kClassToken;
-  c.attn_pool_dim = m.attn_pool_dim() > 0 ? m.attn_pool_dim() : m.dim();
+  c.attn_pool_dim = m.attn_pool_dim();
   c.dropout = m.dropout();
   c.pixel_mean = e.data().mean();
-  c.pixel_std = e.data().std() > 0 ? e.data().std() : 1.0;
+  c.pixel_std = e.data().std();
   return c;
 }
 
@@ -99,6 +99,11 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
   return r;
 }
 
+void load_parameters(const data::CheckpointData& c, const std::string& path, models::VisionTransformer& model) {
+  Tensor& values = model.params().values();
+  values.copy_from(data::get_tensor(c, "params", path, values.shape(), values.dtype()));
+}
+
 Trainer::Trainer(const config::Experiment& experiment, std::string source)
     : e_(experiment), source_(std::move(source)) {}
 
@@ -130,33 +135,22 @@ void save_checkpoint(const std::string& path, models::VisionTransformer& model, 
 }
 
 LoopState load_checkpoint(const std::string& path, models::VisionTransformer& model, models::Optimizer& opt) {
-  data::CheckpointData c = data::read_checkpoint(path);
-  auto get_int = [&](const char* key) {
-    auto it = c.ints.find(key);
-    ATTNCAMP_CHECK(it != c.ints.end(), "checkpoint ", path, ": missing field '", key, "'");
-    return it->second;
-  };
-  auto it = c.tensors.find("params");
-  ATTNCAMP_CHECK(it != c.tensors.end(), "checkpoint ", path, ": missing dataset /params");
-  Tensor& values = model.params().values();
-  ATTNCAMP_CHECK(it->second.shape() == values.shape() && it->second.dtype() == values.dtype(), "checkpoint ", path,
-                 ": /params has shape ", shape_str(it->second.shape()), ", the model has ", shape_str(values.shape()),
-                 " (different model configuration?)");
-  values.copy_from(it->second);
+  const data::CheckpointData c = data::read_checkpoint(path);
+  load_parameters(c, path, model);
   std::map<std::string, Tensor> state;
   for (const auto& [name, t] : c.tensors) {
     if (name.rfind("optimizer/", 0) == 0) state[name.substr(10)] = t;
   }
-  opt.load_state(state, get_int("optimizer_steps"), "checkpoint " + path);
-  ATTNCAMP_CHECK(get_int("world_size") == 1, "checkpoint ", path, ": written by ", get_int("world_size"),
+  opt.load_state(state, data::get_int(c, "optimizer_steps", path), "checkpoint " + path);
+  const int64_t world = data::get_int(c, "world_size", path);
+  ATTNCAMP_CHECK(world == 1, "checkpoint ", path, ": written by ", world,
                  " ranks; this build resumes single-process checkpoints only");
   LoopState st;
-  st.step = get_int("step");
-  st.epoch = get_int("epoch");
-  st.step_in_epoch = get_int("step_in_epoch");
-  st.bad_epochs = get_int("bad_epochs");
-  auto f = c.floats.find("best_top1");
-  st.best_top1 = f != c.floats.end() ? f->second : -1;
+  st.step = data::get_int(c, "step", path);
+  st.epoch = data::get_int(c, "epoch", path);
+  st.step_in_epoch = data::get_int(c, "step_in_epoch", path);
+  st.bad_epochs = data::get_int(c, "bad_epochs", path);
+  st.best_top1 = data::get_float(c, "best_top1", path);
   return st;
 }
 
@@ -171,12 +165,6 @@ models::OptimizerSettings optimizer_settings(const config::OptimizerConfig& o) {
   s.momentum = o.momentum();
   s.nesterov = o.nesterov();
   return s;
-}
-
-void append_line(const std::string& path, const std::string& line) {
-  std::ofstream f(path, std::ios::app);
-  ATTNCAMP_CHECK(f.good(), "cannot write ", path);
-  f << line << "\n";
 }
 
 std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
@@ -241,7 +229,7 @@ TrainResult Trainer::run(const std::string& resume) {
   sched.warmup_steps = static_cast<int64_t>(std::llround(e_.optimizer().warmup_epochs() * steps_per_epoch));
   sched.cosine = e_.optimizer().schedule() == config::OptimizerConfig::COSINE;
   const int64_t last_step = tc.max_steps() > 0 ? std::min(tc.max_steps(), sched.total_steps) : sched.total_steps;
-  const int64_t eval_batch = tc.eval_batch_size() > 0 ? tc.eval_batch_size() : batch;
+  const int64_t eval_batch = tc.eval_batch_size();
 
   std::fprintf(stderr, "training %s: %ld parameters, %ld samples, batch %ld, %ld steps/epoch, %ld epochs, %d threads\n",
                e_.name().c_str(), static_cast<long>(model.params().numel()), static_cast<long>(n),
@@ -249,6 +237,8 @@ TrainResult Trainer::run(const std::string& resume) {
                omp_get_max_threads());
 
   EventWriter events(out_dir);
+  std::ofstream metrics_log(metrics, std::ios::app);
+  ATTNCAMP_CHECK(metrics_log.good(), "cannot write ", metrics);
   TrainResult result;
   Progress progress(last_step, tc.log_every_steps());
   Tensor images, labels, losses, dlogits;
@@ -284,8 +274,7 @@ TrainResult Trainer::run(const std::string& resume) {
       loss_sum += loss;
       ++loss_count;
       result.step_losses.push_back(loss);
-      append_line(metrics, "{\"kind\":\"step\",\"step\":" + std::to_string(st.step) +
-                               fmt(",\"loss\":%.17g,\"lr\":%.9g}", loss, lr));
+      metrics_log << "{\"kind\":\"step\",\"step\":" << st.step << fmt(",\"loss\":%.17g,\"lr\":%.9g}", loss, lr) << "\n";
       events.scalar("train/loss", st.step, loss);
       events.scalar("train/lr", st.step, lr);
       progress.step(st.step - 1, loss, lr, e - b);
@@ -303,10 +292,11 @@ TrainResult Trainer::run(const std::string& resume) {
                   static_cast<long>(rec.epoch), static_cast<long>(epochs), rec.train_loss, rec.eval.loss,
                   100 * rec.eval.top1, 100 * rec.eval.top5, rec.images_per_second);
       std::fflush(stdout);
-      append_line(metrics, "{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
-                               fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g",
-                                   rec.train_loss, rec.eval.loss, rec.eval.top1, rec.eval.top5) +
-                               fmt(",\"images_per_second\":%.1f}", rec.images_per_second));
+      metrics_log << ("{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
+                      fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g", rec.train_loss,
+                          rec.eval.loss, rec.eval.top1, rec.eval.top5) +
+                      fmt(",\"images_per_second\":%.1f}", rec.images_per_second))
+                  << "\n";
       events.scalar("train/epoch_loss", st.step, rec.train_loss);
       events.scalar("train/images_per_second", st.step, rec.images_per_second);
       if (has_test) {
@@ -315,6 +305,7 @@ TrainResult Trainer::run(const std::string& resume) {
         events.scalar("test/top5", st.step, rec.eval.top5);
       }
       events.flush();
+      metrics_log.flush();
       ++st.epoch;
       st.step_in_epoch = 0;
       if (has_test && tc.early_stopping_patience() > 0) {

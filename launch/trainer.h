@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "attncamp.pb.h"
+#include "data/checkpoint.h"
 #include "data/classification.h"
 #include "models/vit.h"
 
@@ -42,6 +43,10 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
 // Copies samples `indices[begin..end)` of `data` into images [n,H,W,C] and labels [n].
 void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin, int64_t end,
                   Tensor& images, Tensor& labels);
+
+// Copies the checkpoint's /params (read from `path`, named in errors) into `model`; its shape
+// and dtype must match the model's flat parameter buffer.
+void load_parameters(const data::CheckpointData& c, const std::string& path, models::VisionTransformer& model);
 
 // Sets the number of CPU threads for kernels and BLAS (0 = leave the default).
 void set_cpu_threads(int threads);
