@@ -1,5 +1,6 @@
 // CPU allocator (aligned_alloc); CUDA memory comes from the per-device caching allocator
-// (runtime/caching_allocator.h) on the default stream, so freed blocks are reused.
+// (runtime/caching_allocator.h) for the calling thread's current stream, so freed blocks are reused
+// in stream order.
 #include "runtime/allocator.h"
 
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <iostream>
 
 #include "runtime/caching_allocator.h"
+#include "runtime/cuda_context.h"
 #include "runtime/error.h"
 
 namespace attncamp {
@@ -21,7 +23,7 @@ void* device_alloc(Device device, size_t bytes) {
     return p;
   }
 #ifdef ATTNCAMP_WITH_CUDA
-  return cuda_caching_allocator(device.index).allocate(bytes, nullptr);
+  return cuda_caching_allocator(device.index).allocate(bytes, current_cuda_stream(device.index));
 #else
   ATTNCAMP_THROW("device ", device.str(),
                  " requested but this build has no CUDA support (configure with -DATTNCAMP_CUDA=ON)");
@@ -44,7 +46,7 @@ void device_free(Device device, void* ptr) noexcept {
 }
 
 #ifdef ATTNCAMP_WITH_CUDA
-void cuda_copy(void* dst, const void* src, size_t bytes);
+void cuda_copy(void* dst, const void* src, size_t bytes, int device);
 #endif
 
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
@@ -54,7 +56,7 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
     return;
   }
 #ifdef ATTNCAMP_WITH_CUDA
-  cuda_copy(dst, src, bytes);
+  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index);
 #else
   ATTNCAMP_THROW("copy from ", src_device.str(), " to ", dst_device.str(),
                  " needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");

@@ -9,6 +9,12 @@
 
 namespace attncamp {
 
+#ifdef ATTNCAMP_WITH_CUDA
+// runtime/cuda/fill.cu: asynchronous fills on the current stream of `device`.
+void cuda_fill(void* p, DType dtype, int64_t n, double value, int device);
+void cuda_memset(void* p, int byte, size_t bytes, int device);
+#endif
+
 std::string shape_str(const Shape& s) {
   std::ostringstream os;
   os << "[";
@@ -48,8 +54,14 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  ATTNCAMP_CHECK(device.is_cpu(), "Tensor::zeros on ", device.str(), " is not supported yet");
-  std::memset(t.raw_data(), 0, t.nbytes());
+  if (t.nbytes() == 0) return t;
+  if (device.is_cpu()) {
+    std::memset(t.raw_data(), 0, t.nbytes());
+  } else {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda_memset(t.raw_data(), 0, t.nbytes(), device.index);
+#endif
+  }
   return t;
 }
 
@@ -119,8 +131,16 @@ Tensor Tensor::to(Device device) const {
 }
 
 void Tensor::fill(double value) {
-  ATTNCAMP_CHECK(is_contiguous() && device().is_cpu(), "fill needs a contiguous CPU tensor");
+  ATTNCAMP_CHECK(is_contiguous(), "fill needs a contiguous tensor");
   const int64_t n = numel();
+  if (!device().is_cpu()) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda_fill(raw_data(), dtype_, n, value, device().index);
+    return;
+#else
+    ATTNCAMP_THROW("fill on ", device().str(), " needs CUDA, but this build has none");
+#endif
+  }
   switch (dtype_) {
     case DType::kF32: {
       float* p = data<float>();
@@ -161,8 +181,17 @@ void Tensor::fill(double value) {
 }
 
 void Tensor::poison() {
-  ATTNCAMP_CHECK(is_contiguous() && device().is_cpu(), "poison needs a contiguous CPU tensor");
-  if (nbytes() > 0) std::memset(raw_data(), 0xff, nbytes());
+  ATTNCAMP_CHECK(is_contiguous(), "poison needs a contiguous tensor");
+  if (nbytes() == 0) return;
+  if (!device().is_cpu()) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda_memset(raw_data(), 0xff, nbytes(), device().index);
+    return;
+#else
+    ATTNCAMP_THROW("poison on ", device().str(), " needs CUDA, but this build has none");
+#endif
+  }
+  std::memset(raw_data(), 0xff, nbytes());
 }
 
 void check_tensor(const Tensor& t, const Shape& shape, DType dtype, const char* what) {

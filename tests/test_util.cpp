@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "runtime/env.h"
+#include "runtime/half.h"
 #include "runtime/rng.h"
 
 namespace attncamp::test {
@@ -47,17 +48,35 @@ Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo, 
   return t;
 }
 
+namespace {
+
+double get_float(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::kF32: return t.data<float>()[i];
+    case DType::kF64: return t.data<double>()[i];
+    case DType::kBF16: return bf16_to_float(t.data<BFloat16>()[i]);
+    case DType::kF16: return f16_to_float(t.data<Float16>()[i]);
+    default: ATTNCAMP_THROW("test helpers expect a floating-point tensor, got ", dtype_name(t.dtype()));
+  }
+}
+
+void set_float(Tensor& t, int64_t i, double v) {
+  switch (t.dtype()) {
+    case DType::kF32: t.data<float>()[i] = static_cast<float>(v); break;
+    case DType::kF64: t.data<double>()[i] = v; break;
+    case DType::kBF16: t.data<BFloat16>()[i] = float_to_bf16(static_cast<float>(v)); break;
+    case DType::kF16: t.data<Float16>()[i] = float_to_f16(static_cast<float>(v)); break;
+    default: ATTNCAMP_THROW("test helpers expect a floating-point tensor, got ", dtype_name(t.dtype()));
+  }
+}
+
+}  // namespace
+
 Tensor to_dtype(const Tensor& t, DType dtype) {
+  ATTNCAMP_CHECK(t.device().is_cpu() && t.is_contiguous(), "to_dtype needs a contiguous CPU tensor");
   Tensor out = Tensor::empty(t.shape(), dtype);
   const int64_t n = t.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = t.dtype() == DType::kF32 ? t.data<float>()[i] : t.data<double>()[i];
-    if (dtype == DType::kF32) {
-      out.data<float>()[i] = static_cast<float>(v);
-    } else {
-      out.data<double>()[i] = v;
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) set_float(out, i, get_float(t, i));
   return out;
 }
 
@@ -65,8 +84,8 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   ATTNCAMP_CHECK(a.numel() == b.numel(), "max_abs_diff: size mismatch");
   double m = 0;
   for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.dtype() == DType::kF32 ? a.data<float>()[i] : a.data<double>()[i];
-    const double y = b.dtype() == DType::kF32 ? b.data<float>()[i] : b.data<double>()[i];
+    const double x = get_float(a, i);
+    const double y = get_float(b, i);
     const double d = std::fabs(x - y);
     if (std::isnan(d)) return INFINITY;
     m = std::max(m, d);

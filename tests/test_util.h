@@ -14,9 +14,11 @@ std::string data_dir();
 std::string temp_dir();
 // Tensor of `shape` and `dtype` (f32 or f64) with uniform values in [lo, hi), fixed by `seed`.
 Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo = -1.0, double hi = 1.0);
-// Converts an f32 tensor to f64 or back (CPU, contiguous).
+// Converts a CPU floating-point tensor (f32, f64, bf16, f16) to another of these dtypes
+// (round to nearest even for the 16-bit ones).
 Tensor to_dtype(const Tensor& t, DType dtype);
-// Largest absolute elementwise difference of two f32/f64 tensors of equal shape.
+// Largest absolute elementwise difference of two floating-point CPU tensors of equal size
+// (infinity if any difference is NaN).
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
 struct CommandResult {

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "runtime/cuda/check.h"
+#include "runtime/cuda_context.h"
 #include "runtime/device.h"
 
 namespace attncamp {
@@ -19,9 +20,14 @@ int cuda_device_count() {
   return n;
 }
 
-// Synchronous copy in any direction; unified addressing tells the runtime where each side lives.
-void cuda_copy(void* dst, const void* src, size_t bytes) {
-  ATTNCAMP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+// Copy in any direction (unified addressing tells the runtime where each side lives), queued on
+// the current stream of `device` so it is ordered after the kernels that produced the source,
+// then waited for: the copy is synchronous for the caller.
+void cuda_copy(void* dst, const void* src, size_t bytes, int device) {
+  ATTNCAMP_CUDA_CHECK(cudaSetDevice(device));
+  cudaStream_t s = static_cast<cudaStream_t>(current_cuda_stream(device));
+  ATTNCAMP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
+  ATTNCAMP_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 }  // namespace attncamp
