@@ -1,0 +1,112 @@
+// Collective communication between the processes of a data-parallel job: one interface, three
+// backends. "mpi" works on host tensors (the CPU path and CI), "nccl" on CUDA tensors (one GPU
+// per process; its unique id travels over MPI), "single" is one process without a launcher.
+//
+// Every collective is asynchronous: it returns a Work handle whose wait() blocks until the
+// result is in place. Two guards keep a broken job from hanging silently:
+//  - consistency check: before a collective runs, every rank's fingerprint of it (sequence
+//    number, kind, reduce op, dtype, element count) is compared on rank 0; a rank that calls a
+//    different collective, or the same one with another size, is named in an error on every
+//    rank within one round trip, instead of a hang or a silent mix-up;
+//  - timeout: a collective (or its consistency check) that has not completed after
+//    CommOptions::timeout_s prints which collective, its sequence number and size, and which
+//    ranks did not arrive, and aborts the whole job (MPI_Abort / ncclCommAbort).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "runtime/tensor.h"
+
+namespace attncamp {
+
+enum class ReduceOp { kSum, kAvg, kMax };
+const char* reduce_op_name(ReduceOp op);
+
+enum class Collective { kAllReduce, kBroadcast, kAllGather, kReduceScatter, kBarrier };
+const char* collective_name(Collective c);
+
+struct CommOptions {
+  double timeout_s = 300;         // a collective not done after this aborts the job
+  bool check_consistency = true;  // fingerprint every collective across ranks before running it
+};
+
+// What a rank is about to run; equal on every rank for a consistent job.
+struct Fingerprint {
+  int64_t seq = 0;  // 1-based count of collectives on this communicator
+  Collective kind = Collective::kBarrier;
+  ReduceOp op = ReduceOp::kSum;
+  DType dtype = DType::kU8;
+  int64_t count = 0;  // elements of the (per-rank) input
+  // "all_reduce #5 (sum, 1000 x f32)"
+  std::string str() const;
+  bool operator==(const Fingerprint& o) const {
+    return seq == o.seq && kind == o.kind && op == o.op && dtype == o.dtype && count == o.count;
+  }
+};
+
+// Handle of an asynchronous collective.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Blocks until the collective has completed and its result is in place (throws
+  // attncamp::Error on failure; on timeout the job is aborted).
+  virtual void wait() = 0;
+  // Makes progress without blocking; true once complete (wait() is then immediate).
+  virtual bool test() = 0;
+};
+using WorkPtr = std::shared_ptr<Work>;
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  Communicator() = default;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Rank among the processes on this node (selects the GPU).
+  virtual int local_rank() const = 0;
+  virtual std::string backend() const = 0;
+
+  // In place over a contiguous tensor of any dtype (avg of integers truncates).
+  virtual WorkPtr all_reduce(Tensor& t, ReduceOp op) = 0;
+  // Copies root's t into t on every rank.
+  virtual WorkPtr broadcast(Tensor& t, int root) = 0;
+  // out (size() * in.numel() elements, same dtype) = the inputs of ranks 0..size-1 in order.
+  virtual WorkPtr all_gather(const Tensor& in, Tensor& out) = 0;
+  // in has size() * out.numel() elements; rank r receives the reduction of chunk r.
+  virtual WorkPtr reduce_scatter(const Tensor& in, Tensor& out, ReduceOp op) = 0;
+  // Blocks until every rank has called barrier().
+  virtual void barrier() = 0;
+  // Aborts the whole job now (all ranks), after printing `why`. Never returns.
+  [[noreturn]] virtual void abort(const std::string& why) = 0;
+
+  // Collectives issued so far (the next one gets sequence() + 1).
+  int64_t sequence() const { return seq_; }
+
+ protected:
+  Fingerprint next_fingerprint(Collective kind, ReduceOp op, const Tensor* t);
+  int64_t seq_ = 0;
+};
+
+// One process: collectives are local copies (all_reduce is the identity).
+std::unique_ptr<Communicator> make_single_communicator();
+// MPI over MPI_COMM_WORLD (initialises MPI on first use; finalised at exit). Host tensors only.
+// Throws in builds without MPI.
+std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options = {});
+// NCCL on CUDA tensors of `device`, bootstrapped over MPI (rank 0 creates the unique id and
+// broadcasts it). Throws in builds without NCCL or MPI.
+std::unique_ptr<Communicator> make_nccl_communicator(int device, const CommOptions& options = {});
+// True when this build has the MPI backend.
+bool mpi_compiled();
+// True when this process was started by mpirun/mpiexec or srun with more than one task
+// (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_SIZE? or SLURM_NTASKS in the environment).
+bool launched_by_mpi();
+// "single" unless launched by a launcher with more than one process: then "nccl" for CUDA
+// devices (when built with NCCL) and "mpi" otherwise.
+std::unique_ptr<Communicator> make_communicator(Device device, const CommOptions& options = {});
+
+}  // namespace attncamp
