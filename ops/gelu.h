@@ -8,9 +8,11 @@
 
 namespace attncamp::ops {
 
-// y = gelu(x). x, y: same shape, f32 or f64, contiguous, one device.
+// y = gelu(x). x, y: same shape, contiguous, one device; on the CPU one dtype (f32 or f64), on
+// CUDA each of f32, bf16 or f16 independently (computed in f32).
 void gelu_forward(const Tensor& x, Tensor& y);
 // dx = dy * gelu'(x) = dy * (Phi(x) + x * phi(x)), from the saved input x. dx may alias dy.
+// Dtypes as for gelu_forward.
 void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 
 namespace cpu {
@@ -21,5 +23,14 @@ void gelu_forward(const T* x, T* y, int64_t n);
 template <class T>
 void gelu_backward(const T* x, const T* dy, T* dx, int64_t n);
 }  // namespace cpu
+
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA launchers on the current stream of `device`: n elements, each pointer with its dtype
+// (f32, bf16 or f16).
+namespace cuda {
+void gelu_forward(const void* x, DType xt, void* y, DType yt, int64_t n, int device);
+void gelu_backward(const void* x, DType xt, const void* dy, DType dyt, void* dx, DType dxt, int64_t n, int device);
+}  // namespace cuda
+#endif
 
 }  // namespace attncamp::ops

@@ -1,6 +1,10 @@
 // ViT token plumbing: cutting images into flattened patches, prepending a class token,
 // adding position embeddings and selecting one token, each with its gradient. Layouts are
 // row-major: images [B,H,W,C], token sequences [B,S,D].
+//
+// Dtypes: on the CPU the sequences, tokens and embeddings are all f32 or all f64. On CUDA the
+// sequences (x, y, dy, dx) may each be f32, bf16 or f16 (computed in f32) and the parameters
+// tok, pos and their gradients dtok, dpos are f32.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +15,8 @@ namespace attncamp::ops {
 
 // images [B,H,W,C]: u8 (scaled by 1/255) or f32/f64 (taken as is). out [B, (H/p)*(W/p), p*p*C],
 // f32 (f64 when images are f64): patches in row-major patch order, each flattened as (py, px, c),
-// normalised as (v - mean) / std. H and W must be divisible by `patch`.
+// normalised as (v - mean) / std. H and W must be divisible by `patch`. On CUDA: u8 or f32
+// images, out f32, bf16 or f16.
 void patchify(const Tensor& images, int patch, double mean, double std, Tensor& out);
 
 // y[B,S+1,D]: y[b,0] = tok[D], y[b,1+s] = x[b,s].
@@ -41,5 +46,32 @@ struct PatchifyParams {
 template <class In, class Out>
 void patchify(const PatchifyParams<In, Out>& p);
 }  // namespace cpu
+
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA launchers on the current stream of `device`. Sequence pointers carry their dtype (f32,
+// bf16 or f16); tok, pos, dtok, dpos are f32. Shapes as in the tensor-level functions.
+namespace cuda {
+struct PatchifyArgs {
+  const void* images = nullptr;    // [batch, height, width, channels]
+  DType image_dtype = DType::kU8;  // u8 or f32
+  void* out = nullptr;             // [batch, (height/patch)*(width/patch), patch*patch*channels]
+  DType out_dtype = DType::kF32;   // f32, bf16 or f16
+  int64_t batch = 0, height = 0, width = 0, channels = 0, patch = 1;
+  float scale = 1.0f, shift = 0.0f;  // out = v * scale - shift in f32, as on the CPU
+};
+void patchify(const PatchifyArgs& p, int device);
+void prepend_token_forward(const void* x, DType xt, const float* tok, void* y, DType yt, int64_t b, int64_t s,
+                           int64_t d, int device);
+void prepend_token_backward(const void* dy, DType dyt, void* dx, DType dxt, float* dtok, int64_t b, int64_t s,
+                            int64_t d, int device);
+// x [b, sd] += pos [sd]; dpos [sd] += sum_b dy [b, sd].
+void add_position_forward(void* x, DType xt, const float* pos, int64_t b, int64_t sd, int device);
+void add_position_backward(const void* dy, DType dyt, float* dpos, int64_t b, int64_t sd, int device);
+void select_token_forward(const void* x, DType xt, void* y, DType yt, int64_t b, int64_t s, int64_t d, int64_t index,
+                          int device);
+void select_token_backward(const void* dy, DType dyt, void* dx, DType dxt, int64_t b, int64_t s, int64_t d,
+                           int64_t index, int device);
+}  // namespace cuda
+#endif
 
 }  // namespace attncamp::ops

@@ -1,11 +1,14 @@
 // CPU bias add and column sums. Forward is a row-parallel broadcast add; backward sums
 // columns over fixed 64-row chunks into double partials, then reduces them in chunk order,
-// so results do not depend on the number of OpenMP threads.
+// so results do not depend on the number of OpenMP threads. CUDA tensors go to
+// ops/cuda/bias_add.cu.
 #include "ops/bias_add.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -78,9 +81,32 @@ void check_vec(const Tensor& t, int64_t cols, DType dtype, const char* op, const
   check_tensor(t, {cols}, dtype, what);
 }
 
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA operands: the activation `t` ([..., C], f32/bf16/f16) and the f32 parameter vector `v`
+// [C]; returns the number of rows of `t`.
+int64_t check_cuda_args(const Tensor& t, const Tensor& v, const char* op, const char* what, const char* vwhat) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  check_cuda_activation(op, what, t);
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  ATTNCAMP_CHECK(t.dim() >= 1, op, ": ", what, " must have at least one dimension");
+  const int64_t cols = t.size(-1);
+  ATTNCAMP_CHECK(v.defined() && v.is_contiguous() && v.shape() == Shape{cols} && v.dtype() == DType::kF32, op, ": ",
+                 vwhat, " must be a contiguous f32 [", cols, "] on CUDA (a parameter), got ", shape_str(v.shape()), " ",
+                 dtype_name(v.dtype()));
+  return cols == 0 ? 0 : t.numel() / cols;
+}
+#endif
+
 }  // namespace
 
 void bias_add_forward(Tensor& y, const Tensor& b) {
+  if (on_cuda("bias_add_forward", {&y, &b})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    const int64_t rows = check_cuda_args(y, b, "bias_add_forward", "y", "b");
+    cuda::bias_add_forward(y.raw_data(), y.dtype(), b.data<float>(), rows, y.size(-1), y.device().index);
+#endif
+    return;
+  }
   check_rows(y, "bias_add_forward", "y");
   const int64_t cols = y.size(-1);
   check_vec(b, cols, y.dtype(), "bias_add_forward", "b");
@@ -93,6 +119,13 @@ void bias_add_forward(Tensor& y, const Tensor& b) {
 }
 
 void bias_fill(Tensor& y, const Tensor& b) {
+  if (on_cuda("bias_fill", {&y, &b})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    const int64_t rows = check_cuda_args(y, b, "bias_fill", "y", "b");
+    cuda::bias_fill(y.raw_data(), y.dtype(), b.data<float>(), rows, y.size(-1), y.device().index);
+#endif
+    return;
+  }
   check_rows(y, "bias_fill", "y");
   const int64_t cols = y.size(-1);
   check_vec(b, cols, y.dtype(), "bias_fill", "b");
@@ -105,6 +138,13 @@ void bias_fill(Tensor& y, const Tensor& b) {
 }
 
 void bias_add_backward(const Tensor& dy, Tensor& db) {
+  if (on_cuda("bias_add_backward", {&dy, &db})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    const int64_t rows = check_cuda_args(dy, db, "bias_add_backward", "dy", "db");
+    cuda::column_sum_accumulate(dy.raw_data(), dy.dtype(), rows, dy.size(-1), db.data<float>(), dy.device().index);
+#endif
+    return;
+  }
   check_rows(dy, "bias_add_backward", "dy");
   const int64_t cols = dy.size(-1);
   check_vec(db, cols, dy.dtype(), "bias_add_backward", "db");

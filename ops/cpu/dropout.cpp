@@ -1,13 +1,22 @@
 // CPU dropout: Philox blocks give 4 uniforms each, so the bulk loop runs over aligned groups of
 // 4 counter values (one Philox block per group), OpenMP-parallel and vectorised over groups.
+// CUDA tensors go to ops/cuda/dropout.cu with the same threshold and scale.
 #include "ops/dropout.h"
 
 #include <algorithm>
 #include <cmath>
 
+#include "ops/dispatch.h"
 #include "runtime/rng.h"
 
 namespace attncamp::ops {
+
+float dropout_threshold(double p) {
+  float threshold = static_cast<float>(p);
+  if (static_cast<double>(threshold) < p) threshold = std::nextafter(threshold, 2.0f);
+  return threshold;
+}
+
 namespace cpu {
 namespace {
 
@@ -44,9 +53,7 @@ template <class T>
 void dropout_apply(const T* in, T* out, int64_t n, double p, uint64_t seed, uint64_t offset) {
   if (n <= 0) return;
   const T scale = static_cast<T>(1.0 / (1.0 - p));
-  // u >= p for a float u is u >= the smallest float not below p: an exact f32 comparison.
-  float threshold = static_cast<float>(p);
-  if (static_cast<double>(threshold) < p) threshold = std::nextafter(threshold, 2.0f);
+  const float threshold = dropout_threshold(p);
   const uint64_t stream = static_cast<uint64_t>(RngStream::kDropout);
   // Elements before the first 4-aligned counter and after the last full block take one
   // Philox call each; the aligned middle takes one call per 4 elements.
@@ -92,7 +99,30 @@ void check_args(const Tensor& in, const Tensor& out, double p, const char* op) {
   ATTNCAMP_CHECK(p >= 0.0 && p < 1.0, op, ": dropout probability must be in [0, 1), got ", p);
 }
 
+#ifdef ATTNCAMP_WITH_CUDA
+void run_cuda(const Tensor& in, double p, uint64_t seed, uint64_t offset, Tensor& out, const char* op) {
+  const char* what[] = {"input", "output"};
+  const Tensor* ts[] = {&in, &out};
+  for (int k = 0; k < 2; ++k) {
+    ATTNCAMP_CHECK(ts[k]->defined(), op, ": ", what[k], " is undefined");
+    check_cuda_activation(op, what[k], *ts[k]);
+    ATTNCAMP_CHECK(ts[k]->is_contiguous(), op, ": tensors must be contiguous");
+  }
+  ATTNCAMP_CHECK(out.shape() == in.shape(), op, ": output ", shape_str(out.shape()), " does not match input ",
+                 shape_str(in.shape()));
+  ATTNCAMP_CHECK(p >= 0.0 && p < 1.0, op, ": dropout probability must be in [0, 1), got ", p);
+  cuda::dropout_apply(in.raw_data(), in.dtype(), out.raw_data(), out.dtype(), in.numel(), dropout_threshold(p),
+                      static_cast<float>(1.0 / (1.0 - p)), seed, offset, in.device().index);
+}
+#endif
+
 void run(const Tensor& in, double p, uint64_t seed, uint64_t offset, Tensor& out, const char* op) {
+  if (on_cuda(op, {&in, &out})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    run_cuda(in, p, seed, offset, out, op);
+#endif
+    return;
+  }
   check_args(in, out, p, op);
   if (p == 0.0) {
     if (out.raw_data() != in.raw_data()) out.copy_from(in);

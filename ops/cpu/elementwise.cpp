@@ -1,8 +1,11 @@
 // CPU element-wise kernels: flat OpenMP-parallel loops over contiguous arrays (vectorised
-// by the compiler), and the tensor-level functions that check operands and dispatch on dtype.
+// by the compiler), and the tensor-level functions that check operands and dispatch on device
+// (CUDA launchers in ops/cuda/elementwise.cu) and dtype.
 #include "ops/elementwise.h"
 
 #include <cmath>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -67,9 +70,32 @@ void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* w
   }
 }
 
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA operands: defined, contiguous, an activation dtype each, and the shape of `ref` (if given).
+void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  check_cuda_activation(op, what, t);
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  if (ref) {
+    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                   shape_str(ref->shape()));
+  }
+}
+#endif
+
 }  // namespace
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  if (on_cuda("add", {&a, &b, &out})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(a, nullptr, "add", "a");
+    check_cuda_arg(b, &a, "add", "b");
+    check_cuda_arg(out, &a, "add", "out");
+    cuda::add(a.raw_data(), a.dtype(), b.raw_data(), b.dtype(), out.raw_data(), out.dtype(), a.numel(),
+              a.device().index);
+#endif
+    return;
+  }
   check_arg(a, nullptr, "add", "a");
   check_arg(b, &a, "add", "b");
   check_arg(out, &a, "add", "out");
@@ -81,6 +107,14 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 void add_(Tensor& y, const Tensor& x) {
+  if (on_cuda("add_", {&y, &x})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(y, nullptr, "add_", "y");
+    check_cuda_arg(x, &y, "add_", "x");
+    cuda::add_inplace(y.raw_data(), y.dtype(), x.raw_data(), x.dtype(), y.numel(), y.device().index);
+#endif
+    return;
+  }
   check_arg(y, nullptr, "add_", "y");
   check_arg(x, &y, "add_", "x");
   if (y.dtype() == DType::kF32) {
@@ -91,6 +125,13 @@ void add_(Tensor& y, const Tensor& x) {
 }
 
 void scale_(Tensor& y, double s) {
+  if (on_cuda("scale_", {&y})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(y, nullptr, "scale_", "y");
+    cuda::scale_inplace(y.raw_data(), y.dtype(), static_cast<float>(s), y.numel(), y.device().index);
+#endif
+    return;
+  }
   check_arg(y, nullptr, "scale_", "y");
   if (y.dtype() == DType::kF32) {
     cpu::scale_inplace(y.data<float>(), static_cast<float>(s), y.numel());
@@ -100,6 +141,14 @@ void scale_(Tensor& y, double s) {
 }
 
 void tanh_forward(const Tensor& x, Tensor& y) {
+  if (on_cuda("tanh_forward", {&x, &y})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(x, nullptr, "tanh_forward", "x");
+    check_cuda_arg(y, &x, "tanh_forward", "y");
+    cuda::tanh_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), x.numel(), x.device().index);
+#endif
+    return;
+  }
   check_arg(x, nullptr, "tanh_forward", "x");
   check_arg(y, &x, "tanh_forward", "y");
   if (x.dtype() == DType::kF32) {
@@ -110,6 +159,16 @@ void tanh_forward(const Tensor& x, Tensor& y) {
 }
 
 void tanh_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  if (on_cuda("tanh_backward", {&y, &dy, &dx})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(y, nullptr, "tanh_backward", "y");
+    check_cuda_arg(dy, &y, "tanh_backward", "dy");
+    check_cuda_arg(dx, &y, "tanh_backward", "dx");
+    cuda::tanh_backward(y.raw_data(), y.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), y.numel(),
+                        y.device().index);
+#endif
+    return;
+  }
   check_arg(y, nullptr, "tanh_backward", "y");
   check_arg(dy, &y, "tanh_backward", "dy");
   check_arg(dx, &y, "tanh_backward", "dx");

@@ -1,11 +1,14 @@
 // CPU exact GELU. The f32 path uses branch-free approximations of erf (Eigen's rational
 // approximation, clamped to [-4, 4]) and exp (Cephes polynomial with 2^n scaling) so the
 // loops vectorise; the f64 path, used by the gradient tests, calls std::erf and std::exp.
+// CUDA tensors go to ops/cuda/gelu.cu.
 #include "ops/gelu.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -118,9 +121,30 @@ void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* w
   }
 }
 
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA operands: defined, contiguous, an activation dtype each, and the shape of `ref` (if given).
+void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  check_cuda_activation(op, what, t);
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  if (ref) {
+    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                   shape_str(ref->shape()));
+  }
+}
+#endif
+
 }  // namespace
 
 void gelu_forward(const Tensor& x, Tensor& y) {
+  if (on_cuda("gelu_forward", {&x, &y})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(x, nullptr, "gelu_forward", "x");
+    check_cuda_arg(y, &x, "gelu_forward", "y");
+    cuda::gelu_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), x.numel(), x.device().index);
+#endif
+    return;
+  }
   check_arg(x, nullptr, "gelu_forward", "x");
   check_arg(y, &x, "gelu_forward", "y");
   if (x.dtype() == DType::kF32) {
@@ -131,6 +155,16 @@ void gelu_forward(const Tensor& x, Tensor& y) {
 }
 
 void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+  if (on_cuda("gelu_backward", {&x, &dy, &dx})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(x, nullptr, "gelu_backward", "x");
+    check_cuda_arg(dy, &x, "gelu_backward", "dy");
+    check_cuda_arg(dx, &x, "gelu_backward", "dx");
+    cuda::gelu_backward(x.raw_data(), x.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), x.numel(),
+                        x.device().index);
+#endif
+    return;
+  }
   check_arg(x, nullptr, "gelu_backward", "x");
   check_arg(dy, &x, "gelu_backward", "dy");
   check_arg(dx, &x, "gelu_backward", "dx");

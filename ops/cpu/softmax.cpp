@@ -1,8 +1,11 @@
 // CPU softmax over rows: OpenMP over rows; per row a max pass, an exp pass that also sums
 // (in double), then a scaling pass. The backward pass is a dot product and an update per row.
+// CUDA tensors go to ops/cuda/softmax.cu.
 #include "ops/softmax.h"
 
 #include <cmath>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -69,9 +72,32 @@ void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* w
   }
 }
 
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA operands: defined, contiguous [..., C], an activation dtype each, the shape of `ref` (if given).
+void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  check_cuda_activation(op, what, t);
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  ATTNCAMP_CHECK(t.dim() >= 1, op, ": ", what, " must be [..., C]");
+  if (ref) {
+    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                   shape_str(ref->shape()));
+  }
+}
+#endif
+
 }  // namespace
 
 void softmax_forward(const Tensor& x, Tensor& y) {
+  if (on_cuda("softmax_forward", {&x, &y})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(x, nullptr, "softmax_forward", "x");
+    check_cuda_arg(y, &x, "softmax_forward", "y");
+    const int64_t cols = x.size(-1), rows = cols == 0 ? 0 : x.numel() / cols;
+    cuda::softmax_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), rows, cols, x.device().index);
+#endif
+    return;
+  }
   check_arg(x, nullptr, "softmax_forward", "x");
   check_arg(y, &x, "softmax_forward", "y");
   const int64_t cols = x.size(-1), rows = cols == 0 ? 0 : x.numel() / cols;
@@ -83,6 +109,17 @@ void softmax_forward(const Tensor& x, Tensor& y) {
 }
 
 void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  if (on_cuda("softmax_backward", {&y, &dy, &dx})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_arg(y, nullptr, "softmax_backward", "y");
+    check_cuda_arg(dy, &y, "softmax_backward", "dy");
+    check_cuda_arg(dx, &y, "softmax_backward", "dx");
+    const int64_t cols = y.size(-1), rows = cols == 0 ? 0 : y.numel() / cols;
+    cuda::softmax_backward(y.raw_data(), y.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), rows, cols,
+                           y.device().index);
+#endif
+    return;
+  }
   check_arg(y, nullptr, "softmax_backward", "y");
   check_arg(dy, &y, "softmax_backward", "dy");
   check_arg(dx, &y, "softmax_backward", "dx");

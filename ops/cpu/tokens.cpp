@@ -1,10 +1,13 @@
 // CPU token plumbing for the ViT: patch extraction (OpenMP over images and patch rows) and
 // the copy/add/select ops on [B,S,D] sequences. Reductions over the batch (the gradients of
 // the class token and position embeddings) sum over b in order, so they are deterministic.
+// CUDA tensors go to ops/cuda/tokens.cu.
 #include "ops/tokens.h"
 
 #include <algorithm>
 #include <cstring>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -129,6 +132,67 @@ void check_seq(const Tensor& t, const char* op, const char* what) {
                  dtype_name(t.dtype()), "; expected f32 or f64");
 }
 
+// Checks the patch geometry of images [B,H,W,C] and returns the shape of patchify's output.
+Shape patchify_shape(const Tensor& images, int patch, double std, const char* op) {
+  ATTNCAMP_CHECK(images.dim() == 4, op, ": images must be [B,H,W,C], got ", shape_str(images.shape()));
+  ATTNCAMP_CHECK(patch > 0, op, ": patch size must be positive, got ", patch);
+  ATTNCAMP_CHECK(std > 0, op, ": std must be positive, got ", std);
+  const int64_t b = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
+  ATTNCAMP_CHECK(h % patch == 0 && w % patch == 0, op, ": image size ", h, "x", w, " is not divisible by patch ",
+                 patch);
+  return {b, (h / patch) * (w / patch), static_cast<int64_t>(patch) * patch * c};
+}
+
+#ifdef ATTNCAMP_WITH_CUDA
+// A CUDA activation: defined, contiguous, f32/bf16/f16, and of `shape` (or [B,S,D] when null).
+void check_cuda_act(const Tensor& t, const Shape* shape, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  check_cuda_activation(op, what, t);
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  if (shape) {
+    ATTNCAMP_CHECK(t.shape() == *shape, op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                   shape_str(*shape));
+  } else {
+    ATTNCAMP_CHECK(t.dim() == 3, op, ": ", what, " must be [B,S,D], got ", shape_str(t.shape()));
+  }
+}
+
+// A CUDA parameter or parameter gradient: contiguous f32 of exactly `shape`.
+void check_cuda_param(const Tensor& t, const Shape& shape, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  ATTNCAMP_CHECK(t.shape() == shape, op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                 shape_str(shape));
+  ATTNCAMP_CHECK(t.dtype() == DType::kF32, op, ": ", what, " is ", dtype_name(t.dtype()),
+                 "; on CUDA parameters are f32");
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+}
+
+void patchify_cuda(const Tensor& images, int patch, double mean, double std, Tensor& out) {
+  const char* op = "patchify";
+  ATTNCAMP_CHECK(images.defined(), op, ": images is undefined");
+  ATTNCAMP_CHECK(images.is_contiguous(), op, ": images must be contiguous");
+  const DType it = images.dtype();
+  ATTNCAMP_CHECK(it == DType::kU8 || it == DType::kF32, op, ": images have dtype ", dtype_name(it),
+                 "; on CUDA expected u8 or f32");
+  const Shape shape = patchify_shape(images, patch, std, op);
+  check_cuda_act(out, &shape, op, "out");
+  cuda::PatchifyArgs a;
+  a.images = images.raw_data();
+  a.image_dtype = it;
+  a.out = out.raw_data();
+  a.out_dtype = out.dtype();
+  a.batch = images.size(0);
+  a.height = images.size(1);
+  a.width = images.size(2);
+  a.channels = images.size(3);
+  a.patch = patch;
+  const double in_scale = it == DType::kU8 ? 1.0 / 255.0 : 1.0;
+  a.scale = static_cast<float>(in_scale / std);
+  a.shift = static_cast<float>(mean / std);
+  cuda::patchify(a, images.device().index);
+}
+#endif
+
 template <class In, class Out>
 void run_patchify(const Tensor& images, int patch, double mean, double std, Tensor& out, double in_scale) {
   cpu::PatchifyParams<In, Out> p;
@@ -149,18 +213,19 @@ void run_patchify(const Tensor& images, int patch, double mean, double std, Tens
 
 void patchify(const Tensor& images, int patch, double mean, double std, Tensor& out) {
   const char* op = "patchify";
+  if (on_cuda(op, {&images, &out})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    patchify_cuda(images, patch, mean, std, out);
+#endif
+    return;
+  }
   check_cpu(images, op, "images");
-  ATTNCAMP_CHECK(images.dim() == 4, op, ": images must be [B,H,W,C], got ", shape_str(images.shape()));
   const DType it = images.dtype();
   ATTNCAMP_CHECK(it == DType::kU8 || it == DType::kF32 || it == DType::kF64, op, ": images have dtype ", dtype_name(it),
                  "; expected u8, f32 or f64");
-  ATTNCAMP_CHECK(patch > 0, op, ": patch size must be positive, got ", patch);
-  ATTNCAMP_CHECK(std > 0, op, ": std must be positive, got ", std);
-  const int64_t b = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
-  ATTNCAMP_CHECK(h % patch == 0 && w % patch == 0, op, ": image size ", h, "x", w, " is not divisible by patch ",
-                 patch);
+  const Shape shape = patchify_shape(images, patch, std, op);
   const DType ot = it == DType::kF64 ? DType::kF64 : DType::kF32;
-  check_arg(out, {b, (h / patch) * (w / patch), static_cast<int64_t>(patch) * patch * c}, ot, op, "out");
+  check_arg(out, shape, ot, op, "out");
   if (it == DType::kU8) {
     run_patchify<uint8_t, float>(images, patch, mean, std, out, 1.0 / 255.0);
   } else if (it == DType::kF32) {
@@ -172,6 +237,18 @@ void patchify(const Tensor& images, int patch, double mean, double std, Tensor& 
 
 void prepend_token_forward(const Tensor& x, const Tensor& tok, Tensor& y) {
   const char* op = "prepend_token_forward";
+  if (on_cuda(op, {&x, &tok, &y})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_act(x, nullptr, op, "x");
+    const int64_t b = x.size(0), s = x.size(1), d = x.size(2);
+    check_cuda_param(tok, {d}, op, "tok");
+    const Shape ys{b, s + 1, d};
+    check_cuda_act(y, &ys, op, "y");
+    cuda::prepend_token_forward(x.raw_data(), x.dtype(), tok.data<float>(), y.raw_data(), y.dtype(), b, s, d,
+                                x.device().index);
+#endif
+    return;
+  }
   check_seq(x, op, "x");
   const int64_t b = x.size(0), s = x.size(1), d = x.size(2);
   check_arg(tok, {d}, x.dtype(), op, "tok");
@@ -185,6 +262,19 @@ void prepend_token_forward(const Tensor& x, const Tensor& tok, Tensor& y) {
 
 void prepend_token_backward(const Tensor& dy, Tensor& dx, Tensor& dtok) {
   const char* op = "prepend_token_backward";
+  if (on_cuda(op, {&dy, &dx, &dtok})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_act(dy, nullptr, op, "dy");
+    const int64_t b = dy.size(0), s = dy.size(1) - 1, d = dy.size(2);
+    ATTNCAMP_CHECK(s >= 0, op, ": dy must have at least one token, got ", shape_str(dy.shape()));
+    const Shape xs{b, s, d};
+    check_cuda_act(dx, &xs, op, "dx");
+    check_cuda_param(dtok, {d}, op, "dtok");
+    cuda::prepend_token_backward(dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), dtok.data<float>(), b, s, d,
+                                 dy.device().index);
+#endif
+    return;
+  }
   check_seq(dy, op, "dy");
   const int64_t b = dy.size(0), s = dy.size(1) - 1, d = dy.size(2);
   ATTNCAMP_CHECK(s >= 0, op, ": dy must have at least one token, got ", shape_str(dy.shape()));
@@ -199,6 +289,15 @@ void prepend_token_backward(const Tensor& dy, Tensor& dx, Tensor& dtok) {
 
 void add_position_forward(Tensor& x, const Tensor& pos) {
   const char* op = "add_position_forward";
+  if (on_cuda(op, {&x, &pos})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_act(x, nullptr, op, "x");
+    check_cuda_param(pos, {x.size(1), x.size(2)}, op, "pos");
+    cuda::add_position_forward(x.raw_data(), x.dtype(), pos.data<float>(), x.size(0), x.size(1) * x.size(2),
+                               x.device().index);
+#endif
+    return;
+  }
   check_seq(x, op, "x");
   check_arg(pos, {x.size(1), x.size(2)}, x.dtype(), op, "pos");
   const int64_t b = x.size(0), sd = x.size(1) * x.size(2);
@@ -211,6 +310,15 @@ void add_position_forward(Tensor& x, const Tensor& pos) {
 
 void add_position_backward(const Tensor& dy, Tensor& dpos) {
   const char* op = "add_position_backward";
+  if (on_cuda(op, {&dy, &dpos})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_act(dy, nullptr, op, "dy");
+    check_cuda_param(dpos, {dy.size(1), dy.size(2)}, op, "dpos");
+    cuda::add_position_backward(dy.raw_data(), dy.dtype(), dpos.data<float>(), dy.size(0), dy.size(1) * dy.size(2),
+                                dy.device().index);
+#endif
+    return;
+  }
   check_seq(dy, op, "dy");
   check_arg(dpos, {dy.size(1), dy.size(2)}, dy.dtype(), op, "dpos");
   const int64_t b = dy.size(0), sd = dy.size(1) * dy.size(2);
@@ -223,6 +331,17 @@ void add_position_backward(const Tensor& dy, Tensor& dpos) {
 
 void select_token_forward(const Tensor& x, int64_t index, Tensor& y) {
   const char* op = "select_token_forward";
+  if (on_cuda(op, {&x, &y})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_act(x, nullptr, op, "x");
+    const int64_t b = x.size(0), s = x.size(1), d = x.size(2);
+    ATTNCAMP_CHECK(index >= 0 && index < s, op, ": token index ", index, " is out of range for ", s, " tokens");
+    const Shape ys{b, d};
+    check_cuda_act(y, &ys, op, "y");
+    cuda::select_token_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), b, s, d, index, x.device().index);
+#endif
+    return;
+  }
   check_seq(x, op, "x");
   const int64_t b = x.size(0), s = x.size(1), d = x.size(2);
   ATTNCAMP_CHECK(index >= 0 && index < s, op, ": token index ", index, " is out of range for ", s, " tokens");
@@ -236,6 +355,18 @@ void select_token_forward(const Tensor& x, int64_t index, Tensor& y) {
 
 void select_token_backward(const Tensor& dy, int64_t index, Tensor& dx) {
   const char* op = "select_token_backward";
+  if (on_cuda(op, {&dy, &dx})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    check_cuda_act(dx, nullptr, op, "dx");
+    const int64_t b = dx.size(0), s = dx.size(1), d = dx.size(2);
+    ATTNCAMP_CHECK(index >= 0 && index < s, op, ": token index ", index, " is out of range for ", s, " tokens");
+    const Shape ys{b, d};
+    check_cuda_act(dy, &ys, op, "dy");
+    cuda::select_token_backward(dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), b, s, d, index,
+                                dx.device().index);
+#endif
+    return;
+  }
   check_seq(dx, op, "dx");
   const int64_t b = dx.size(0), s = dx.size(1), d = dx.size(2);
   ATTNCAMP_CHECK(index >= 0 && index < s, op, ": token index ", index, " is out of range for ", s, " tokens");

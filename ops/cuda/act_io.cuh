@@ -1,0 +1,37 @@
+// Device-side loads and stores of activation elements whose dtype is known only at run time
+// (f32, bf16 or f16; f64 for cast): values travel as f32 in registers and are rounded to the
+// storage dtype on store (round to nearest even). The dtype switch is uniform across a launch.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "runtime/dtype.h"
+
+namespace attncamp::ops::cuda {
+
+// Element i of the array at p (dtype t: f32, bf16 or f16) as f32.
+__device__ __forceinline__ float load_act(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    case DType::kF16: return __half2float(static_cast<const __half*>(p)[i]);
+    default: return static_cast<const float*>(p)[i];
+  }
+}
+
+// Stores v as element i of the array at p (dtype t: f32, bf16 or f16).
+__device__ __forceinline__ void store_act(void* p, DType t, int64_t i, float v) {
+  switch (t) {
+    case DType::kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
+    case DType::kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
+    default: static_cast<float*>(p)[i] = v; break;
+  }
+}
+
+// Global index of the calling thread and the grid-stride step, in 64 bits.
+__device__ __forceinline__ int64_t grid_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+}  // namespace attncamp::ops::cuda
