@@ -3,6 +3,7 @@
 // i.e. < 1e-7 even for 2^40 samples), so no state is carried between draws.
 #include "data/sampler.h"
 
+#include <algorithm>
 #include <numeric>
 #include <utility>
 
@@ -30,6 +31,16 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
     std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
   }
   return perm;
+}
+
+Range split_range(int64_t count, int64_t parts, int64_t part) {
+  ATTNCAMP_CHECK(parts > 0 && part >= 0 && part < parts && count >= 0, "split_range: part ", part, " of ", parts,
+                 " over ", count, " is out of range");
+  const int64_t base = count / parts, extra = count % parts;
+  Range r;
+  r.begin = part * base + std::min(part, extra);
+  r.end = r.begin + base + (part < extra ? 1 : 0);
+  return r;
 }
 
 }  // namespace attncamp::data

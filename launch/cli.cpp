@@ -12,7 +12,9 @@
 #include "data/fashion_mnist.h"
 #include "launch/bench.h"
 #include "launch/config.h"
+#include "launch/precision.h"
 #include "launch/trainer.h"
+#include "runtime/process.h"
 
 namespace attncamp::launch {
 
@@ -31,9 +33,9 @@ int cmd_eval(const config::Experiment& e, const std::string& checkpoint, const s
   const std::string path = data_path.empty() ? e.data().test_path() : data_path;
   ATTNCAMP_CHECK(!path.empty(), "no dataset to evaluate: set data.test_path or pass --data");
   const data::ClassificationData d = data::load_classification(path);
-  models::VisionTransformer model(vit_config_from(e, d.num_classes));
-  load_parameters(data::read_checkpoint(checkpoint), checkpoint, model);
-  const EvalResult r = evaluate(model, d, e.trainer().eval_batch_size(), e.trainer().eval_limit());
+  const auto model = make_model(e, d.num_classes, precision_from(e, "config"));
+  load_parameters(data::read_checkpoint(checkpoint), checkpoint, *model);
+  const EvalResult r = evaluate(*model, d, e.trainer().eval_batch_size(), e.trainer().eval_limit());
   std::printf("eval %s: %ld samples, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", path.c_str(), static_cast<long>(r.count),
               100 * r.top1, 100 * r.top5, r.loss);
   return 0;
@@ -81,6 +83,14 @@ int run_cli(int argc, char** argv) {
   bench_train_cmd->add_option("--steps", steps, "timed steps")->capture_default_str();
   bench_train_cmd->add_option("--warmup", warmup, "untimed warmup steps")->capture_default_str();
 
+  auto* bench_ar = bench->add_subcommand("allreduce", "all-reduce bandwidth sweep (run under mpirun/srun)");
+  std::string ar_device = "cpu";
+  int64_t ar_max = int64_t{256} << 20;
+  int ar_iters = 20;
+  bench_ar->add_option("--device", ar_device, "cpu (MPI backend) or cuda (NCCL backend)")->capture_default_str();
+  bench_ar->add_option("--max-bytes", ar_max, "largest message in bytes")->capture_default_str();
+  bench_ar->add_option("--iters", ar_iters, "timed iterations per size (x4 below 1 MiB)")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -102,10 +112,16 @@ int run_cli(int argc, char** argv) {
   if (bench_train_cmd->parsed()) {
     const config::Experiment e = load();
     const BenchResult r = bench_train(e, steps, warmup);
-    std::printf("bench train %s: batch %d, %ld steps, %.2f ms/step\n", config_path.c_str(), e.trainer().batch_size(),
-                static_cast<long>(steps), r.ms_per_step);
+    if (process_rank() > 0) return 0;
+    std::printf("bench train %s: batch %d per rank, %d rank(s), %ld steps, %.2f ms/step\n", config_path.c_str(),
+                e.trainer().batch_size(), r.world, static_cast<long>(steps), r.ms_per_step);
     std::printf("blas core: %s, threads: %d\n", openblas_get_corename(), openblas_get_num_threads());
+    if (r.world > 1) std::printf("all-reduce wait: %.1f%% of step time\n", 100 * r.comm_wait_fraction);
     std::printf("attncamp images/s: %.1f\n", r.images_per_second);
+    return 0;
+  }
+  if (bench_ar->parsed()) {
+    bench_allreduce(ar_device, ar_max, ar_iters);
     return 0;
   }
   return 1;

@@ -197,6 +197,8 @@ void apply_defaults(config::Experiment& e) {
   config::TrainerConfig& tr = *e.mutable_trainer();
   if (tr.eval_batch_size() == 0) tr.set_eval_batch_size(tr.batch_size());
   if (tr.device().empty()) tr.set_device("cpu");
+  if (tr.bucket_mb() == 0) tr.set_bucket_mb(25);
+  if (tr.collective_timeout_s() == 0) tr.set_collective_timeout_s(300);
   config::DataConfig& data = *e.mutable_data();
   if (data.std() == 0) data.set_std(1.0f);
   config::ModelConfig& m = *e.mutable_model();
@@ -232,7 +234,12 @@ void validate(const config::Experiment& e, const std::string& source) {
   require(m.attn_pool_dim() >= 0, "model.attn_pool_dim", "must be >= 0 (0 = model.dim)", m.attn_pool_dim());
 
   const config::DataConfig& d = e.data();
-  require(!d.train_path().empty(), "data.train_path", "must name the training HDF5 file", d.train_path());
+  require(d.synthetic_samples() >= 0, "data.synthetic_samples", "must be >= 0 (0 = read data.train_path)",
+          d.synthetic_samples());
+  require(!d.train_path().empty() || d.synthetic_samples() > 0, "data.train_path",
+          "must name the training HDF5 file (or set data.synthetic_samples)", d.train_path());
+  require(d.synthetic_samples() == 0 || m.num_classes() > 0, "model.num_classes",
+          "must be > 0 with data.synthetic_samples", m.num_classes());
   require(std::isfinite(d.mean()), "data.mean", "must be finite", d.mean());
   require(positive(d.std()), "data.std", gt0, d.std());
 
@@ -265,7 +272,16 @@ void validate(const config::Experiment& e, const std::string& source) {
           t.checkpoint_every_epochs());
   require(t.threads() >= 0, "trainer.threads", "must be >= 0 (0 = all cores)", t.threads());
   require(t.log_every_steps() >= 0, "trainer.log_every_steps", ge0, t.log_every_steps());
-  require(t.device() == "cpu" || t.device() == "cuda", "trainer.device", "must be \"cpu\" or \"cuda\"", t.device());
+  require(t.device() == "cpu" || t.device() == "cuda" || t.device().rfind("cuda:", 0) == 0, "trainer.device",
+          "must be \"cpu\", \"cuda\" or \"cuda:N\"", t.device());
+  require(t.precision().empty() || t.precision() == "fp32" || t.precision() == "bf16" || t.precision() == "fp16",
+          "trainer.precision", "must be \"fp32\", \"bf16\" or \"fp16\" (\"\" = fp32 on cpu, bf16 on cuda)",
+          t.precision());
+  require(t.global_batch() >= 0, "trainer.global_batch", "must be >= 0 (0 = batch_size x ranks)", t.global_batch());
+  require(t.bucket_mb() > 0, "trainer.bucket_mb", gt0, t.bucket_mb());
+  require(t.collective_timeout_s() > 0, "trainer.collective_timeout_s", gt0, t.collective_timeout_s());
+  require(config::TrainerConfig::NonFinite_IsValid(t.on_nonfinite()), "trainer.on_nonfinite",
+          "must be STOP or SKIP_STEP", static_cast<int>(t.on_nonfinite()));
   require(t.eval_limit() >= 0, "trainer.eval_limit", "must be >= 0 (0 = all)", t.eval_limit());
 }
 

@@ -1,9 +1,11 @@
 // attncamp command-line entry point: runs a subcommand and turns any error into
-// one line naming rank, host and the problem, with a non-zero exit code.
+// one line naming rank, host and the problem, with a non-zero exit code (in a multi-process job
+// the whole job is aborted, so no rank waits forever for the one that failed).
 #include <cstdio>
 #include <exception>
 
 #include "launch/cli.h"
+#include "runtime/communicator.h"
 #include "runtime/error.h"
 #include "runtime/process.h"
 
@@ -15,5 +17,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "attncamp: error: %s\n", e.what());
   }
+  std::fflush(stderr);
+  attncamp::abort_distributed_job(1);  // never leave the other ranks of a job hanging
   return 1;
 }

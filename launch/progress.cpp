@@ -7,8 +7,8 @@
 
 namespace attncamp::launch {
 
-Progress::Progress(int64_t total_steps, int64_t every_steps)
-    : tty_(isatty(fileno(stderr)) != 0), total_steps_(total_steps), every_steps_(every_steps) {}
+Progress::Progress(int64_t total_steps, int64_t every_steps, bool print)
+    : tty_(print && isatty(fileno(stderr)) != 0), total_steps_(total_steps), every_steps_(print ? every_steps : 0) {}
 
 void Progress::begin_epoch(int64_t epoch, int64_t num_epochs) {
   epoch_ = epoch;

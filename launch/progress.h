@@ -11,8 +11,9 @@ namespace attncamp::launch {
 
 class Progress {
  public:
-  // every_steps: plain-line interval when not a terminal (0 = none between epochs).
-  Progress(int64_t total_steps, int64_t every_steps);
+  // every_steps: plain-line interval when not a terminal (0 = none between epochs). print false
+  // (ranks other than 0) only counts, for epoch_rate().
+  Progress(int64_t total_steps, int64_t every_steps, bool print = true);
   void begin_epoch(int64_t epoch, int64_t num_epochs);
   void step(int64_t global_step, double loss, double lr, int64_t images);
   // Ends the self-updating line (if any) before other output.

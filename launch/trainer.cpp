@@ -8,7 +8,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +18,10 @@
 
 #include "data/checkpoint.h"
 #include "data/sampler.h"
+#include "data/synthetic.h"
 #include "launch/config.h"
+#include "launch/distributed.h"
+#include "launch/precision.h"
 #include "launch/progress.h"
 #include "launch/schedule.h"
 #include "launch/tensorboard.h"
@@ -24,6 +29,7 @@
 #include "ops/clip_grad.h"
 #include "ops/cross_entropy.h"
 #include "ops/reduce.h"
+#include "runtime/ddp.h"
 
 namespace attncamp::launch {
 
@@ -73,24 +79,46 @@ void gather_batch(const data::ClassificationData& data, const std::vector<int64_
   }
 }
 
+void upload_batch(const Tensor& host_images, const Tensor& host_labels, Device device, Tensor& images, Tensor& labels) {
+  if (device.is_cpu()) {
+    images = host_images;
+    labels = host_labels;
+    return;
+  }
+  models::ensure_tensor(images, host_images.shape(), host_images.dtype(), device).copy_from(host_images);
+  models::ensure_tensor(labels, host_labels.shape(), host_labels.dtype(), device).copy_from(host_labels);
+}
+
 EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
-                    int64_t limit) {
+                    int64_t limit, Communicator* comm) {
   const int64_t n = limit > 0 ? std::min(limit, data.labels.numel()) : data.labels.numel();
+  const data::Range mine = comm != nullptr ? data::split_range(n, comm->size(), comm->rank()) : data::Range{0, n};
   const int64_t classes = model.config().num_classes;
   EvalResult r;
-  Tensor images, labels, losses;
+  Tensor host_images, host_labels, images, labels, losses;
   Tensor none;
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0;
-  for (int64_t b = 0; b < n; b += batch) {
-    const int64_t e = std::min(n, b + batch);
-    gather_batch(data, {}, b, e, images, labels);
+  for (int64_t b = mine.begin; b < mine.end; b += batch) {
+    const int64_t e = std::min(mine.end, b + batch);
+    gather_batch(data, {}, b, e, host_images, host_labels);
+    upload_batch(host_images, host_labels, model.params().device(), images, labels);
     const Tensor& logits = model.forward(images, models::ForwardContext{});
-    models::ensure_tensor(losses, {e - b}, logits.dtype());
+    models::ensure_tensor(losses, {e - b}, models::stat_dtype(logits), logits.device());
     ops::cross_entropy_forward_backward(logits, labels, 0.0, 1.0, losses, none);
     loss_sum += ops::sum(losses);
     top1 += ops::count_topk_correct(logits, labels, 1);
     top5 += ops::count_topk_correct(logits, labels, static_cast<int>(std::min<int64_t>(5, classes)));
+  }
+  if (comm != nullptr && comm->size() > 1) {
+    Tensor t = Tensor::empty({3}, DType::kF64);
+    t.data<double>()[0] = loss_sum;
+    t.data<double>()[1] = static_cast<double>(top1);
+    t.data<double>()[2] = static_cast<double>(top5);
+    comm->all_reduce(t, ReduceOp::kSum)->wait();
+    loss_sum = t.data<double>()[0];
+    top1 = static_cast<int64_t>(t.data<double>()[1]);
+    top5 = static_cast<int64_t>(t.data<double>()[2]);
   }
   r.count = n;
   r.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0;
@@ -102,6 +130,7 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
 void load_parameters(const data::CheckpointData& c, const std::string& path, models::VisionTransformer& model) {
   Tensor& values = model.params().values();
   values.copy_from(data::get_tensor(c, "params", path, values.shape(), values.dtype()));
+  model.params().sync_compute();
 }
 
 Trainer::Trainer(const config::Experiment& experiment, std::string source)
@@ -118,23 +147,32 @@ struct LoopState {
 };
 
 void save_checkpoint(const std::string& path, models::VisionTransformer& model, const models::Optimizer& opt,
-                     const LoopState& st, const config::Experiment& e) {
+                     const LoopState& st, const config::Experiment& e, const BatchPlan& plan) {
   data::CheckpointData c;
-  c.tensors["params"] = model.params().values();
-  for (const auto& [name, t] : opt.state()) c.tensors["optimizer/" + name] = t;
+  c.tensors["params"] = model.params().values().to(Device::cpu());
+  for (const auto& [name, t] : opt.state()) c.tensors["optimizer/" + name] = t.to(Device::cpu());
   c.ints["step"] = st.step;
   c.ints["epoch"] = st.epoch;
   c.ints["step_in_epoch"] = st.step_in_epoch;
   c.ints["optimizer_steps"] = opt.steps_taken();
   c.ints["bad_epochs"] = st.bad_epochs;
-  c.ints["world_size"] = 1;
+  c.ints["world_size"] = plan.world;
+  c.ints["global_batch"] = plan.global_batch;
   c.ints["seed"] = static_cast<int64_t>(e.trainer().seed());
   c.floats["best_top1"] = st.best_top1;
   c.strings["config"] = config_to_text(e);
   data::write_checkpoint(path, c);
 }
 
-LoopState load_checkpoint(const std::string& path, models::VisionTransformer& model, models::Optimizer& opt) {
+// Per-rank batch of a checkpoint written before global_batch was recorded (its config's batch_size).
+int64_t e_batch_hint(const data::CheckpointData& c) {
+  const auto it = c.strings.find("config");
+  if (it == c.strings.end()) return 0;
+  return parse_config_text(it->second, "checkpoint config").trainer().batch_size();
+}
+
+LoopState load_checkpoint(const std::string& path, models::VisionTransformer& model, models::Optimizer& opt,
+                          const BatchPlan& plan) {
   const data::CheckpointData c = data::read_checkpoint(path);
   load_parameters(c, path, model);
   std::map<std::string, Tensor> state;
@@ -142,9 +180,14 @@ LoopState load_checkpoint(const std::string& path, models::VisionTransformer& mo
     if (name.rfind("optimizer/", 0) == 0) state[name.substr(10)] = t;
   }
   opt.load_state(state, data::get_int(c, "optimizer_steps", path), "checkpoint " + path);
+  // The sample order of a step depends on the global batch only, so a run may resume on another
+  // number of ranks as long as the global batch is the same.
   const int64_t world = data::get_int(c, "world_size", path);
-  ATTNCAMP_CHECK(world == 1, "checkpoint ", path, ": written by ", world,
-                 " ranks; this build resumes single-process checkpoints only");
+  const auto gb = c.ints.find("global_batch");
+  const int64_t global_batch = gb != c.ints.end() ? gb->second : world * e_batch_hint(c);
+  ATTNCAMP_CHECK(global_batch == plan.global_batch, "checkpoint ", path, ": written with global batch ", global_batch,
+                 " (", world, " ranks) but this run has ", plan.str(), "; set trainer.global_batch=", global_batch,
+                 " to resume it");
   LoopState st;
   st.step = data::get_int(c, "step", path);
   st.epoch = data::get_int(c, "epoch", path);
@@ -167,6 +210,14 @@ models::OptimizerSettings optimizer_settings(const config::OptimizerConfig& o) {
   return s;
 }
 
+// Name of the first parameter whose gradient holds Inf or NaN ("" if none).
+std::string first_nonfinite_gradient(models::ParamStore& store) {
+  for (const auto& p : store.params()) {
+    if (!std::isfinite(ops::global_norm(p->grad.view({shape_numel(p->shape)})))) return p->name;
+  }
+  return "(none)";
+}
+
 std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
   char buf[512];
   std::snprintf(buf, sizeof(buf), format, a, b, c, d);
@@ -175,34 +226,60 @@ std::string fmt(const char* format, double a, double b = 0, double c = 0, double
 
 }  // namespace
 
-TrainResult Trainer::run(const std::string& resume) {
+TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   const auto& tc = e_.trainer();
   set_cpu_threads(tc.threads());
-  ATTNCAMP_CHECK(tc.device().empty() || tc.device() == "cpu", source_, ": trainer.device \"", tc.device(),
-                 "\" is not available in this build (CUDA training arrives with the CUDA backend); use \"cpu\"");
+  install_stop_signals();
+  Precision prec = precision_from(e_, source_);
+  CommOptions copt;
+  copt.timeout_s = tc.collective_timeout_s();
+  std::unique_ptr<Communicator> own_comm;
+  if (given_comm == nullptr) own_comm = make_communicator(prec.device, copt);
+  Communicator& comm = given_comm != nullptr ? *given_comm : *own_comm;
+  const bool lead = comm.rank() == 0;
+  if (!prec.device.is_cpu() && comm.size() > 1) prec.device = Device::cuda(comm.local_rank());
+  const BatchPlan plan = batch_plan(tc, comm.size(), comm.rank());
 
-  const data::ClassificationData train = data::load_classification(e_.data().train_path());
+  const auto& dc = e_.data();
+  const int64_t synthetic = dc.synthetic_samples();
+  const int64_t size = e_.model().image_size(), channels = e_.model().in_channels();
+  const data::ClassificationData train =
+      synthetic > 0
+          ? data::make_synthetic_classification(synthetic, size, channels, e_.model().num_classes(), tc.seed())
+          : data::load_classification(dc.train_path());
   data::ClassificationData test;
-  const bool has_test = !e_.data().test_path().empty();
-  if (has_test) test = data::load_classification(e_.data().test_path());
+  const bool has_test = synthetic > 0 || !dc.test_path().empty();
+  if (synthetic > 0) {
+    test = data::make_synthetic_classification(std::max<int64_t>(1, synthetic / 10), size, channels,
+                                               e_.model().num_classes(), tc.seed() + 1);
+  } else if (has_test) {
+    test = data::load_classification(dc.test_path());
+  }
   const int64_t classes = e_.model().num_classes() > 0 ? e_.model().num_classes() : train.num_classes;
-  ATTNCAMP_CHECK(train.num_classes <= classes, e_.data().train_path(), ": has ", train.num_classes,
+  ATTNCAMP_CHECK(train.num_classes <= classes, train.path, ": has ", train.num_classes,
                  " classes but model.num_classes is ", classes);
   const Shape& shp = train.images.shape();
-  ATTNCAMP_CHECK(
-      shp[1] == e_.model().image_size() && shp[2] == e_.model().image_size() && shp[3] == e_.model().in_channels(),
-      e_.data().train_path(), ": /images are ", shape_str(shp), " but the model expects [N,", e_.model().image_size(),
-      ",", e_.model().image_size(), ",", e_.model().in_channels(), "]");
+  ATTNCAMP_CHECK(shp[1] == size && shp[2] == size && shp[3] == channels, train.path, ": /images are ", shape_str(shp),
+                 " but the model expects [N,", size, ",", size, ",", channels, "]");
 
-  models::VisionTransformer model(vit_config_from(e_, classes));
+  const std::unique_ptr<models::VisionTransformer> model_ptr = make_model(e_, classes, prec);
+  models::VisionTransformer& model = *model_ptr;
   model.initialize(tc.seed());
-  models::Optimizer opt(model.params(), optimizer_settings(e_.optimizer()));
+  models::ParamStore& store = model.params();
+  broadcast_parameters(comm, store.values());
+  store.sync_compute();
+  std::vector<ParamRange> ranges;
+  for (const auto& p : store.params()) ranges.push_back(ParamRange{p->offset, shape_numel(p->shape)});
+  GradientReducer reducer(comm, store.grads(), ranges, tc.bucket_mb());
+  store.set_grad_ready_hook([&reducer](int i) { reducer.mark_ready(i); });
+  models::Optimizer opt(store, optimizer_settings(e_.optimizer()));
+  LossScaler scaler(prec.compute == DType::kF16);
 
   const std::string out_dir = tc.output_dir().empty() ? "runs/" + e_.name() : tc.output_dir();
   fs::create_directories(out_dir);
   const std::string ckpt = checkpoint_path(out_dir);
   const std::string metrics = (fs::path(out_dir) / "metrics.jsonl").string();
-  {
+  if (lead) {
     const std::string cfg_path = (fs::path(out_dir) / "config.pbtxt").string();
     std::ofstream f(cfg_path);
     ATTNCAMP_CHECK(f.good(), "cannot write ", cfg_path);
@@ -213,14 +290,16 @@ TrainResult Trainer::run(const std::string& resume) {
   std::string resume_from = resume;
   if (resume == "auto") resume_from = fs::exists(ckpt) ? ckpt : "";
   if (!resume_from.empty()) {
-    st = load_checkpoint(resume_from, model, opt);
-    std::fprintf(stderr, "resumed from %s at step %ld (epoch %ld)\n", resume_from.c_str(), static_cast<long>(st.step),
-                 static_cast<long>(st.epoch + 1));
+    st = load_checkpoint(resume_from, model, opt, plan);
+    if (lead) {
+      std::fprintf(stderr, "resumed from %s at step %ld (epoch %ld)\n", resume_from.c_str(), static_cast<long>(st.step),
+                   static_cast<long>(st.epoch + 1));
+    }
   }
 
   const int64_t n = train.labels.numel();
-  const int64_t batch = tc.batch_size();
-  const int64_t steps_per_epoch = (n + batch - 1) / batch;
+  const int64_t gbatch = plan.global_batch;
+  const int64_t steps_per_epoch = (n + gbatch - 1) / gbatch;
   const int64_t epochs = tc.epochs();
   Schedule sched;
   sched.base_lr = e_.optimizer().lr();
@@ -231,17 +310,33 @@ TrainResult Trainer::run(const std::string& resume) {
   const int64_t last_step = tc.max_steps() > 0 ? std::min(tc.max_steps(), sched.total_steps) : sched.total_steps;
   const int64_t eval_batch = tc.eval_batch_size();
 
-  std::fprintf(stderr, "training %s: %ld parameters, %ld samples, batch %ld, %ld steps/epoch, %ld epochs, %d threads\n",
-               e_.name().c_str(), static_cast<long>(model.params().numel()), static_cast<long>(n),
-               static_cast<long>(batch), static_cast<long>(steps_per_epoch), static_cast<long>(epochs),
-               omp_get_max_threads());
+  if (lead) {
+    std::fprintf(stderr,
+                 "training %s: %ld parameters, %ld samples, %s, %ld steps/epoch, %ld epochs, %s %s, %s backend, %d "
+                 "threads\n",
+                 e_.name().c_str(), static_cast<long>(store.numel()), static_cast<long>(n), plan.str().c_str(),
+                 static_cast<long>(steps_per_epoch), static_cast<long>(epochs), prec.device.str().c_str(),
+                 prec.name.c_str(), comm.backend().c_str(), omp_get_max_threads());
+  }
 
-  EventWriter events(out_dir);
-  std::ofstream metrics_log(metrics, std::ios::app);
-  ATTNCAMP_CHECK(metrics_log.good(), "cannot write ", metrics);
+  // Outputs: rank 0 writes metrics, TensorBoard events and checkpoints; with log_every_rank each
+  // rank also writes its own plain log.
+  std::unique_ptr<EventWriter> events;
+  std::ofstream metrics_log, rank_log;
+  if (lead) {
+    events = std::make_unique<EventWriter>(out_dir);
+    metrics_log.open(metrics, std::ios::app);
+    ATTNCAMP_CHECK(metrics_log.good(), "cannot write ", metrics);
+  }
+  if (tc.log_every_rank()) {
+    const std::string path = (fs::path(out_dir) / ("rank" + std::to_string(comm.rank()) + ".log")).string();
+    rank_log.open(path, std::ios::app);
+    ATTNCAMP_CHECK(rank_log.good(), "cannot write ", path);
+  }
   TrainResult result;
-  Progress progress(last_step, tc.log_every_steps());
-  Tensor images, labels, losses, dlogits;
+  Progress progress(last_step, lead ? tc.log_every_steps() : 0, lead);
+  Tensor host_images, host_labels, images, labels, losses, dlogits;
+  double step_seconds = 0, wait_seconds = 0;
   bool stop = st.step >= last_step;
   while (!stop && st.epoch < epochs && st.step < last_step) {
     const std::vector<int64_t> order = data::epoch_permutation(n, tc.seed(), st.epoch);
@@ -253,31 +348,106 @@ TrainResult Trainer::run(const std::string& resume) {
         stop = true;
         break;
       }
-      const int64_t b = st.step_in_epoch * batch, e = std::min(n, b + batch);
-      gather_batch(train, order, b, e, images, labels);
-      model.params().zero_grad();
-      const models::ForwardContext ctx{true, tc.seed(), st.step};
-      const Tensor& logits = model.forward(images, ctx);
-      models::ensure_tensor(losses, {e - b}, logits.dtype());
-      models::ensure_tensor(dlogits, logits.shape(), logits.dtype());
-      ops::cross_entropy_forward_backward(logits, labels, tc.label_smoothing(), 1.0 / static_cast<double>(e - b),
-                                          losses, dlogits);
-      const double loss = ops::mean(losses);
-      ATTNCAMP_CHECK(std::isfinite(loss), "loss is not finite at step ", st.step + 1,
-                     " (lower optimizer.lr or enable optimizer.clip_grad_norm)");
-      model.backward(dlogits);
-      if (e_.optimizer().clip_grad_norm() > 0)
-        ops::clip_grad_norm_(model.params().grads(), e_.optimizer().clip_grad_norm());
+      const auto t0 = std::chrono::steady_clock::now();
+      const int64_t gb = st.step_in_epoch * gbatch, count = std::min(n, gb + gbatch) - gb;
+      StepReport mine;
+      store.zero_grad();
+      for (int64_t micro = 0; micro < plan.accumulation; ++micro) {
+        const bool last_micro = micro + 1 == plan.accumulation;
+        reducer.set_enabled(last_micro);
+        const data::Range r = plan.micro_range(count, micro);
+        if (r.size() == 0) continue;  // this rank's share of a short last batch is empty
+        gather_batch(train, order, gb + r.begin, gb + r.end, host_images, host_labels);
+        upload_batch(host_images, host_labels, prec.device, images, labels);
+        const models::ForwardContext ctx{true, tc.seed(), st.step};
+        const Tensor& logits = model.forward(images, ctx);
+        models::ensure_tensor(losses, {r.size()}, models::stat_dtype(logits), logits.device());
+        models::ensure_like(dlogits, logits.shape(), logits);
+        // Every sample's loss gradient is scaled by 1/count (the global batch), and the ranks'
+        // gradients are summed: the same gradient one rank computes for the whole batch.
+        ops::cross_entropy_forward_backward(logits, labels, tc.label_smoothing(),
+                                            scaler.scale() / static_cast<double>(count), losses, dlogits);
+        const double part = ops::sum(losses);
+        if (!std::isfinite(part)) mine.nonfinite = 1;
+        mine.loss_sum += part;
+        model.backward(dlogits);
+      }
+      reducer.set_enabled(true);
+      wait_seconds += reducer.finish();
+      mine.stop = stop_signal() != 0 ? 1 : 0;
+      const StepReport all = all_reduce_report(comm, mine);
+      const double loss = all.loss_sum / static_cast<double>(count);
       const double lr = sched.lr(st.step);
-      opt.step(lr);
+      bool apply = true;
+      if (all.nonfinite > 0 || !std::isfinite(loss)) {
+        ATTNCAMP_CHECK(tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP, "loss is not finite at step ",
+                       st.step + 1, " (", static_cast<int>(all.nonfinite),
+                       " rank(s) saw it; lower optimizer.lr, enable ",
+                       "optimizer.clip_grad_norm, or set trainer.on_nonfinite: SKIP_STEP)");
+        apply = false;
+      } else if (!scaler.unscale_and_check(store.grads())) {
+        apply = false;
+        if (lead) {
+          std::fprintf(stderr, "step %ld: non-finite fp16 gradients, step skipped, loss scale now %g\n",
+                       static_cast<long>(st.step + 1), scaler.scale());
+        }
+      } else if (tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP || e_.optimizer().clip_grad_norm() > 0) {
+        const double norm = e_.optimizer().clip_grad_norm() > 0
+                                ? ops::clip_grad_norm_(store.grads(), e_.optimizer().clip_grad_norm())
+                                : ops::global_norm(store.grads());
+        if (!std::isfinite(norm)) {
+          const std::string which = first_nonfinite_gradient(store);
+          ATTNCAMP_CHECK(tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP, "gradient ", which,
+                         " is not finite at step ", st.step + 1, " (after the all-reduce over ", comm.size(),
+                         " rank(s)); set trainer.on_nonfinite: SKIP_STEP to skip such steps");
+          if (lead) {
+            std::fprintf(stderr, "step %ld: gradient %s is not finite; step skipped\n", static_cast<long>(st.step + 1),
+                         which.c_str());
+          }
+          apply = false;
+        }
+      }
+      if (apply) {
+        opt.step(lr);
+      } else {
+        ++result.skipped_steps;
+      }
       ++st.step;
-      loss_sum += loss;
-      ++loss_count;
+      step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (std::isfinite(loss)) {
+        loss_sum += loss;
+        ++loss_count;
+      }
       result.step_losses.push_back(loss);
-      metrics_log << "{\"kind\":\"step\",\"step\":" << st.step << fmt(",\"loss\":%.17g,\"lr\":%.9g}", loss, lr) << "\n";
-      events.scalar("train/loss", st.step, loss);
-      events.scalar("train/lr", st.step, lr);
-      progress.step(st.step - 1, loss, lr, e - b);
+      if (lead) {
+        metrics_log << "{\"kind\":\"step\",\"step\":" << st.step << fmt(",\"loss\":%.17g,\"lr\":%.9g}", loss, lr)
+                    << "\n";
+        events->scalar("train/loss", st.step, loss);
+        events->scalar("train/lr", st.step, lr);
+      }
+      if (rank_log.is_open()) {
+        rank_log << "step " << st.step << " rank_loss " << fmt("%.9g", mine.loss_sum) << " global_loss "
+                 << fmt("%.9g", loss) << "\n";
+      }
+      progress.step(st.step - 1, loss, lr, count);
+      if (all.stop > 0) {
+        // Preemption: every rank saw the same report, so all stop after this step together.
+        ++st.step_in_epoch;
+        if (st.step_in_epoch >= steps_per_epoch) {
+          ++st.epoch;
+          st.step_in_epoch = 0;
+        }
+        if (lead) save_checkpoint(ckpt, model, opt, st, e_, plan);
+        comm.barrier();
+        result.stop_signal = stop_signal() != 0 ? stop_signal() : SIGTERM;
+        if (lead) {
+          progress.finish_line();
+          std::printf("stop signal received: checkpoint %s written at step %ld; resume with --resume auto\n",
+                      ckpt.c_str(), static_cast<long>(st.step));
+        }
+        result.steps = st.step;
+        return result;
+      }
     }
     progress.finish_line();
     const bool epoch_done = st.step_in_epoch >= steps_per_epoch;
@@ -286,26 +456,28 @@ TrainResult Trainer::run(const std::string& resume) {
     rec.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0;
     rec.images_per_second = progress.epoch_rate();
     if (epoch_done) {
-      if (has_test) rec.eval = evaluate(model, test, eval_batch, tc.eval_limit());
+      if (has_test) rec.eval = evaluate(model, test, eval_batch, tc.eval_limit(), &comm);
       result.epochs.push_back(rec);
-      std::printf("epoch %ld/%ld: train loss %.4f, test loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0f img/s\n",
-                  static_cast<long>(rec.epoch), static_cast<long>(epochs), rec.train_loss, rec.eval.loss,
-                  100 * rec.eval.top1, 100 * rec.eval.top5, rec.images_per_second);
-      std::fflush(stdout);
-      metrics_log << ("{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
-                      fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g", rec.train_loss,
-                          rec.eval.loss, rec.eval.top1, rec.eval.top5) +
-                      fmt(",\"images_per_second\":%.1f}", rec.images_per_second))
-                  << "\n";
-      events.scalar("train/epoch_loss", st.step, rec.train_loss);
-      events.scalar("train/images_per_second", st.step, rec.images_per_second);
-      if (has_test) {
-        events.scalar("test/loss", st.step, rec.eval.loss);
-        events.scalar("test/top1", st.step, rec.eval.top1);
-        events.scalar("test/top5", st.step, rec.eval.top5);
+      if (lead) {
+        std::printf("epoch %ld/%ld: train loss %.4f, test loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0f img/s\n",
+                    static_cast<long>(rec.epoch), static_cast<long>(epochs), rec.train_loss, rec.eval.loss,
+                    100 * rec.eval.top1, 100 * rec.eval.top5, rec.images_per_second);
+        std::fflush(stdout);
+        metrics_log << ("{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
+                        fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g", rec.train_loss,
+                            rec.eval.loss, rec.eval.top1, rec.eval.top5) +
+                        fmt(",\"images_per_second\":%.1f}", rec.images_per_second))
+                    << "\n";
+        events->scalar("train/epoch_loss", st.step, rec.train_loss);
+        events->scalar("train/images_per_second", st.step, rec.images_per_second);
+        if (has_test) {
+          events->scalar("test/loss", st.step, rec.eval.loss);
+          events->scalar("test/top1", st.step, rec.eval.top1);
+          events->scalar("test/top5", st.step, rec.eval.top5);
+        }
+        events->flush();
+        metrics_log.flush();
       }
-      events.flush();
-      metrics_log.flush();
       ++st.epoch;
       st.step_in_epoch = 0;
       if (has_test && tc.early_stopping_patience() > 0) {
@@ -313,28 +485,40 @@ TrainResult Trainer::run(const std::string& resume) {
           st.best_top1 = rec.eval.top1;
           st.bad_epochs = 0;
         } else if (++st.bad_epochs >= tc.early_stopping_patience()) {
-          std::printf("early stopping: top-1 has not improved for %ld epochs (best %.2f%%)\n",
-                      static_cast<long>(st.bad_epochs), 100 * st.best_top1);
+          if (lead) {
+            std::printf("early stopping: top-1 has not improved for %ld epochs (best %.2f%%)\n",
+                        static_cast<long>(st.bad_epochs), 100 * st.best_top1);
+          }
           result.early_stopped = true;
           stop = true;
         }
       }
       const bool periodic = tc.checkpoint_every_epochs() > 0 && st.epoch % tc.checkpoint_every_epochs() == 0;
-      if (periodic || stop || st.epoch >= epochs || st.step >= last_step) save_checkpoint(ckpt, model, opt, st, e_);
-    } else {
-      save_checkpoint(ckpt, model, opt, st, e_);
+      if (lead && (periodic || stop || st.epoch >= epochs || st.step >= last_step)) {
+        save_checkpoint(ckpt, model, opt, st, e_, plan);
+      }
+    } else if (lead) {
+      save_checkpoint(ckpt, model, opt, st, e_, plan);
     }
   }
   result.steps = st.step;
+  result.comm_wait_fraction = step_seconds > 0 ? wait_seconds / step_seconds : 0;
   if (has_test) {
     result.final_eval = result.epochs.empty() || result.epochs.back().epoch != st.epoch || st.step_in_epoch != 0
-                            ? evaluate(model, test, eval_batch, tc.eval_limit())
+                            ? evaluate(model, test, eval_batch, tc.eval_limit(), &comm)
                             : result.epochs.back().eval;
-    std::printf("final test accuracy: top-1 %.2f%%, top-5 %.2f%%, loss %.4f (%ld samples, %ld steps)\n",
-                100 * result.final_eval.top1, 100 * result.final_eval.top5, result.final_eval.loss,
-                static_cast<long>(result.final_eval.count), static_cast<long>(st.step));
+    if (lead) {
+      std::printf("final test accuracy: top-1 %.2f%%, top-5 %.2f%%, loss %.4f (%ld samples, %ld steps)\n",
+                  100 * result.final_eval.top1, 100 * result.final_eval.top5, result.final_eval.loss,
+                  static_cast<long>(result.final_eval.count), static_cast<long>(st.step));
+    }
   }
-  std::printf("checkpoint: %s\n", ckpt.c_str());
+  if (lead && comm.size() > 1) {
+    std::printf("data parallel: %d ranks, %d gradient buckets, %.1f%% of step time waiting for all-reduces\n",
+                comm.size(), reducer.num_buckets(), 100 * result.comm_wait_fraction);
+  }
+  comm.barrier();  // rank 0's checkpoint is complete before any rank exits
+  if (lead) std::printf("checkpoint: %s\n", ckpt.c_str());
   return result;
 }
 

@@ -10,6 +10,7 @@
 #include "data/checkpoint.h"
 #include "data/classification.h"
 #include "models/vit.h"
+#include "runtime/communicator.h"
 
 namespace attncamp::launch {
 
@@ -27,18 +28,26 @@ struct EpochRecord {
 
 struct TrainResult {
   std::vector<EpochRecord> epochs;
-  std::vector<double> step_losses;  // losses of the steps run by this call
+  std::vector<double> step_losses;  // losses of the steps run by this call (mean over the global batch)
   int64_t steps = 0;                // global steps completed
   EvalResult final_eval;
   bool early_stopped = false;
+  int stop_signal = 0;            // SIGTERM/SIGUSR1 that ended the run after a checkpoint (0 = none)
+  double comm_wait_fraction = 0;  // share of step time spent waiting for gradient all-reduces
+  int64_t skipped_steps = 0;      // optimizer steps skipped for non-finite values
 };
 
 // Model configuration from an experiment (num_classes: from the config, or `data_classes` when 0).
 models::VitConfig vit_config_from(const config::Experiment& e, int64_t data_classes);
 
-// Evaluates `model` on the first `limit` samples of `data` (0 = all) in batches.
+// Evaluates `model` on the first `limit` samples of `data` (0 = all) in batches. With a
+// communicator of N ranks each rank evaluates a contiguous Nth and the sums are all-reduced, so
+// every sample counts exactly once and every rank returns the same result.
 EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
-                    int64_t limit = 0);
+                    int64_t limit = 0, Communicator* comm = nullptr);
+
+// Host batch -> the model's device (the same tensors on the CPU; reused device buffers otherwise).
+void upload_batch(const Tensor& host_images, const Tensor& host_labels, Device device, Tensor& images, Tensor& labels);
 
 // Copies samples `indices[begin..end)` of `data` into images [n,H,W,C] and labels [n].
 void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin, int64_t end,
@@ -56,7 +65,9 @@ class Trainer {
   // `source` names the config (file path) in messages; `config_text` is stored in checkpoints.
   Trainer(const config::Experiment& experiment, std::string source);
   // resume: "" (fresh start), "auto" (output_dir/checkpoint.h5 if present) or a checkpoint path.
-  TrainResult run(const std::string& resume = "");
+  // comm: the communicator to train over; nullptr = make_communicator() (the launcher's ranks,
+  // or a single process).
+  TrainResult run(const std::string& resume = "", Communicator* comm = nullptr);
 
  private:
   config::Experiment e_;

@@ -28,16 +28,18 @@ const Tensor& Linear::forward(const Tensor& x) {
   ATTNCAMP_CHECK(x.dim() >= 1 && x.shape().back() == in_, "Linear expects [..., ", in_, "], got ",
                  shape_str(x.shape()));
   x_ = x;
-  ensure_tensor(y_, with_last(x.shape(), out_), x.dtype());
-  ops::linear_forward(x, w_->value, b_ ? b_->value : Tensor(), y_);
+  ensure_like(y_, with_last(x.shape(), out_), x);
+  ops::linear_forward(x, w_->compute, b_ ? b_->value : Tensor(), y_);
   return y_;
 }
 
 const Tensor& Linear::backward(const Tensor& dy, bool need_dx) {
   Tensor dx;
-  if (need_dx) dx = ensure_tensor(dx_, x_.shape(), x_.dtype());
+  if (need_dx) dx = ensure_like(dx_, x_.shape(), x_);
   Tensor db = b_ ? b_->grad : Tensor();
-  ops::linear_backward(dy, x_, w_->value, dx, w_->grad, db);
+  ops::linear_backward(dy, x_, w_->compute, dx, w_->grad, db);
+  grad_ready(w_);
+  grad_ready(b_);
   return dx_;
 }
 
@@ -50,16 +52,18 @@ const Tensor& LayerNorm::forward(const Tensor& x) {
   ATTNCAMP_CHECK(x.shape().back() == dim_, "LayerNorm expects [..., ", dim_, "], got ", shape_str(x.shape()));
   x_ = x;
   const int64_t rows = x.numel() / dim_;
-  ensure_tensor(y_, x.shape(), x.dtype());
-  ensure_tensor(mean_, {rows}, x.dtype());
-  ensure_tensor(rstd_, {rows}, x.dtype());
+  ensure_like(y_, x.shape(), x);
+  ensure_tensor(mean_, {rows}, stat_dtype(x), x.device());
+  ensure_tensor(rstd_, {rows}, stat_dtype(x), x.device());
   ops::layernorm_forward(x, gamma_->value, beta_->value, eps_, y_, mean_, rstd_);
   return y_;
 }
 
 const Tensor& LayerNorm::backward(const Tensor& dy) {
-  ensure_tensor(dx_, x_.shape(), x_.dtype());
+  ensure_like(dx_, x_.shape(), x_);
   ops::layernorm_backward(dy, x_, gamma_->value, mean_, rstd_, dx_, gamma_->grad, beta_->grad);
+  grad_ready(gamma_);
+  grad_ready(beta_);
   return dx_;
 }
 
@@ -71,7 +75,7 @@ const Tensor& Dropout::forward(const Tensor& x, const ForwardContext& ctx) {
   }
   seed_ = ctx.seed;
   offset_ = dropout_offset(ctx.step, site_);
-  Tensor y = ensure_tensor(y_, x.shape(), x.dtype());
+  Tensor y = ensure_like(y_, x.shape(), x);
   ops::dropout_forward(x, p_, seed_, offset_, y);
   return y_;
 }
@@ -81,7 +85,7 @@ const Tensor& Dropout::backward(const Tensor& dy) {
     dx_ = dy;
     return dx_;
   }
-  Tensor dx = ensure_tensor(dx_, dy.shape(), dy.dtype());
+  Tensor dx = ensure_like(dx_, dy.shape(), dy);
   ops::dropout_backward(dy, p_, seed_, offset_, dx);
   return dx_;
 }
@@ -91,14 +95,14 @@ Mlp::Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden
 
 const Tensor& Mlp::forward(const Tensor& x, const ForwardContext& ctx) {
   h_ = fc1_.forward(x);
-  ensure_tensor(a_, h_.shape(), h_.dtype());
+  ensure_like(a_, h_.shape(), h_);
   ops::gelu_forward(h_, a_);
   return drop_.forward(fc2_.forward(a_), ctx);
 }
 
 const Tensor& Mlp::backward(const Tensor& dy) {
   const Tensor& da = fc2_.backward(drop_.backward(dy));
-  ensure_tensor(dh_, h_.shape(), h_.dtype());
+  ensure_like(dh_, h_.shape(), h_);
   ops::gelu_backward(h_, da, dh_);
   return fc1_.backward(dh_);
 }

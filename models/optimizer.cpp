@@ -7,8 +7,8 @@ namespace attncamp::models {
 
 Optimizer::Optimizer(ParamStore& store, const OptimizerSettings& settings) : store_(store), s_(settings) {
   ATTNCAMP_CHECK(store.allocated(), "optimizer created before the parameters were allocated");
-  m_ = Tensor::zeros({store.numel()}, store.dtype());
-  if (s_.kind == OptimizerSettings::Kind::kAdamW) v_ = Tensor::zeros({store.numel()}, store.dtype());
+  m_ = Tensor::zeros({store.numel()}, store.dtype(), store.device());
+  if (s_.kind == OptimizerSettings::Kind::kAdamW) v_ = Tensor::zeros({store.numel()}, store.dtype(), store.device());
 }
 
 void Optimizer::step(double lr) {
@@ -30,6 +30,7 @@ void Optimizer::step(double lr) {
     p.nesterov = s_.nesterov;
     ops::sgd_step(store_.values(), store_.grads(), m_, store_.weight_decay_mask(), p, steps_ == 1);
   }
+  store_.sync_compute();
 }
 
 std::map<std::string, Tensor> Optimizer::state() const {

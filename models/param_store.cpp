@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/cast.h"
 #include "runtime/rng.h"
 
 namespace attncamp::models {
@@ -12,6 +13,8 @@ Param* ParamStore::add(const std::string& name, const Shape& shape, Init init, b
   ATTNCAMP_CHECK(!allocated(), "parameter ", name, " registered after allocate()");
   auto p = std::make_unique<Param>();
   p->name = name;
+  p->index = static_cast<int>(params_.size());
+  p->owner = this;
   p->shape = shape;
   p->offset = numel_;
   p->weight_decay = weight_decay;
@@ -22,21 +25,33 @@ Param* ParamStore::add(const std::string& name, const Shape& shape, Init init, b
   return params_.back().get();
 }
 
-void ParamStore::allocate(DType dtype) {
+void ParamStore::allocate(DType dtype, Device device, DType compute_dtype) {
   ATTNCAMP_CHECK(dtype == DType::kF32 || dtype == DType::kF64, "parameters must be f32 or f64");
-  values_ = Tensor::zeros({numel_}, dtype);
-  grads_ = Tensor::zeros({numel_}, dtype);
-  wd_mask_ = Tensor::zeros({numel_}, DType::kU8);
+  ATTNCAMP_CHECK(compute_dtype == dtype || compute_dtype == DType::kF32 || compute_dtype == DType::kBF16 ||
+                     compute_dtype == DType::kF16,
+                 "compute dtype ", dtype_name(compute_dtype), " must be f32, bf16 or f16");
+  if (compute_dtype == DType::kF32) compute_dtype = dtype;  // f32 (the default): no compute copy
+  values_ = Tensor::zeros({numel_}, dtype, device);
+  grads_ = Tensor::zeros({numel_}, dtype, device);
+  if (compute_dtype != dtype) compute_ = Tensor::zeros({numel_}, compute_dtype, device);
+  Tensor mask = Tensor::zeros({numel_}, DType::kU8);
   for (auto& p : params_) {
     const int64_t n = shape_numel(p->shape);
     p->value = values_.slice(p->offset, p->offset + n).view(p->shape);
     p->grad = grads_.slice(p->offset, p->offset + n).view(p->shape);
-    if (p->weight_decay) std::memset(wd_mask_.data<uint8_t>() + p->offset, 1, static_cast<size_t>(n));
+    p->compute = compute_.defined() ? compute_.slice(p->offset, p->offset + n).view(p->shape) : p->value;
+    if (p->weight_decay) std::memset(mask.data<uint8_t>() + p->offset, 1, static_cast<size_t>(n));
   }
+  wd_mask_ = device.is_cpu() ? mask : mask.to(device);
+}
+
+void ParamStore::sync_compute() {
+  if (compute_.defined()) ops::cast(values_, compute_);
 }
 
 void ParamStore::initialize(uint64_t seed) {
   ATTNCAMP_CHECK(allocated(), "initialize() before allocate()");
+  Tensor host = Tensor::empty({numel_}, values_.dtype());
   const uint64_t stream = static_cast<uint64_t>(RngStream::kInit);
   for (auto& p : params_) {
     const int64_t n = shape_numel(p->shape);
@@ -67,22 +82,24 @@ void ParamStore::initialize(uint64_t seed) {
           break;
         }
       }
-      if (values_.dtype() == DType::kF32) {
-        p->value.data<float>()[i] = static_cast<float>(v);
+      if (host.dtype() == DType::kF32) {
+        host.data<float>()[p->offset + i] = static_cast<float>(v);
       } else {
-        p->value.data<double>()[i] = v;
+        host.data<double>()[p->offset + i] = v;
       }
     }
   }
+  values_.copy_from(host);
+  sync_compute();
 }
 
 void ParamStore::zero_grad() {
-  if (grads_.defined()) std::memset(grads_.raw_data(), 0, grads_.nbytes());
+  if (grads_.defined()) grads_.fill(0);
 }
 
-Tensor& ensure_tensor(Tensor& t, const Shape& shape, DType dtype) {
-  if (!t.defined() || t.shape() != shape || t.dtype() != dtype || !t.is_contiguous()) {
-    t = Tensor::empty(shape, dtype);
+Tensor& ensure_tensor(Tensor& t, const Shape& shape, DType dtype, Device device) {
+  if (!t.defined() || t.shape() != shape || t.dtype() != dtype || t.device() != device || !t.is_contiguous()) {
+    t = Tensor::empty(shape, dtype, device);
   }
   return t;
 }

@@ -15,10 +15,10 @@ TransformerBlock::TransformerBlock(ParamStore& store, const std::string& name, i
 
 const Tensor& TransformerBlock::forward(const Tensor& x, const Tensor& key_valid, const ForwardContext& ctx) {
   const Tensor& a = attn_.forward(ln1_.forward(x), key_valid, ctx);
-  ensure_tensor(x1_, x.shape(), x.dtype());
+  ensure_like(x1_, x.shape(), x);
   ops::add(x, a, x1_);
   const Tensor& m = mlp_.forward(ln2_.forward(x1_), ctx);
-  ensure_tensor(out_, x.shape(), x.dtype());
+  ensure_like(out_, x.shape(), x);
   ops::add(x1_, m, out_);
   return out_;
 }
@@ -26,11 +26,11 @@ const Tensor& TransformerBlock::forward(const Tensor& x, const Tensor& key_valid
 const Tensor& TransformerBlock::backward(const Tensor& dy) {
   // out = x1 + mlp(ln2(x1)): dx1 = dy + ln2'(mlp'(dy))
   const Tensor& dm = ln2_.backward(mlp_.backward(dy));
-  ensure_tensor(dx1_, dy.shape(), dy.dtype());
+  ensure_like(dx1_, dy.shape(), dy);
   ops::add(dy, dm, dx1_);
   // x1 = x + attn(ln1(x)): dx = dx1 + ln1'(attn'(dx1))
   const Tensor& da = ln1_.backward(attn_.backward(dx1_));
-  ensure_tensor(dx_, dy.shape(), dy.dtype());
+  ensure_like(dx_, dy.shape(), dy);
   ops::add(dx1_, da, dx_);
   return dx_;
 }
@@ -43,7 +43,7 @@ const Tensor& PatchEmbed::forward(const Tensor& images, DType dtype) {
   ATTNCAMP_CHECK(images.dim() == 4, "patch embedding expects images [B,H,W,C], got ", shape_str(images.shape()));
   const int64_t b = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
   ATTNCAMP_CHECK(h % patch_ == 0 && w % patch_ == 0, "image size ", h, "x", w, " is not divisible by patch ", patch_);
-  ensure_tensor(patches_, {b, (h / patch_) * (w / patch_), patch_ * patch_ * c}, dtype);
+  ensure_tensor(patches_, {b, (h / patch_) * (w / patch_), patch_ * patch_ * c}, dtype, images.device());
   ops::patchify(images, static_cast<int>(patch_), mean_, std_, patches_);
   return proj_.forward(patches_);
 }

@@ -5,7 +5,7 @@
 
 namespace attncamp::models {
 
-VisionTransformer::VisionTransformer(const VitConfig& c, DType dtype) : config_(c) {
+VisionTransformer::VisionTransformer(const VitConfig& c, DType dtype, Device device, DType compute_dtype) : config_(c) {
   ATTNCAMP_CHECK(c.image_size % c.patch == 0, "image_size ", c.image_size, " not divisible by patch ", c.patch);
   embed_ = std::make_unique<PatchEmbed>(store_, "patch_embed", c.patch, c.channels, c.dim, c.pixel_mean, c.pixel_std);
   if (c.pooling == Pooling::kClassToken) cls_token_ = store_.add("cls_token", {c.dim}, Init::kNormal02, false);
@@ -19,7 +19,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c, DType dtype) : config_(
     pool_ = std::make_unique<AttentionPool>(store_, "attn_pool", c.dim, c.attn_pool_dim > 0 ? c.attn_pool_dim : c.dim);
   }
   head_ = std::make_unique<Linear>(store_, "head", c.dim, c.num_classes);
-  store_.allocate(dtype);
+  store_.allocate(dtype, device, compute_dtype);
 }
 
 int64_t VisionTransformer::num_tokens() const {
@@ -28,7 +28,9 @@ int64_t VisionTransformer::num_tokens() const {
 }
 
 const Tensor& VisionTransformer::forward(const Tensor& images, const ForwardContext& ctx) {
-  const DType dt = store_.dtype();
+  const DType dt = store_.compute_dtype();
+  const Device dev = store_.device();
+  ATTNCAMP_CHECK(images.device() == dev, "model is on ", dev.str(), " but the images are on ", images.device().str());
   ATTNCAMP_CHECK(images.dim() == 4 && images.size(1) == config_.image_size && images.size(2) == config_.image_size &&
                      images.size(3) == config_.channels,
                  "model expects images [B,", config_.image_size, ",", config_.image_size, ",", config_.channels,
@@ -36,10 +38,10 @@ const Tensor& VisionTransformer::forward(const Tensor& images, const ForwardCont
   const int64_t b = images.size(0), s = num_tokens(), d = config_.dim;
   const Tensor& patches = embed_->forward(images, dt);
   if (cls_token_) {
-    ensure_tensor(tokens_, {b, s, d}, dt);
+    ensure_tensor(tokens_, {b, s, d}, dt, dev);
     ops::prepend_token_forward(patches, cls_token_->value, tokens_);
   } else {
-    ensure_tensor(tokens_, {b, s, d}, dt);
+    ensure_tensor(tokens_, {b, s, d}, dt, dev);
     tokens_.copy_from(patches);
   }
   ops::add_position_forward(tokens_, pos_embed_->value);
@@ -49,7 +51,7 @@ const Tensor& VisionTransformer::forward(const Tensor& images, const ForwardCont
   if (pool_) {
     pooled_ = pool_->forward(normed);
   } else {
-    ensure_tensor(pooled_, {b, d}, dt);
+    ensure_tensor(pooled_, {b, d}, dt, dev);
     ops::select_token_forward(normed, 0, pooled_);
   }
   return head_->forward(pooled_);
@@ -61,17 +63,19 @@ void VisionTransformer::backward(const Tensor& dlogits) {
   if (pool_) {
     dnormed = pool_->backward(dpooled);
   } else {
-    ensure_tensor(dtokens_, tokens_.shape(), tokens_.dtype());
+    ensure_like(dtokens_, tokens_.shape(), tokens_);
     ops::select_token_backward(dpooled, 0, dtokens_);
     dnormed = dtokens_;
   }
   const Tensor* dx = &norm_->backward(dnormed);
   for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) dx = &(*it)->backward(*dx);
   ops::add_position_backward(*dx, pos_embed_->grad);
+  grad_ready(pos_embed_);
   if (cls_token_) {
     const int64_t b = dx->size(0), d = config_.dim;
-    ensure_tensor(dpatch_, {b, num_tokens() - 1, d}, dx->dtype());
+    ensure_like(dpatch_, {b, num_tokens() - 1, d}, *dx);
     ops::prepend_token_backward(*dx, dpatch_, cls_token_->grad);
+    grad_ready(cls_token_);
     embed_->backward(dpatch_);
   } else {
     embed_->backward(*dx);

@@ -30,13 +30,17 @@ struct VitConfig {
 
 class VisionTransformer {
  public:
-  // Registers and allocates all parameters (dtype f32 for training, f64 for gradient checks).
-  explicit VisionTransformer(const VitConfig& config, DType dtype = DType::kF32);
+  // Registers and allocates all parameters on `device` (dtype f32 for training, f64 for gradient
+  // checks). `compute_dtype` bf16 or f16 selects mixed precision: activations and GEMM weights in
+  // that dtype, f32 master weights, gradients and optimizer state.
+  explicit VisionTransformer(const VitConfig& config, DType dtype = DType::kF32, Device device = Device::cpu(),
+                             DType compute_dtype = DType::kF32);
   const VitConfig& config() const { return config_; }
   ParamStore& params() { return store_; }
-  // Initialises parameters deterministically from `seed`.
+  // Initialises parameters deterministically from `seed` (the same values on every device).
   void initialize(uint64_t seed) { store_.initialize(seed); }
-  // images [B,H,W,C] (u8 or float) -> logits [B, num_classes].
+  // images [B,H,W,C] (u8 or float, on the model's device) -> logits [B, num_classes] in the
+  // compute dtype.
   const Tensor& forward(const Tensor& images, const ForwardContext& ctx);
   // Accumulates parameter gradients for dlogits [B, num_classes].
   void backward(const Tensor& dlogits);

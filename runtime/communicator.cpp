@@ -113,6 +113,14 @@ bool mpi_compiled() {
 #endif
 }
 
+bool nccl_compiled() {
+#if defined(ATTNCAMP_WITH_NCCL) && defined(ATTNCAMP_WITH_MPI)
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool launched_by_mpi() {
   if (env_int("OMPI_COMM_WORLD_SIZE") > 1 || env_int("PMI_SIZE") > 1) return true;
   // srun --mpi=pmix: PMIx sets PMIX_RANK in every task; the step's task count is Slurm's.
@@ -121,11 +129,13 @@ bool launched_by_mpi() {
 
 std::unique_ptr<Communicator> make_communicator(Device device, const CommOptions& options) {
   if (!launched_by_mpi()) return make_single_communicator();
-  if (!device.is_cpu()) return make_nccl_communicator(device.index, options);
+  if (!device.is_cpu()) return make_nccl_communicator(-1, options);
   return make_mpi_communicator(options);
 }
 
 #ifndef ATTNCAMP_WITH_MPI
+void abort_distributed_job(int) {}
+
 std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions&) {
   ATTNCAMP_THROW("this process was started by an MPI launcher but this build has no MPI support ",
                  "(configure with -DATTNCAMP_MPI=ON on a machine with Open MPI)");

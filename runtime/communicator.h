@@ -81,6 +81,11 @@ class Communicator {
   virtual WorkPtr reduce_scatter(const Tensor& in, Tensor& out, ReduceOp op) = 0;
   // Blocks until every rank has called barrier().
   virtual void barrier() = 0;
+  // Compares `fp` across ranks like the check before every collective, throwing the desync error
+  // (or aborting on timeout) when ranks differ. Used by backends that run their collectives
+  // elsewhere (NCCL checks over its MPI control communicator). No-op where there is nothing to
+  // compare (one rank, or checks disabled).
+  virtual void verify(const Fingerprint& fp) { (void)fp; }
   // Aborts the whole job now (all ranks), after printing `why`. Never returns.
   [[noreturn]] virtual void abort(const std::string& why) = 0;
 
@@ -97,11 +102,17 @@ std::unique_ptr<Communicator> make_single_communicator();
 // MPI over MPI_COMM_WORLD (initialises MPI on first use; finalised at exit). Host tensors only.
 // Throws in builds without MPI.
 std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options = {});
-// NCCL on CUDA tensors of `device`, bootstrapped over MPI (rank 0 creates the unique id and
-// broadcasts it). Throws in builds without NCCL or MPI.
+// NCCL on CUDA tensors of `device` (-1: the GPU of the node-local rank), bootstrapped over MPI
+// (rank 0 creates the unique id and broadcasts it). Throws in builds without NCCL or MPI.
 std::unique_ptr<Communicator> make_nccl_communicator(int device, const CommOptions& options = {});
-// True when this build has the MPI backend.
+// After a fatal error on one rank of a multi-process MPI job: MPI_Abort, so the other ranks are
+// killed instead of waiting forever in their next collective. No-op when MPI is not initialised
+// or the job has one process.
+void abort_distributed_job(int code);
+
+// True when this build has the MPI backend / the NCCL backend (which also needs MPI).
 bool mpi_compiled();
+bool nccl_compiled();
 // True when this process was started by mpirun/mpiexec or srun with more than one task
 // (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_SIZE? or SLURM_NTASKS in the environment).
 bool launched_by_mpi();

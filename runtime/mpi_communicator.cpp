@@ -41,14 +41,20 @@ constexpr int kFpWords = 5;
 using Clock = std::chrono::steady_clock;
 
 // Polls `done` until it returns true; calls `on_timeout` (which must not return) after
-// `timeout_s`. Spins briefly, then sleeps between polls so waiting ranks leave the cores to
-// ranks that are still computing (oversubscribed CPU jobs).
+// `timeout_s`. Yields the core between polls (a waiting rank leaves it to ranks still computing
+// when the job oversubscribes the CPU, and costs no latency otherwise), and after a second of
+// waiting sleeps 1 ms between polls.
 template <class Done, class OnTimeout>
 void poll(Done done, double timeout_s, OnTimeout on_timeout) {
   const auto t0 = Clock::now();
-  for (int spins = 0; !done(); ++spins) {
-    if (spins > 64) std::this_thread::sleep_for(std::chrono::microseconds(spins > 4096 ? 500 : 20));
-    if (std::chrono::duration<double>(Clock::now() - t0).count() > timeout_s) on_timeout();
+  for (int64_t spins = 0; !done(); ++spins) {
+    const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (waited > timeout_s) on_timeout();
+    if (waited > 1.0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+      std::this_thread::yield();
+    }
   }
 }
 
@@ -266,6 +272,10 @@ class MpiCommunicator : public Communicator {
     MpiWork(this, req, fp, nullptr, 1).wait();
   }
 
+  void verify(const Fingerprint& fp) override {
+    if (opt_.check_consistency && size_ > 1) check_consistency(fp);
+  }
+
   [[noreturn]] void abort(const std::string& why) override {
     std::fprintf(stderr, "attncamp: error: [rank %d] %s\n", rank_, why.c_str());
     std::fflush(stderr);
@@ -406,6 +416,15 @@ void MpiWork::finish() {
 }
 
 }  // namespace
+
+void abort_distributed_job(int code) {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+}
 
 std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options) {
   return std::make_unique<MpiCommunicator>(options);

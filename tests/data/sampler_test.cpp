@@ -55,5 +55,38 @@ TEST(Sampler, RejectsBadArguments) {
   EXPECT_THROW(epoch_permutation(10, 1, -1), Error);
 }
 
+// Over all ranks and steps of an epoch, every sample is drawn exactly once, for dataset sizes not
+// divisible by the world size or the global batch; every rank runs the same number of steps.
+TEST(Sampler, DistributedShardsDrawEachSampleOnce) {
+  for (int64_t n : {1, 7, 100, 1001}) {
+    for (int64_t world : {1, 2, 3, 4}) {
+      for (int64_t global_batch : {1, 8, 13}) {
+        const auto perm = epoch_permutation(n, 5, 2);
+        const int64_t steps = (n + global_batch - 1) / global_batch;
+        std::vector<int> seen(static_cast<size_t>(n), 0);
+        for (int64_t r = 0; r < world; ++r) {
+          for (int64_t s = 0; s < steps; ++s) {
+            const int64_t b = s * global_batch, count = std::min(n, b + global_batch) - b;
+            const Range part = split_range(count, world, r);
+            ASSERT_LE(part.size(), (count + world - 1) / world);
+            for (int64_t i = part.begin; i < part.end; ++i) ++seen[perm[b + i]];
+          }
+        }
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[i], 1) << "n=" << n << " world=" << world << " sample " << i;
+      }
+    }
+  }
+}
+
+TEST(Sampler, SplitRangeSizes) {
+  EXPECT_EQ(split_range(10, 4, 0).begin, 0);
+  EXPECT_EQ(split_range(10, 4, 0).size(), 3);
+  EXPECT_EQ(split_range(10, 4, 1).begin, 3);
+  EXPECT_EQ(split_range(10, 4, 2).size(), 2);
+  EXPECT_EQ(split_range(10, 4, 3).end, 10);
+  EXPECT_EQ(split_range(1, 4, 3).size(), 0);
+  EXPECT_THROW(split_range(10, 4, 4), Error);
+}
+
 }  // namespace
 }  // namespace attncamp::data

@@ -131,7 +131,7 @@ TEST(Config, BadOverridesExplainThemselves) {
   auto msg_of = [](const std::string& o) { return error_of([&] { parse_config_text(kMinimal, "m", {o}); }); };
   const std::string bogus = msg_of("trainer.bogus=3");
   EXPECT_CONTAINS(bogus, "--set trainer.bogus=3: no field 'bogus' in trainer (fields: epochs, batch_size, ");
-  EXPECT_CONTAINS(bogus, "eval_limit)");
+  EXPECT_CONTAINS(bogus, "log_every_rank)");
   EXPECT_CONTAINS(msg_of("bogus=3"),
                   "no field 'bogus' in the experiment (fields: name, model, data, optimizer, trainer)");
   EXPECT_CONTAINS(msg_of("optimizer.lr=abc"), "--set optimizer.lr=abc: 'abc' is not a valid float for optimizer.lr");
@@ -180,8 +180,9 @@ TEST(Config, OutOfRangeValuesNameTheField) {
       {"trainer.early_stopping_patience=-1", "field trainer.early_stopping_patience: must be >= 0"},
       {"trainer.checkpoint_every_epochs=-1", "field trainer.checkpoint_every_epochs: must be >= 0"},
       {"trainer.threads=-1", "field trainer.threads: must be >= 0"},
-      {"trainer.device=gpu", "field trainer.device: must be \"cpu\" or \"cuda\" (got \"gpu\")"},
-      {"data.train_path=", "field data.train_path: must name the training HDF5 file (got \"\")"},
+      {"trainer.device=gpu", "field trainer.device: must be \"cpu\", \"cuda\" or \"cuda:N\" (got \"gpu\")"},
+      {"data.train_path=",
+       "field data.train_path: must name the training HDF5 file (or set data.synthetic_samples) (got \"\")"},
       {"data.std=-1", "field data.std: must be > 0 (got -1)"},
   };
   for (const Case& c : cases) {
