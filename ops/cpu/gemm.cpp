@@ -2,6 +2,7 @@
 // GEMM per batch entry: f32 on the native AVX2 kernel (ops/cpu/sgemm_native.h) unless
 // ATTNCAMP_GEMM=blas, f64 (and f32 without AVX2) on OpenBLAS. Small batched problems are spread
 // over OpenMP threads (each GEMM then runs single-threaded); large ones use the GEMM's threads.
+// CUDA tensors go to cuBLASLt (ops/cuda/gemm.cu) after the CUDA dtype checks.
 #include "ops/gemm.h"
 
 #include <cblas.h>
@@ -14,6 +15,7 @@
 #include <type_traits>
 
 #include "ops/cpu/sgemm_native.h"
+#include "ops/dispatch.h"
 #include "runtime/env.h"
 
 namespace attncamp::ops {
@@ -98,67 +100,132 @@ template void gemm<double>(const GemmParams<double>&);
 
 namespace {
 
-// Fills the GemmParams fields shared by both dtypes and checks every shape.
-template <class T>
-GemmParams<T> make_params(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c, double alpha,
-                          double beta) {
+// Sizes, leading dimensions and batch strides (in elements) of one gemm() call.
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0, batch = 1;
+  int64_t lda = 0, stride_a = 0, ldb = 0, stride_b = 0, ldc = 0, stride_c = 0;
+};
+
+// Checks every shape of a gemm() call (any dtype or device) and returns its sizes.
+GemmShape check_shapes(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, const Tensor& c) {
+  ATTNCAMP_CHECK(c.dim() == 2 || c.dim() == 3, "gemm: C must be [M,N] or [batch,M,N], got ", shape_str(c.shape()));
   const bool batched = c.dim() == 3;
-  const int64_t batch = batched ? c.size(0) : 1;
   auto rows = [](const Tensor& t) { return t.size(t.dim() - 2); };
   auto cols = [](const Tensor& t) { return t.size(t.dim() - 1); };
+  GemmShape s;
+  s.batch = batched ? c.size(0) : 1;
   for (const Tensor* t : {&a, &b}) {
-    ATTNCAMP_CHECK(t->dim() == 2 || (batched && t->dim() == 3 && t->size(0) == batch), "gemm: operands ",
+    ATTNCAMP_CHECK(t->dim() == 2 || (batched && t->dim() == 3 && t->size(0) == s.batch), "gemm: operands ",
                    shape_str(a.shape()), " and ", shape_str(b.shape()), " do not match output ", shape_str(c.shape()),
                    " (2-D, or 3-D with the output's batch size)");
   }
-  GemmParams<T> p;
-  p.batch = batch;
-  p.trans_a = trans_a;
-  p.trans_b = trans_b;
-  p.m = trans_a ? cols(a) : rows(a);
-  p.k = trans_a ? rows(a) : cols(a);
+  s.m = trans_a ? cols(a) : rows(a);
+  s.k = trans_a ? rows(a) : cols(a);
   const int64_t kb = trans_b ? cols(b) : rows(b);
-  p.n = trans_b ? rows(b) : cols(b);
-  ATTNCAMP_CHECK(p.k == kb, "gemm: inner dimensions differ: op(A) is [", p.m, ",", p.k, "] (A ", shape_str(a.shape()),
-                 trans_a ? "^T" : "", "), op(B) is [", kb, ",", p.n, "] (B ", shape_str(b.shape()), trans_b ? "^T" : "",
+  s.n = trans_b ? rows(b) : cols(b);
+  ATTNCAMP_CHECK(s.k == kb, "gemm: inner dimensions differ: op(A) is [", s.m, ",", s.k, "] (A ", shape_str(a.shape()),
+                 trans_a ? "^T" : "", "), op(B) is [", kb, ",", s.n, "] (B ", shape_str(b.shape()), trans_b ? "^T" : "",
                  ")");
-  ATTNCAMP_CHECK(rows(c) == p.m && cols(c) == p.n, "gemm: output ", shape_str(c.shape()), " should be [", p.m, ",", p.n,
+  ATTNCAMP_CHECK(rows(c) == s.m && cols(c) == s.n, "gemm: output ", shape_str(c.shape()), " should be [", s.m, ",", s.n,
                  "] for A ", shape_str(a.shape()), trans_a ? "^T" : "", " and B ", shape_str(b.shape()),
                  trans_b ? "^T" : "");
+  s.lda = std::max<int64_t>(1, cols(a));
+  s.stride_a = a.dim() == 3 ? rows(a) * cols(a) : 0;
+  s.ldb = std::max<int64_t>(1, cols(b));
+  s.stride_b = b.dim() == 3 ? rows(b) * cols(b) : 0;
+  s.ldc = std::max<int64_t>(1, s.n);
+  s.stride_c = s.m * s.n;
+  return s;
+}
+
+template <class T>
+GemmParams<T> make_params(const GemmShape& s, const Tensor& a, bool trans_a, const Tensor& b, bool trans_b,
+                          const Tensor& c, double alpha, double beta) {
+  GemmParams<T> p;
+  p.m = s.m;
+  p.n = s.n;
+  p.k = s.k;
+  p.batch = s.batch;
+  p.trans_a = trans_a;
+  p.trans_b = trans_b;
   p.a = a.data<T>();
-  p.lda = std::max<int64_t>(1, cols(a));
-  p.stride_a = a.dim() == 3 ? rows(a) * cols(a) : 0;
+  p.lda = s.lda;
+  p.stride_a = s.stride_a;
   p.b = b.data<T>();
-  p.ldb = std::max<int64_t>(1, cols(b));
-  p.stride_b = b.dim() == 3 ? rows(b) * cols(b) : 0;
+  p.ldb = s.ldb;
+  p.stride_b = s.stride_b;
   p.c = c.data<T>();
-  p.ldc = std::max<int64_t>(1, p.n);
-  p.stride_c = p.m * p.n;
+  p.ldc = s.ldc;
+  p.stride_c = s.stride_c;
   p.alpha = static_cast<T>(alpha);
   p.beta = static_cast<T>(beta);
   return p;
 }
 
+#ifdef ATTNCAMP_WITH_CUDA
+// CUDA tensors: dtype rule of ops/gemm.h, then cuBLASLt (ops/cuda/gemm.cu).
+void gemm_cuda(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
+  const Tensor* all[] = {&a, &b, &c};
+  const char* names[] = {"A", "B", "C"};
+  for (int i = 0; i < 3; ++i) {
+    ATTNCAMP_CHECK(all[i]->defined(), "gemm: ", names[i], " is undefined");
+    check_cuda_activation("gemm", names[i], *all[i]);
+    ATTNCAMP_CHECK(all[i]->is_contiguous(), "gemm: ", names[i], " ", shape_str(all[i]->shape()), " must be contiguous");
+  }
+  ATTNCAMP_CHECK(a.dtype() == b.dtype(), "gemm: A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b.dtype()),
+                 "; on CUDA A and B share one dtype");
+  ATTNCAMP_CHECK(c.dtype() == a.dtype() || c.dtype() == DType::kF32, "gemm: C is ", dtype_name(c.dtype()), " for ",
+                 dtype_name(a.dtype()), " operands; on CUDA C is f32 or the operands' dtype");
+  const GemmShape s = check_shapes(a, trans_a, b, trans_b, c);
+  cuda::GemmCudaParams p;
+  p.m = s.m;
+  p.n = s.n;
+  p.k = s.k;
+  p.batch = s.batch;
+  p.trans_a = trans_a;
+  p.trans_b = trans_b;
+  p.a = a.raw_data();
+  p.lda = s.lda;
+  p.stride_a = s.stride_a;
+  p.b = b.raw_data();
+  p.ldb = s.ldb;
+  p.stride_b = s.stride_b;
+  p.c = c.raw_data();
+  p.ldc = s.ldc;
+  p.stride_c = s.stride_c;
+  p.ab_dtype = a.dtype();
+  p.c_dtype = c.dtype();
+  p.alpha = static_cast<float>(alpha);
+  p.beta = static_cast<float>(beta);
+  cuda::gemm(p, c.device().index);
+}
+#endif
+
 }  // namespace
 
 void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
+  if (on_cuda("gemm", {&a, &b, &c})) {
+#ifdef ATTNCAMP_WITH_CUDA
+    gemm_cuda(a, trans_a, b, trans_b, c, alpha, beta);
+#endif
+    return;
+  }
   const Tensor* all[] = {&a, &b, &c};
   const char* names[] = {"A", "B", "C"};
   for (int i = 0; i < 3; ++i) {
     const Tensor& t = *all[i];
     ATTNCAMP_CHECK(t.defined(), "gemm: ", names[i], " is undefined");
-    if (!t.device().is_cpu()) ATTNCAMP_THROW("op gemm is not implemented on ", t.device().str(), " yet");
     ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, "gemm: ", names[i], " has dtype ",
                    dtype_name(t.dtype()), "; gemm supports f32 and f64");
     ATTNCAMP_CHECK(t.dtype() == c.dtype(), "gemm: ", names[i], " is ", dtype_name(t.dtype()), " but C is ",
                    dtype_name(c.dtype()));
     ATTNCAMP_CHECK(t.is_contiguous(), "gemm: ", names[i], " ", shape_str(t.shape()), " must be contiguous");
   }
-  ATTNCAMP_CHECK(c.dim() == 2 || c.dim() == 3, "gemm: C must be [M,N] or [batch,M,N], got ", shape_str(c.shape()));
+  const GemmShape s = check_shapes(a, trans_a, b, trans_b, c);
   if (c.dtype() == DType::kF32) {
-    cpu::gemm(make_params<float>(a, trans_a, b, trans_b, c, alpha, beta));
+    cpu::gemm(make_params<float>(s, a, trans_a, b, trans_b, c, alpha, beta));
   } else {
-    cpu::gemm(make_params<double>(a, trans_a, b, trans_b, c, alpha, beta));
+    cpu::gemm(make_params<double>(s, a, trans_a, b, trans_b, c, alpha, beta));
   }
 }
 
