@@ -36,7 +36,7 @@ int stop_signal();
 // What every rank reports at the end of a step; summed over ranks in one all-reduce.
 struct StepReport {
   double loss_sum = 0;   // sum of per-sample losses of this rank's samples
-  double nonfinite = 0;  // 1 when this rank saw a non-finite loss
+  double nonfinite = 0;  // non-zero when this rank saw a non-finite loss (trainer: 2^rank)
   double stop = 0;       // 1 when this rank received a stop signal
 };
 StepReport all_reduce_report(Communicator& comm, const StepReport& mine);

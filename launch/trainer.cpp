@@ -210,6 +210,22 @@ models::OptimizerSettings optimizer_settings(const config::OptimizerConfig& o) {
   return s;
 }
 
+// A rank's non-finite flag for the summed step report: 2^rank for the first 52 ranks (sums of
+// distinct powers of two are exact in a double, so the sum names every rank), 2^52 beyond.
+double nonfinite_flag(int rank) { return std::ldexp(1.0, std::min(rank, 52)); }
+
+// "rank 1" / "ranks 0, 3" from a summed flag.
+std::string nonfinite_ranks(double flags, int world) {
+  std::string out;
+  int count = 0;
+  for (int r = 0; r < std::min(world, 52); ++r) {
+    if (std::fmod(std::floor(std::ldexp(flags, -r)), 2.0) != 0) out += (count++ ? ", " : "") + std::to_string(r);
+  }
+  if (flags >= std::ldexp(1.0, 52)) out += std::string(count++ ? ", " : "") + "a rank >= 52";
+  if (count == 0) return "some rank";
+  return (count == 1 ? "rank " : "ranks ") + out;
+}
+
 // Name of the first parameter whose gradient holds Inf or NaN ("" if none).
 std::string first_nonfinite_gradient(models::ParamStore& store) {
   for (const auto& p : store.params()) {
@@ -368,7 +384,7 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
         ops::cross_entropy_forward_backward(logits, labels, tc.label_smoothing(),
                                             scaler.scale() / static_cast<double>(count), losses, dlogits);
         const double part = ops::sum(losses);
-        if (!std::isfinite(part)) mine.nonfinite = 1;
+        if (!std::isfinite(part)) mine.nonfinite = nonfinite_flag(comm.rank());
         mine.loss_sum += part;
         model.backward(dlogits);
       }
@@ -380,10 +396,14 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
       const double lr = sched.lr(st.step);
       bool apply = true;
       if (all.nonfinite > 0 || !std::isfinite(loss)) {
+        const std::string ranks = nonfinite_ranks(all.nonfinite, comm.size());
         ATTNCAMP_CHECK(tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP, "loss is not finite at step ",
-                       st.step + 1, " (", static_cast<int>(all.nonfinite),
-                       " rank(s) saw it; lower optimizer.lr, enable ",
-                       "optimizer.clip_grad_norm, or set trainer.on_nonfinite: SKIP_STEP)");
+                       st.step + 1, " on ", ranks, "; lower optimizer.lr, enable optimizer.clip_grad_norm, or set ",
+                       "trainer.on_nonfinite: SKIP_STEP");
+        if (lead) {
+          std::fprintf(stderr, "step %ld: loss is not finite on %s; step skipped on every rank\n",
+                       static_cast<long>(st.step + 1), ranks.c_str());
+        }
         apply = false;
       } else if (!scaler.unscale_and_check(store.grads())) {
         apply = false;
@@ -391,18 +411,19 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
           std::fprintf(stderr, "step %ld: non-finite fp16 gradients, step skipped, loss scale now %g\n",
                        static_cast<long>(st.step + 1), scaler.scale());
         }
-      } else if (tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP || e_.optimizer().clip_grad_norm() > 0) {
+      } else {
+        // The norm of the all-reduced gradients: the same on every rank, so all agree.
         const double norm = e_.optimizer().clip_grad_norm() > 0
                                 ? ops::clip_grad_norm_(store.grads(), e_.optimizer().clip_grad_norm())
                                 : ops::global_norm(store.grads());
         if (!std::isfinite(norm)) {
           const std::string which = first_nonfinite_gradient(store);
-          ATTNCAMP_CHECK(tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP, "gradient ", which,
+          ATTNCAMP_CHECK(tc.on_nonfinite() == config::TrainerConfig::SKIP_STEP, "gradient of ", which,
                          " is not finite at step ", st.step + 1, " (after the all-reduce over ", comm.size(),
                          " rank(s)); set trainer.on_nonfinite: SKIP_STEP to skip such steps");
           if (lead) {
-            std::fprintf(stderr, "step %ld: gradient %s is not finite; step skipped\n", static_cast<long>(st.step + 1),
-                         which.c_str());
+            std::fprintf(stderr, "step %ld: gradient of %s is not finite; step skipped on every rank\n",
+                         static_cast<long>(st.step + 1), which.c_str());
           }
           apply = false;
         }

@@ -116,5 +116,22 @@ TEST(DataParallel, ResumeInTheMiddleIsBitExact) {
   expect_matches_reference(rest.step_losses.empty() ? rest : full, full_dir, "resume");
 }
 
+// A diverging run (learning rate 1e12): STOP ends it with an error naming the step; SKIP_STEP
+// skips the bad steps on every rank alike and finishes.
+TEST(DataParallel, NonFiniteStopsOrSkipsOnEveryRank) {
+  const int n = world().size();
+  const std::string batch = "trainer.batch_size=" + std::to_string(kGlobalBatch / n);
+  test::expect_error(
+      [&] {
+        Trainer(tiny(shared_dir(), {batch, "optimizer.lr=1e12"}), "ddp_tiny.pbtxt").run("", &world());
+      },
+      {"is not finite at step"});
+  const TrainResult r =
+      Trainer(tiny(shared_dir(), {batch, "optimizer.lr=1e12", "trainer.on_nonfinite=SKIP_STEP"}), "ddp_tiny.pbtxt")
+          .run("", &world());
+  EXPECT_EQ(r.steps, 7);
+  EXPECT_GT(r.skipped_steps, 0);
+}
+
 }  // namespace
 }  // namespace attncamp::launch
