@@ -16,8 +16,9 @@ Shape with_last(const Shape& s, int64_t last) {
 }
 }  // namespace
 
-Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias, Init weight_init)
-    : in_(in), out_(out) {
+Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias, Init weight_init,
+               Activation act)
+    : in_(in), out_(out), act_(act) {
   w_ = store.add(name + ".weight", {out, in}, weight_init, true, in);
   // PyTorch's nn.Linear initialises the bias like the weight when the weight uses its default.
   const Init bias_init = weight_init == Init::kUniformFanIn ? Init::kUniformFanIn : Init::kZeros;
@@ -29,7 +30,12 @@ const Tensor& Linear::forward(const Tensor& x) {
                  shape_str(x.shape()));
   x_ = x;
   ensure_like(y_, with_last(x.shape(), out_), x);
-  ops::linear_forward(x, w_->compute, b_ ? b_->value : Tensor(), y_);
+  if (act_ == Activation::kGelu) {
+    ensure_like(pre_, y_.shape(), x);
+    ops::linear_gelu_forward(x, w_->compute, b_ ? b_->value : Tensor(), pre_, y_);
+  } else {
+    ops::linear_forward(x, w_->compute, b_ ? b_->value : Tensor(), y_);
+  }
   return y_;
 }
 
@@ -37,7 +43,15 @@ const Tensor& Linear::backward(const Tensor& dy, bool need_dx) {
   Tensor dx;
   if (need_dx) dx = ensure_like(dx_, x_.shape(), x_);
   Tensor db = b_ ? b_->grad : Tensor();
-  ops::linear_backward(dy, x_, w_->compute, dx, w_->grad, db);
+  if (act_ == Activation::kGelu) {
+    // Two passes either way (dpre = dy * gelu'(pre), then the linear backward); a kept buffer
+    // for dpre avoids the op's per-call scratch allocation.
+    ensure_like(dpre_, pre_.shape(), pre_);
+    ops::gelu_backward(pre_, dy, dpre_);
+    ops::linear_backward(dpre_, x_, w_->compute, dx, w_->grad, db);
+  } else {
+    ops::linear_backward(dy, x_, w_->compute, dx, w_->grad, db);
+  }
   grad_ready(w_);
   grad_ready(b_);
   return dx_;
@@ -91,20 +105,14 @@ const Tensor& Dropout::backward(const Tensor& dy) {
 }
 
 Mlp::Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden, double dropout, int site)
-    : fc1_(store, name + ".fc1", dim, hidden), fc2_(store, name + ".fc2", hidden, dim), drop_(dropout, site) {}
+    : fc1_(store, name + ".fc1", dim, hidden, true, Init::kUniformFanIn, Linear::Activation::kGelu),
+      fc2_(store, name + ".fc2", hidden, dim),
+      drop_(dropout, site) {}
 
 const Tensor& Mlp::forward(const Tensor& x, const ForwardContext& ctx) {
-  h_ = fc1_.forward(x);
-  ensure_like(a_, h_.shape(), h_);
-  ops::gelu_forward(h_, a_);
-  return drop_.forward(fc2_.forward(a_), ctx);
+  return drop_.forward(fc2_.forward(fc1_.forward(x)), ctx);
 }
 
-const Tensor& Mlp::backward(const Tensor& dy) {
-  const Tensor& da = fc2_.backward(drop_.backward(dy));
-  ensure_like(dh_, h_.shape(), h_);
-  ops::gelu_backward(h_, da, dh_);
-  return fc1_.backward(dh_);
-}
+const Tensor& Mlp::backward(const Tensor& dy) { return fc1_.backward(fc2_.backward(drop_.backward(dy))); }
 
 }  // namespace attncamp::models

@@ -12,11 +12,13 @@
 
 namespace attncamp::models {
 
-// y = x W^T + b over the last dimension. x [..., in] -> y [..., out].
+// y = x W^T + b over the last dimension, optionally followed by the exact GELU fused into the
+// same op (ops::linear_gelu_forward: one pass fewer on the GPU). x [..., in] -> y [..., out].
 class Linear {
  public:
+  enum class Activation { kNone, kGelu };
   Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias = true,
-         Init weight_init = Init::kUniformFanIn);
+         Init weight_init = Init::kUniformFanIn, Activation act = Activation::kNone);
   const Tensor& forward(const Tensor& x);
   // When need_dx is false (first layer), the input gradient is not computed.
   const Tensor& backward(const Tensor& dy, bool need_dx = true);
@@ -25,9 +27,10 @@ class Linear {
 
  private:
   int64_t in_, out_;
+  Activation act_;
   Param* w_;
   Param* b_ = nullptr;
-  Tensor x_, y_, dx_;
+  Tensor x_, pre_, dpre_, y_, dx_;
 };
 
 // Layer normalisation over the last dimension with learned gain and bias.
@@ -70,7 +73,6 @@ class Mlp {
  private:
   Linear fc1_, fc2_;
   Dropout drop_;
-  Tensor h_, a_, dh_;
 };
 
 }  // namespace attncamp::models
