@@ -1,10 +1,14 @@
-// CPU gradient clipping: sum of squares in double over fixed-size chunks (chunk partials added
-// in order, so the norm does not depend on the thread count), then an in-place scale.
+// CPU gradient clipping and the tensor-level API (CUDA buffers: ops::cuda::sum of squares, then
+// ops/cuda/clip_grad.cu's scale): sum of squares in double over fixed-size chunks (chunk partials
+// added in order, so the norm does not depend on the thread count), then an in-place scale.
 #include "ops/clip_grad.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "ops/dispatch.h"
+#include "ops/reduce.h"
 
 namespace attncamp::ops::cpu {
 namespace {
@@ -44,12 +48,18 @@ void scale_kernel(T* x, int64_t n, T factor) {
   for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-void check_flat(const Tensor& flat, const char* op) {
+// Checks the gradient buffer; returns true when it lives on CUDA (then it must be f32).
+bool check_flat(const Tensor& flat, const char* op) {
   ATTNCAMP_CHECK(flat.defined(), op, ": gradient buffer is undefined");
-  if (!flat.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", flat.device().str(), " yet");
-  ATTNCAMP_CHECK(flat.dtype() == DType::kF32 || flat.dtype() == DType::kF64, op, ": gradients must be f32 or f64, got ",
-                 dtype_name(flat.dtype()));
+  const bool cuda = on_cuda(op, {&flat});
+  if (cuda) {
+    ATTNCAMP_CHECK(flat.dtype() == DType::kF32, op, ": gradients on CUDA must be f32, got ", dtype_name(flat.dtype()));
+  } else {
+    ATTNCAMP_CHECK(flat.dtype() == DType::kF32 || flat.dtype() == DType::kF64, op,
+                   ": gradients must be f32 or f64, got ", dtype_name(flat.dtype()));
+  }
   ATTNCAMP_CHECK(flat.is_contiguous(), op, ": gradient buffer must be contiguous");
+  return cuda;
 }
 
 }  // namespace
@@ -58,19 +68,27 @@ void check_flat(const Tensor& flat, const char* op) {
 namespace attncamp::ops {
 
 double global_norm(const Tensor& flat) {
-  cpu::check_flat(flat, "global_norm");
+  if (cpu::check_flat(flat, "global_norm")) {
+#ifdef ATTNCAMP_WITH_CUDA
+    return std::sqrt(cuda::sum(flat.raw_data(), flat.dtype(), flat.numel(), true, flat.device().index));
+#endif
+  }
   const double sq = flat.dtype() == DType::kF32 ? cpu::sum_squares(flat.data<float>(), flat.numel())
                                                 : cpu::sum_squares(flat.data<double>(), flat.numel());
   return std::sqrt(sq);
 }
 
 double clip_grad_norm_(Tensor& flat, double max_norm) {
-  cpu::check_flat(flat, "clip_grad_norm_");
+  const bool cuda = cpu::check_flat(flat, "clip_grad_norm_");
   ATTNCAMP_CHECK(max_norm > 0, "clip_grad_norm_: max_norm must be > 0, got ", max_norm);
   const double norm = global_norm(flat);
   if (!std::isfinite(norm) || norm <= max_norm) return norm;
   const double factor = max_norm / (norm + 1e-6);
-  if (flat.dtype() == DType::kF32) {
+  if (cuda) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::scale_f32(flat.data<float>(), flat.numel(), static_cast<float>(factor), flat.device().index);
+#endif
+  } else if (flat.dtype() == DType::kF32) {
     cpu::scale_kernel(flat.data<float>(), flat.numel(), static_cast<float>(factor));
   } else {
     cpu::scale_kernel(flat.data<double>(), flat.numel(), factor);

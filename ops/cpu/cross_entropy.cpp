@@ -1,10 +1,12 @@
-// CPU fused softmax cross-entropy: labels are validated first, then rows run in parallel
-// (static schedule, one row per iteration, so results do not depend on the thread count).
-// Each row's log-sum-exp is accumulated in double.
+// CPU fused softmax cross-entropy and the tensor-level API (CUDA tensors go to
+// ops/cuda/cross_entropy.cu): labels are validated first, then rows run in parallel (static
+// schedule, one row per iteration, so results do not depend on the thread count). Each row's
+// log-sum-exp is accumulated in double.
 #include "ops/cross_entropy.h"
 
 #include <cmath>
-#include <initializer_list>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops::cpu {
 namespace {
@@ -78,22 +80,39 @@ namespace attncamp::ops {
 void cross_entropy_forward_backward(const Tensor& logits, const Tensor& labels, double label_smoothing,
                                     double grad_scale, Tensor& losses, Tensor& dlogits) {
   ATTNCAMP_CHECK(logits.defined(), "cross_entropy logits is undefined");
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&logits, &labels, &losses, &dlogits}) {
-    if (t->defined() && !t->device().is_cpu()) {
-      ATTNCAMP_THROW("op cross_entropy_forward_backward is not implemented on ", t->device().str(), " yet");
-    }
+  const bool cuda = on_cuda("cross_entropy_forward_backward", {&logits, &labels, &losses, &dlogits});
+  if (cuda) {
+    check_cuda_activation("cross_entropy_forward_backward", "logits", logits);
+  } else {
+    ATTNCAMP_CHECK(logits.dtype() == DType::kF32 || logits.dtype() == DType::kF64,
+                   "cross_entropy logits must be f32 or f64, got ", dtype_name(logits.dtype()));
   }
-  ATTNCAMP_CHECK(logits.dtype() == DType::kF32 || logits.dtype() == DType::kF64,
-                 "cross_entropy logits must be f32 or f64, got ", dtype_name(logits.dtype()));
   ATTNCAMP_CHECK(logits.dim() == 2 && logits.size(1) > 0, "cross_entropy logits must be [N,C] with C > 0, got ",
                  shape_str(logits.shape()));
   const int64_t n = logits.size(0), classes = logits.size(1);
   check_tensor(logits, logits.shape(), logits.dtype(), "cross_entropy logits");
   check_tensor(labels, {n}, DType::kI32, "cross_entropy labels");
-  check_tensor(losses, {n}, logits.dtype(), "cross_entropy losses");
+  check_tensor(losses, {n}, cuda ? DType::kF32 : logits.dtype(), "cross_entropy losses");
   if (dlogits.defined()) check_tensor(dlogits, logits.shape(), logits.dtype(), "cross_entropy dlogits");
   ATTNCAMP_CHECK(label_smoothing >= 0 && label_smoothing <= 1, "label smoothing must be in [0, 1], got ",
                  label_smoothing);
+  if (cuda) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::CrossEntropyArgs a;
+    a.rows = n;
+    a.cols = classes;
+    a.act = logits.dtype();
+    a.logits = logits.raw_data();
+    a.labels = labels.data<int32_t>();
+    a.losses = losses.data<float>();
+    a.dlogits = dlogits.defined() ? dlogits.raw_data() : nullptr;
+    a.label_smoothing = label_smoothing;
+    a.grad_scale = grad_scale;
+    a.device = logits.device().index;
+    cuda::cross_entropy_forward_backward(a);
+#endif
+    return;
+  }
   const int32_t* lab = labels.data<int32_t>();
   for (int64_t i = 0; i < n; ++i) {
     if (lab[i] < -1 || lab[i] >= classes) {

@@ -1,11 +1,15 @@
-// CPU layer norm. Forward: one row per iteration (OpenMP over rows), two-pass mean and
-// variance in double. Backward: rows in fixed 32-row chunks; each chunk writes dx and its own
-// double partial sums of dgamma/dbeta, which are then reduced in chunk order (deterministic).
+// CPU layer norm and the tensor-level API (CUDA tensors go to ops/cuda/layernorm.cu). Forward:
+// one row per iteration (OpenMP over rows), two-pass mean and variance in double. Backward: rows
+// in fixed 32-row chunks; each chunk writes dx and its own double partial sums of dgamma/dbeta,
+// which are then reduced in chunk order (deterministic). The residual form adds first, then runs
+// the same kernels on the sum.
 #include "ops/layernorm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops {
 namespace cpu {
@@ -67,10 +71,19 @@ void layernorm_backward(const LayerNormParams<T>& p, const T* dy, T* dx, T* dgam
       }
       const T mg = static_cast<T>(sum_g / static_cast<double>(cols));
       const T mgx = static_cast<T>(sum_gx / static_cast<double>(cols));
+      if (p.dx_add != nullptr) {
+        const T* ar = p.dx_add + r * cols;
 #pragma omp simd
-      for (int64_t c = 0; c < cols; ++c) {
-        const T xhat = (xr[c] - mean) * rstd;
-        dxr[c] = rstd * (dyr[c] * p.gamma[c] - mg - xhat * mgx);
+        for (int64_t c = 0; c < cols; ++c) {
+          const T xhat = (xr[c] - mean) * rstd;
+          dxr[c] = rstd * (dyr[c] * p.gamma[c] - mg - xhat * mgx) + ar[c];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) {
+          const T xhat = (xr[c] - mean) * rstd;
+          dxr[c] = rstd * (dyr[c] * p.gamma[c] - mg - xhat * mgx);
+        }
       }
     }
   }
@@ -92,23 +105,27 @@ template void layernorm_backward<double>(const LayerNormParams<double>&, const d
 
 namespace {
 
-// Checks that `t` is a contiguous CPU tensor of exactly `shape` and `dtype`.
+// Checks that `t` is a contiguous tensor of exactly `shape` and `dtype` (devices were checked by on_cuda).
 void check_arg(const Tensor& t, const Shape& shape, DType dtype, const char* op, const char* what) {
   ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  if (!t.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t.device().str(), " yet");
   ATTNCAMP_CHECK(t.shape() == shape, op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
                  shape_str(shape));
   ATTNCAMP_CHECK(t.dtype() == dtype, op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ", dtype_name(dtype));
   ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
 }
 
-// Checks x (f32/f64, at least 1-D) and returns the row count N and width C.
-void check_input(const Tensor& x, const char* op, int64_t& rows, int64_t& cols) {
-  ATTNCAMP_CHECK(x.defined(), op, ": x is undefined");
-  ATTNCAMP_CHECK(x.dtype() == DType::kF32 || x.dtype() == DType::kF64, op, ": x has dtype ", dtype_name(x.dtype()),
-                 "; expected f32 or f64");
-  ATTNCAMP_CHECK(x.dim() >= 1, op, ": x must be [..., C], got a scalar");
-  check_arg(x, x.shape(), x.dtype(), op, "x");
+// Checks x (at least 1-D; f32/f64 on the CPU, an activation dtype on CUDA) and returns the row
+// count N and width C.
+void check_input(const Tensor& x, bool cuda, const char* op, const char* what, int64_t& rows, int64_t& cols) {
+  ATTNCAMP_CHECK(x.defined(), op, ": ", what, " is undefined");
+  if (cuda) {
+    check_cuda_activation(op, what, x);
+  } else {
+    ATTNCAMP_CHECK(x.dtype() == DType::kF32 || x.dtype() == DType::kF64, op, ": ", what, " has dtype ",
+                   dtype_name(x.dtype()), "; expected f32 or f64");
+  }
+  ATTNCAMP_CHECK(x.dim() >= 1, op, ": ", what, " must be [..., C], got a scalar");
+  check_arg(x, x.shape(), x.dtype(), op, what);
   cols = x.size(-1);
   rows = cols == 0 ? 0 : x.numel() / cols;
 }
@@ -128,47 +145,127 @@ cpu::LayerNormParams<T> make_params(const Tensor& x, const Tensor& gamma, const 
   return p;
 }
 
+template <class T>
+void add_kernel(const T* a, const T* b, T* out, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+// layernorm_forward, or add_layernorm_forward when `residual` is set (then `sum_out` is too).
+void forward_impl(const char* op, const Tensor& x, const Tensor* residual, const Tensor& gamma, const Tensor& beta,
+                  double eps, Tensor* sum_out, Tensor& y, Tensor& mean, Tensor& rstd) {
+  const bool cuda = on_cuda(op, {&x, residual, &gamma, &beta, sum_out, &y, &mean, &rstd});
+  int64_t rows = 0, cols = 0;
+  check_input(x, cuda, op, "x", rows, cols);
+  const DType act = x.dtype(), stat = cuda ? DType::kF32 : act;
+  if (residual != nullptr) {
+    check_arg(*residual, x.shape(), act, op, "residual");
+    check_arg(*sum_out, x.shape(), act, op, "sum_out");
+  }
+  check_arg(gamma, {cols}, stat, op, "gamma");
+  check_arg(beta, {cols}, stat, op, "beta");
+  check_arg(y, x.shape(), act, op, "y");
+  check_arg(mean, {rows}, stat, op, "mean");
+  check_arg(rstd, {rows}, stat, op, "rstd");
+  ATTNCAMP_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps);
+  if (cuda) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::LayerNormForwardArgs a;
+    a.rows = rows;
+    a.cols = cols;
+    a.act = act;
+    a.x = x.raw_data();
+    a.residual = residual != nullptr ? residual->raw_data() : nullptr;
+    a.sum_out = sum_out != nullptr ? sum_out->raw_data() : nullptr;
+    a.gamma = gamma.data<float>();
+    a.beta = beta.data<float>();
+    a.y = y.raw_data();
+    a.mean = mean.data<float>();
+    a.rstd = rstd.data<float>();
+    a.eps = static_cast<float>(eps);
+    a.device = x.device().index;
+    cuda::layernorm_forward(a);
+#endif
+    return;
+  }
+  const Tensor& src = residual != nullptr ? *sum_out : x;
+  if (act == DType::kF32) {
+    if (residual != nullptr) add_kernel(x.data<float>(), residual->data<float>(), sum_out->data<float>(), x.numel());
+    cpu::layernorm_forward(make_params<float>(src, gamma, &beta, mean, rstd, rows, cols, eps), y.data<float>());
+  } else {
+    if (residual != nullptr) add_kernel(x.data<double>(), residual->data<double>(), sum_out->data<double>(), x.numel());
+    cpu::layernorm_forward(make_params<double>(src, gamma, &beta, mean, rstd, rows, cols, eps), y.data<double>());
+  }
+}
+
+// layernorm_backward; with `dx_add` defined (add_layernorm_backward) it is added to dx. `x_name`
+// names x in errors ("x", or "sum_out" for the residual form).
+void backward_impl(const char* op, const char* x_name, const Tensor& dy, const Tensor& x, const Tensor& dx_add,
+                   const Tensor& gamma, const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                   Tensor& dbeta) {
+  const bool cuda = on_cuda(op, {&dy, &x, &dx_add, &gamma, &mean, &rstd, &dx, &dgamma, &dbeta});
+  int64_t rows = 0, cols = 0;
+  check_input(x, cuda, op, x_name, rows, cols);
+  const DType act = x.dtype(), stat = cuda ? DType::kF32 : act;
+  check_arg(dy, x.shape(), act, op, "dy");
+  if (dx_add.defined()) check_arg(dx_add, x.shape(), act, op, "dsum_in");
+  check_arg(gamma, {cols}, stat, op, "gamma");
+  check_arg(mean, {rows}, stat, op, "mean");
+  check_arg(rstd, {rows}, stat, op, "rstd");
+  check_arg(dx, x.shape(), act, op, "dx");
+  check_arg(dgamma, {cols}, stat, op, "dgamma");
+  check_arg(dbeta, {cols}, stat, op, "dbeta");
+  if (cuda) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::LayerNormBackwardArgs a;
+    a.rows = rows;
+    a.cols = cols;
+    a.act = act;
+    a.dy = dy.raw_data();
+    a.x = x.raw_data();
+    a.dx_add = dx_add.defined() ? dx_add.raw_data() : nullptr;
+    a.gamma = gamma.data<float>();
+    a.mean = mean.data<float>();
+    a.rstd = rstd.data<float>();
+    a.dx = dx.raw_data();
+    a.dgamma = dgamma.data<float>();
+    a.dbeta = dbeta.data<float>();
+    a.device = x.device().index;
+    cuda::layernorm_backward(a);
+#endif
+    return;
+  }
+  if (act == DType::kF32) {
+    auto p = make_params<float>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0);
+    p.dx_add = dx_add.defined() ? dx_add.data<float>() : nullptr;
+    cpu::layernorm_backward(p, dy.data<float>(), dx.data<float>(), dgamma.data<float>(), dbeta.data<float>());
+  } else {
+    auto p = make_params<double>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0);
+    p.dx_add = dx_add.defined() ? dx_add.data<double>() : nullptr;
+    cpu::layernorm_backward(p, dy.data<double>(), dx.data<double>(), dgamma.data<double>(), dbeta.data<double>());
+  }
+}
+
 }  // namespace
 
 void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Tensor& y, Tensor& mean,
                        Tensor& rstd) {
-  const char* op = "layernorm_forward";
-  int64_t rows = 0, cols = 0;
-  check_input(x, op, rows, cols);
-  const DType dt = x.dtype();
-  check_arg(gamma, {cols}, dt, op, "gamma");
-  check_arg(beta, {cols}, dt, op, "beta");
-  check_arg(y, x.shape(), dt, op, "y");
-  check_arg(mean, {rows}, dt, op, "mean");
-  check_arg(rstd, {rows}, dt, op, "rstd");
-  ATTNCAMP_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps);
-  if (dt == DType::kF32) {
-    cpu::layernorm_forward(make_params<float>(x, gamma, &beta, mean, rstd, rows, cols, eps), y.data<float>());
-  } else {
-    cpu::layernorm_forward(make_params<double>(x, gamma, &beta, mean, rstd, rows, cols, eps), y.data<double>());
-  }
+  forward_impl("layernorm_forward", x, nullptr, gamma, beta, eps, nullptr, y, mean, rstd);
+}
+
+void add_layernorm_forward(const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta, double eps,
+                           Tensor& sum_out, Tensor& y, Tensor& mean, Tensor& rstd) {
+  forward_impl("add_layernorm_forward", x, &residual, gamma, beta, eps, &sum_out, y, mean, rstd);
 }
 
 void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const char* op = "layernorm_backward";
-  int64_t rows = 0, cols = 0;
-  check_input(x, op, rows, cols);
-  const DType dt = x.dtype();
-  check_arg(dy, x.shape(), dt, op, "dy");
-  check_arg(gamma, {cols}, dt, op, "gamma");
-  check_arg(mean, {rows}, dt, op, "mean");
-  check_arg(rstd, {rows}, dt, op, "rstd");
-  check_arg(dx, x.shape(), dt, op, "dx");
-  check_arg(dgamma, {cols}, dt, op, "dgamma");
-  check_arg(dbeta, {cols}, dt, op, "dbeta");
-  if (dt == DType::kF32) {
-    cpu::layernorm_backward(make_params<float>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0), dy.data<float>(),
-                            dx.data<float>(), dgamma.data<float>(), dbeta.data<float>());
-  } else {
-    cpu::layernorm_backward(make_params<double>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0), dy.data<double>(),
-                            dx.data<double>(), dgamma.data<double>(), dbeta.data<double>());
-  }
+  backward_impl("layernorm_backward", "x", dy, x, Tensor(), gamma, mean, rstd, dx, dgamma, dbeta);
+}
+
+void add_layernorm_backward(const Tensor& dy, const Tensor& dsum_in, const Tensor& sum_out, const Tensor& gamma,
+                            const Tensor& mean, const Tensor& rstd, Tensor& dx_total, Tensor& dgamma, Tensor& dbeta) {
+  backward_impl("add_layernorm_backward", "sum_out", dy, sum_out, dsum_in, gamma, mean, rstd, dx_total, dgamma, dbeta);
 }
 
 }  // namespace attncamp::ops

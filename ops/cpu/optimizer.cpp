@@ -1,11 +1,15 @@
-// CPU optimizer steps: one elementwise pass over the flat buffers, parallel with a static
-// schedule (each element's update depends only on that element, so results are thread-count
-// independent). Coefficients are computed once in double and applied in the buffer's dtype.
+// CPU optimizer steps and the tensor-level API (CUDA buffers go to ops/cuda/optimizer.cu): one
+// elementwise pass over the flat buffers, parallel with a static schedule (each element's update
+// depends only on that element, so results are thread-count independent). Coefficients are
+// computed once in double and applied in the buffer's dtype; the CUDA kernel gets the same ones.
 #include "ops/optimizer.h"
 
 #include <cmath>
 #include <initializer_list>
 #include <utility>
+
+#include "ops/dispatch.h"
+#include "runtime/half.h"
 
 namespace attncamp::ops::cpu {
 namespace {
@@ -18,7 +22,7 @@ struct AdamWKernelParams {
   T* v = nullptr;
   const uint8_t* wd_mask = nullptr;  // nullptr: decay every element
   int64_t n = 0;
-  T decay = 1, beta1 = 0, beta2 = 0, eps = 0, step_size = 0, bias2_sqrt = 1;
+  T decay = 1, beta1 = 0, beta2 = 0, eps = 0, step_size = 0, bias2_sqrt = 1, grad_scale = 1;
 };
 
 template <typename T>
@@ -27,7 +31,7 @@ void adamw_kernel(const AdamWKernelParams<T>& p) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < p.n; ++i) {
     const T keep = p.wd_mask == nullptr || p.wd_mask[i] != 0 ? p.decay : T(1);
-    const T g = p.grads[i];
+    const T g = p.grads[i] * p.grad_scale;
     const T m = p.beta1 * p.m[i] + one_minus_b1 * g;
     const T v = p.beta2 * p.v[i] + one_minus_b2 * g * g;
     p.m[i] = m;
@@ -44,7 +48,7 @@ struct SgdKernelParams {
   T* buf = nullptr;  // nullptr when momentum == 0
   const uint8_t* wd_mask = nullptr;
   int64_t n = 0;
-  T lr = 0, momentum = 0, weight_decay = 0;
+  T lr = 0, momentum = 0, weight_decay = 0, grad_scale = 1;
   bool nesterov = false, first_step = false;
 };
 
@@ -56,7 +60,7 @@ void sgd_kernel(const SgdKernelParams<T>& p) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < p.n; ++i) {
     const T wd = p.wd_mask == nullptr || p.wd_mask[i] != 0 ? p.weight_decay : T(0);
-    T g = p.grads[i] + wd * p.params[i];
+    T g = p.grads[i] * p.grad_scale + wd * p.params[i];
     if (use_momentum) {
       const T b = p.first_step ? g : mom_old * p.buf[i] + g;
       p.buf[i] = b;
@@ -66,24 +70,98 @@ void sgd_kernel(const SgdKernelParams<T>& p) {
   }
 }
 
-void check_buffers(const char* op, const Tensor& params,
+// Sets the per-step coefficients of AdamW kernel parameters `k` (the CPU struct or
+// cuda::AdamWArgs; the field type is the kernel's arithmetic type), computed once in double.
+template <typename K>
+void set_adamw_coeffs(const AdamWParams& a, K& k) {
+  using T = decltype(k.decay);
+  const double t = static_cast<double>(a.step);
+  k.decay = static_cast<T>(1.0 - a.lr * a.weight_decay);
+  k.beta1 = static_cast<T>(a.beta1);
+  k.beta2 = static_cast<T>(a.beta2);
+  k.eps = static_cast<T>(a.eps);
+  k.step_size = static_cast<T>(a.lr / (1.0 - std::pow(a.beta1, t)));
+  k.bias2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(a.beta2, t)));
+  k.grad_scale = static_cast<T>(a.grad_scale);
+}
+
+// Same for SGD.
+template <typename K>
+void set_sgd_coeffs(const SgdParams& s, bool first_step, K& k) {
+  using T = decltype(k.lr);
+  k.lr = static_cast<T>(s.lr);
+  k.momentum = static_cast<T>(s.momentum);
+  k.weight_decay = static_cast<T>(s.weight_decay);
+  k.grad_scale = static_cast<T>(s.grad_scale);
+  k.nesterov = s.nesterov;
+  k.first_step = first_step;
+}
+
+// Checks the flat buffers (devices were checked by on_cuda): CPU f32 or f64, CUDA f32.
+void check_buffers(const char* op, bool cuda, const Tensor& params,
                    std::initializer_list<std::pair<const Tensor*, const char*>> same, const Tensor& wd_mask) {
   ATTNCAMP_CHECK(params.defined(), op, ": params is undefined");
-  if (!params.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", params.device().str(), " yet");
-  ATTNCAMP_CHECK(params.dtype() == DType::kF32 || params.dtype() == DType::kF64, op,
-                 ": params must be f32 or f64, got ", dtype_name(params.dtype()));
-  check_tensor(params, params.shape(), params.dtype(), "optimizer params");
-  for (const auto& [t, what] : same) {
-    if (t->defined() && !t->device().is_cpu()) {
-      ATTNCAMP_THROW("op ", op, " is not implemented on ", t->device().str(), " yet");
-    }
-    check_tensor(*t, params.shape(), params.dtype(), what);
+  if (cuda) {
+    ATTNCAMP_CHECK(params.dtype() == DType::kF32, op, ": params on CUDA must be f32 (master weights), got ",
+                   dtype_name(params.dtype()));
+  } else {
+    ATTNCAMP_CHECK(params.dtype() == DType::kF32 || params.dtype() == DType::kF64, op,
+                   ": params must be f32 or f64, got ", dtype_name(params.dtype()));
   }
+  check_tensor(params, params.shape(), params.dtype(), "optimizer params");
+  for (const auto& [t, what] : same) check_tensor(*t, params.shape(), params.dtype(), what);
   if (wd_mask.defined()) check_tensor(wd_mask, params.shape(), DType::kU8, "optimizer wd_mask");
 }
 
+// Checks the optional compute copy: as many elements as params, contiguous; CPU f32, f64, bf16
+// or f16, CUDA f32, bf16 or f16.
+void check_copy(const char* op, bool cuda, const Tensor& params, const Tensor* copy) {
+  if (copy == nullptr) return;
+  ATTNCAMP_CHECK(copy->defined(), op, ": compute_copy is undefined (pass nullptr for none)");
+  ATTNCAMP_CHECK(copy->numel() == params.numel(), op, ": compute_copy has ", copy->numel(), " elements, params ",
+                 params.numel());
+  ATTNCAMP_CHECK(copy->is_contiguous(), op, ": compute_copy must be contiguous");
+  const DType d = copy->dtype();
+  const bool ok = d == DType::kF32 || d == DType::kBF16 || d == DType::kF16 || (!cuda && d == DType::kF64);
+  ATTNCAMP_CHECK(ok, op, ": compute_copy has dtype ", dtype_name(d), "; expected ",
+                 cuda ? "f32, bf16 or f16" : "f32, f64, bf16 or f16");
+}
+
+// copy[i] = src[i] rounded to copy's dtype (round to nearest even; via f32 for bf16/f16).
 template <typename T>
-void run_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const Tensor& wd_mask, const AdamWParams& a) {
+void write_copy(const T* src, int64_t n, Tensor& copy) {
+  switch (copy.dtype()) {
+    case DType::kF32: {
+      float* d = copy.data<float>();
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(src[i]);
+      break;
+    }
+    case DType::kF64: {
+      double* d = copy.data<double>();
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<double>(src[i]);
+      break;
+    }
+    case DType::kBF16: {
+      BFloat16* d = copy.data<BFloat16>();
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = float_to_bf16(static_cast<float>(src[i]));
+      break;
+    }
+    case DType::kF16: {
+      Float16* d = copy.data<Float16>();
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = float_to_f16(static_cast<float>(src[i]));
+      break;
+    }
+    default: ATTNCAMP_THROW("compute_copy dtype ", dtype_name(copy.dtype()), " is not supported");
+  }
+}
+
+template <typename T>
+void run_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const Tensor& wd_mask, const AdamWParams& a,
+               Tensor* copy) {
   AdamWKernelParams<T> p;
   p.params = params.data<T>();
   p.grads = grads.data<T>();
@@ -91,31 +169,23 @@ void run_adamw(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const 
   p.v = v.data<T>();
   p.wd_mask = wd_mask.defined() ? wd_mask.data<uint8_t>() : nullptr;
   p.n = params.numel();
-  const double t = static_cast<double>(a.step);
-  p.decay = static_cast<T>(1.0 - a.lr * a.weight_decay);
-  p.beta1 = static_cast<T>(a.beta1);
-  p.beta2 = static_cast<T>(a.beta2);
-  p.eps = static_cast<T>(a.eps);
-  p.step_size = static_cast<T>(a.lr / (1.0 - std::pow(a.beta1, t)));
-  p.bias2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(a.beta2, t)));
+  set_adamw_coeffs(a, p);
   adamw_kernel(p);
+  if (copy != nullptr) write_copy(p.params, p.n, *copy);
 }
 
 template <typename T>
 void run_sgd(Tensor& params, const Tensor& grads, Tensor& buf, const Tensor& wd_mask, const SgdParams& s,
-             bool first_step) {
+             bool first_step, Tensor* copy) {
   SgdKernelParams<T> p;
   p.params = params.data<T>();
   p.grads = grads.data<T>();
   p.buf = s.momentum != 0 ? buf.data<T>() : nullptr;
   p.wd_mask = wd_mask.defined() ? wd_mask.data<uint8_t>() : nullptr;
   p.n = params.numel();
-  p.lr = static_cast<T>(s.lr);
-  p.momentum = static_cast<T>(s.momentum);
-  p.weight_decay = static_cast<T>(s.weight_decay);
-  p.nesterov = s.nesterov;
-  p.first_step = first_step;
+  set_sgd_coeffs(s, first_step, p);
   sgd_kernel(p);
+  if (copy != nullptr) write_copy(p.params, p.n, *copy);
 }
 
 }  // namespace
@@ -123,32 +193,71 @@ void run_sgd(Tensor& params, const Tensor& grads, Tensor& buf, const Tensor& wd_
 
 namespace attncamp::ops {
 
-void adamw_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const Tensor& wd_mask,
-                const AdamWParams& p) {
-  cpu::check_buffers("adamw_step", params, {{&grads, "adamw grads"}, {&m, "adamw m"}, {&v, "adamw v"}}, wd_mask);
+void adamw_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const Tensor& wd_mask, const AdamWParams& p,
+                Tensor* compute_copy) {
+  const char* op = "adamw_step";
+  const bool cuda = on_cuda(op, {&params, &grads, &m, &v, &wd_mask, compute_copy});
+  cpu::check_buffers(op, cuda, params, {{&grads, "adamw grads"}, {&m, "adamw m"}, {&v, "adamw v"}}, wd_mask);
+  cpu::check_copy(op, cuda, params, compute_copy);
   ATTNCAMP_CHECK(p.step >= 1, "adamw_step: step must be >= 1 (1-based), got ", p.step);
   ATTNCAMP_CHECK(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1,
                  "adamw_step: betas must be in [0, 1), got ", p.beta1, ", ", p.beta2);
+  if (cuda) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::AdamWArgs a;
+    a.n = params.numel();
+    a.params = params.data<float>();
+    a.grads = grads.data<float>();
+    a.m = m.data<float>();
+    a.v = v.data<float>();
+    a.wd_mask = wd_mask.defined() ? wd_mask.data<uint8_t>() : nullptr;
+    a.compute_copy = compute_copy != nullptr ? compute_copy->raw_data() : nullptr;
+    a.copy_dtype = compute_copy != nullptr ? compute_copy->dtype() : DType::kBF16;
+    cpu::set_adamw_coeffs(p, a);
+    a.device = params.device().index;
+    cuda::adamw_step(a);
+#endif
+    return;
+  }
   if (params.dtype() == DType::kF32) {
-    cpu::run_adamw<float>(params, grads, m, v, wd_mask, p);
+    cpu::run_adamw<float>(params, grads, m, v, wd_mask, p, compute_copy);
   } else {
-    cpu::run_adamw<double>(params, grads, m, v, wd_mask, p);
+    cpu::run_adamw<double>(params, grads, m, v, wd_mask, p, compute_copy);
   }
 }
 
 void sgd_step(Tensor& params, const Tensor& grads, Tensor& momentum_buf, const Tensor& wd_mask, const SgdParams& p,
-              bool first_step) {
+              bool first_step, Tensor* compute_copy) {
+  const char* op = "sgd_step";
+  const bool cuda = on_cuda(op, {&params, &grads, &momentum_buf, &wd_mask, compute_copy});
   if (p.momentum != 0) {
     ATTNCAMP_CHECK(momentum_buf.defined(), "sgd_step: momentum ", p.momentum, " needs a momentum buffer");
-    cpu::check_buffers("sgd_step", params, {{&grads, "sgd grads"}, {&momentum_buf, "sgd momentum_buf"}}, wd_mask);
+    cpu::check_buffers(op, cuda, params, {{&grads, "sgd grads"}, {&momentum_buf, "sgd momentum_buf"}}, wd_mask);
   } else {
     ATTNCAMP_CHECK(!p.nesterov, "sgd_step: nesterov needs momentum > 0");
-    cpu::check_buffers("sgd_step", params, {{&grads, "sgd grads"}}, wd_mask);
+    cpu::check_buffers(op, cuda, params, {{&grads, "sgd grads"}}, wd_mask);
+  }
+  cpu::check_copy(op, cuda, params, compute_copy);
+  if (cuda) {
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::SgdArgs a;
+    a.n = params.numel();
+    a.params = params.data<float>();
+    a.grads = grads.data<float>();
+    a.buf = p.momentum != 0 ? momentum_buf.data<float>() : nullptr;
+    a.wd_mask = wd_mask.defined() ? wd_mask.data<uint8_t>() : nullptr;
+    a.compute_copy = compute_copy != nullptr ? compute_copy->raw_data() : nullptr;
+    a.copy_dtype = compute_copy != nullptr ? compute_copy->dtype() : DType::kBF16;
+    cpu::set_sgd_coeffs(p, first_step, a);
+    a.device = params.device().index;
+    cuda::sgd_step(a);
+#endif
+    return;
   }
   if (params.dtype() == DType::kF32) {
-    cpu::run_sgd<float>(params, grads, momentum_buf, wd_mask, p, first_step);
+    cpu::run_sgd<float>(params, grads, momentum_buf, wd_mask, p, first_step, compute_copy);
   } else {
-    cpu::run_sgd<double>(params, grads, momentum_buf, wd_mask, p, first_step);
+    cpu::run_sgd<double>(params, grads, momentum_buf, wd_mask, p, first_step, compute_copy);
   }
 }
 

@@ -1,12 +1,15 @@
-// CPU reductions. Sums split the input into fixed 4096-element chunks, each summed in double
-// with eight lanes, and add the chunk totals in order, so the result is independent of the
-// thread count. Row-wise ops run one row per iteration under a static schedule.
+// CPU reductions and the tensor-level API (CUDA tensors go to ops/cuda/reduce.cu). Sums split
+// the input into fixed 4096-element chunks, each summed in double with eight lanes, and add the
+// chunk totals in order, so the result is independent of the thread count. Row-wise ops run one
+// row per iteration under a static schedule.
 #include "ops/reduce.h"
 
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <vector>
+
+#include "ops/dispatch.h"
 
 namespace attncamp::ops::cpu {
 namespace {
@@ -94,7 +97,6 @@ int64_t count_topk_kernel(const T* x, int64_t n, int64_t c_n, const int32_t* lab
 
 void check_cpu_float(const Tensor& x, const char* op, const char* what) {
   ATTNCAMP_CHECK(x.defined(), what, " is undefined");
-  if (!x.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", x.device().str(), " yet");
   ATTNCAMP_CHECK(x.dtype() == DType::kF32 || x.dtype() == DType::kF64, what, " must be f32 or f64, got ",
                  dtype_name(x.dtype()));
   ATTNCAMP_CHECK(x.is_contiguous(), what, " must be contiguous");
@@ -113,24 +115,49 @@ void check_k(int k, int64_t classes, const char* op) {
 }  // namespace attncamp::ops::cpu
 
 namespace attncamp::ops {
+namespace {
+
+// CUDA-side checks: x contiguous, an activation dtype, [N,C] with C > 0 when `rows` is set.
+void check_cuda_float(const Tensor& x, const char* op, const char* what, bool rows) {
+  check_cuda_activation(op, what, x);
+  ATTNCAMP_CHECK(x.is_contiguous(), what, " must be contiguous");
+  if (rows) ATTNCAMP_CHECK(x.dim() == 2 && x.size(1) > 0, op, " expects [N,C] with C > 0, got ", shape_str(x.shape()));
+}
+
+}  // namespace
 
 double sum(const Tensor& x) {
+  if (on_cuda("sum", {&x})) {
+    check_cuda_float(x, "sum", "sum input", false);
+#ifdef ATTNCAMP_WITH_CUDA
+    return cuda::sum(x.raw_data(), x.dtype(), x.numel(), false, x.device().index);
+#endif
+  }
   cpu::check_cpu_float(x, "sum", "sum input");
   if (x.dtype() == DType::kF32) return cpu::chunked_sum(x.data<float>(), x.numel());
   return cpu::chunked_sum(x.data<double>(), x.numel());
 }
 
 double mean(const Tensor& x) {
-  cpu::check_cpu_float(x, "mean", "mean input");
+  if (on_cuda("mean", {&x})) {
+    check_cuda_float(x, "mean", "mean input", false);
+  } else {
+    cpu::check_cpu_float(x, "mean", "mean input");
+  }
   ATTNCAMP_CHECK(x.numel() > 0, "mean of an empty tensor ", shape_str(x.shape()));
   return sum(x) / static_cast<double>(x.numel());
 }
 
 void argmax(const Tensor& x, Tensor& idx) {
-  cpu::check_rows(x, "argmax");
-  if (idx.defined() && !idx.device().is_cpu()) {
-    ATTNCAMP_THROW("op argmax is not implemented on ", idx.device().str(), " yet");
+  if (on_cuda("argmax", {&x, &idx})) {
+    check_cuda_float(x, "argmax", "argmax", true);
+    check_tensor(idx, {x.size(0)}, DType::kI32, "argmax idx");
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::argmax(x.raw_data(), x.dtype(), x.size(0), x.size(1), idx.data<int32_t>(), x.device().index);
+#endif
+    return;
   }
+  cpu::check_rows(x, "argmax");
   check_tensor(idx, {x.size(0)}, DType::kI32, "argmax idx");
   if (x.dtype() == DType::kF32) {
     cpu::argmax_kernel(x.data<float>(), x.size(0), x.size(1), idx.data<int32_t>());
@@ -140,13 +167,19 @@ void argmax(const Tensor& x, Tensor& idx) {
 }
 
 void topk(const Tensor& x, int k, Tensor& values, Tensor& idx) {
+  if (on_cuda("topk", {&x, &values, &idx})) {
+    check_cuda_float(x, "topk", "topk", true);
+    cpu::check_k(k, x.size(1), "topk");
+    check_tensor(values, {x.size(0), k}, x.dtype(), "topk values");
+    check_tensor(idx, {x.size(0), k}, DType::kI32, "topk idx");
+#ifdef ATTNCAMP_WITH_CUDA
+    cuda::topk(x.raw_data(), x.dtype(), x.size(0), x.size(1), k, values.raw_data(), idx.data<int32_t>(),
+               x.device().index);
+#endif
+    return;
+  }
   cpu::check_rows(x, "topk");
   cpu::check_k(k, x.size(1), "topk");
-  for (const Tensor* t : {&values, &idx}) {
-    if (t->defined() && !t->device().is_cpu()) {
-      ATTNCAMP_THROW("op topk is not implemented on ", t->device().str(), " yet");
-    }
-  }
   check_tensor(values, {x.size(0), k}, x.dtype(), "topk values");
   check_tensor(idx, {x.size(0), k}, DType::kI32, "topk idx");
   if (x.dtype() == DType::kF32) {
@@ -157,11 +190,17 @@ void topk(const Tensor& x, int k, Tensor& values, Tensor& idx) {
 }
 
 int64_t count_topk_correct(const Tensor& logits, const Tensor& labels, int k) {
+  if (on_cuda("count_topk_correct", {&logits, &labels})) {
+    check_cuda_float(logits, "count_topk_correct", "count_topk_correct", true);
+    cpu::check_k(k, logits.size(1), "count_topk_correct");
+    check_tensor(labels, {logits.size(0)}, DType::kI32, "count_topk_correct labels");
+#ifdef ATTNCAMP_WITH_CUDA
+    return cuda::count_topk_correct(logits.raw_data(), logits.dtype(), logits.size(0), logits.size(1),
+                                    labels.data<int32_t>(), k, logits.device().index);
+#endif
+  }
   cpu::check_rows(logits, "count_topk_correct");
   cpu::check_k(k, logits.size(1), "count_topk_correct");
-  if (labels.defined() && !labels.device().is_cpu()) {
-    ATTNCAMP_THROW("op count_topk_correct is not implemented on ", labels.device().str(), " yet");
-  }
   const int64_t n = logits.size(0), classes = logits.size(1);
   check_tensor(labels, {n}, DType::kI32, "count_topk_correct labels");
   const int32_t* lab = labels.data<int32_t>();
