@@ -81,6 +81,26 @@ const Tensor& LayerNorm::backward(const Tensor& dy) {
   return dx_;
 }
 
+const Tensor& LayerNorm::forward_add(const Tensor& x, const Tensor& r) {
+  ATTNCAMP_CHECK(x.shape().back() == dim_, "LayerNorm expects [..., ", dim_, "], got ", shape_str(x.shape()));
+  const int64_t rows = x.numel() / dim_;
+  ensure_like(sum_, x.shape(), x);
+  x_ = sum_;
+  ensure_like(y_, x.shape(), x);
+  ensure_tensor(mean_, {rows}, stat_dtype(x), x.device());
+  ensure_tensor(rstd_, {rows}, stat_dtype(x), x.device());
+  ops::add_layernorm_forward(x, r, gamma_->value, beta_->value, eps_, sum_, y_, mean_, rstd_);
+  return y_;
+}
+
+const Tensor& LayerNorm::backward_add(const Tensor& dy, const Tensor& dh) {
+  ensure_like(dx_, x_.shape(), x_);
+  ops::add_layernorm_backward(dy, dh, x_, gamma_->value, mean_, rstd_, dx_, gamma_->grad, beta_->grad);
+  grad_ready(gamma_);
+  grad_ready(beta_);
+  return dx_;
+}
+
 const Tensor& Dropout::forward(const Tensor& x, const ForwardContext& ctx) {
   active_ = ctx.training && p_ > 0;
   if (!active_) {

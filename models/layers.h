@@ -39,13 +39,19 @@ class LayerNorm {
   LayerNorm(ParamStore& store, const std::string& name, int64_t dim, double eps = 1e-5);
   const Tensor& forward(const Tensor& x);
   const Tensor& backward(const Tensor& dy);
+  // Residual add fused in (ops::add_layernorm_forward): h = x + r, returns LN(h); h is kept
+  // and available as sum(). backward_add(dy, dh) returns the gradient of h (and so of x and r):
+  // the LayerNorm gradient of dy plus dh, the gradient h receives along the residual stream.
+  const Tensor& forward_add(const Tensor& x, const Tensor& r);
+  const Tensor& sum() const { return x_; }
+  const Tensor& backward_add(const Tensor& dy, const Tensor& dh);
 
  private:
   int64_t dim_;
   double eps_;
   Param* gamma_;
   Param* beta_;
-  Tensor x_, y_, mean_, rstd_, dx_;
+  Tensor x_, sum_, y_, mean_, rstd_, dx_;
 };
 
 // Inverted dropout with Philox masks fixed by (seed, step, site); identity in eval or p == 0.

@@ -21,16 +21,16 @@ void Optimizer::step(double lr) {
     p.eps = s_.eps;
     p.weight_decay = s_.weight_decay;
     p.step = steps_;
-    ops::adamw_step(store_.values(), store_.grads(), m_, v_, store_.weight_decay_mask(), p);
+    ops::adamw_step(store_.values(), store_.grads(), m_, v_, store_.weight_decay_mask(), p, store_.compute_copy());
   } else {
     ops::SgdParams p;
     p.lr = lr;
     p.momentum = s_.momentum;
     p.weight_decay = s_.weight_decay;
     p.nesterov = s_.nesterov;
-    ops::sgd_step(store_.values(), store_.grads(), m_, store_.weight_decay_mask(), p, steps_ == 1);
+    ops::sgd_step(store_.values(), store_.grads(), m_, store_.weight_decay_mask(), p, steps_ == 1,
+                  store_.compute_copy());
   }
-  store_.sync_compute();
 }
 
 std::map<std::string, Tensor> Optimizer::state() const {

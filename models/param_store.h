@@ -55,6 +55,9 @@ class ParamStore {
   // Refreshes the compute copy from the master values (no-op without one). Call after every
   // change of values(): optimizer steps, loading a checkpoint, broadcasts.
   void sync_compute();
+  // The flat compute copy, or nullptr without mixed precision (optimizers write it in the same
+  // pass as the update).
+  Tensor* compute_copy() { return compute_.defined() ? &compute_ : nullptr; }
 
   // Called by layers when backward has written a parameter's gradient for this step; forwards
   // the parameter index to the hook (data-parallel training starts bucket all-reduces from it).

@@ -15,23 +15,20 @@ TransformerBlock::TransformerBlock(ParamStore& store, const std::string& name, i
 
 const Tensor& TransformerBlock::forward(const Tensor& x, const Tensor& key_valid, const ForwardContext& ctx) {
   const Tensor& a = attn_.forward(ln1_.forward(x), key_valid, ctx);
-  ensure_like(x1_, x.shape(), x);
-  ops::add(x, a, x1_);
-  const Tensor& m = mlp_.forward(ln2_.forward(x1_), ctx);
+  // x1 = x + a and LN(x1) in one pass; ln2 keeps x1 for the second residual and its backward.
+  const Tensor& m = mlp_.forward(ln2_.forward_add(x, a), ctx);
   ensure_like(out_, x.shape(), x);
-  ops::add(x1_, m, out_);
+  ops::add(ln2_.sum(), m, out_);
   return out_;
 }
 
 const Tensor& TransformerBlock::backward(const Tensor& dy) {
   // out = x1 + mlp(ln2(x1)): dx1 = dy + ln2'(mlp'(dy))
-  const Tensor& dm = ln2_.backward(mlp_.backward(dy));
-  ensure_like(dx1_, dy.shape(), dy);
-  ops::add(dy, dm, dx1_);
+  const Tensor& dx1 = ln2_.backward_add(mlp_.backward(dy), dy);
   // x1 = x + attn(ln1(x)): dx = dx1 + ln1'(attn'(dx1))
-  const Tensor& da = ln1_.backward(attn_.backward(dx1_));
+  const Tensor& da = ln1_.backward(attn_.backward(dx1));
   ensure_like(dx_, dy.shape(), dy);
-  ops::add(dx1_, da, dx_);
+  ops::add(dx1, da, dx_);
   return dx_;
 }
 

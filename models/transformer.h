@@ -20,7 +20,7 @@ class TransformerBlock {
   LayerNorm ln1_, ln2_;
   MultiHeadSelfAttention attn_;
   Mlp mlp_;
-  Tensor x1_, out_, dx1_, dx_;
+  Tensor out_, dx_;
 };
 
 // images [B,H,W,C] (u8, or f32/f64 already in pixel units /255) -> tokens [B, (H/p)(W/p), D].
