@@ -9,5 +9,12 @@ constexpr const char* kDataDir = "ATTNCAMP_DATA_DIR";
 constexpr const char* kFashionMnistDir = "ATTNCAMP_FASHION_MNIST_DIR";
 // CPU f32 GEMM backend: "blas" selects OpenBLAS; unset or anything else the native kernel.
 constexpr const char* kGemm = "ATTNCAMP_GEMM";
+// CUDA attention kernels: "simple" (f32 FMA tiles) or "mma" (tensor cores); unset or "auto" picks.
+constexpr const char* kAttentionImpl = "ATTNCAMP_ATTENTION_IMPL";
+
+// Tests only: the attncamp binary and the source tree the tests use, overriding the paths
+// compiled into them (a relocated bundle, scripts/bundle.sh, sets these).
+constexpr const char* kTestBinary = "ATTNCAMP_TEST_BINARY";
+constexpr const char* kTestSourceDir = "ATTNCAMP_TEST_SOURCE_DIR";
 
 }  // namespace attncamp::env

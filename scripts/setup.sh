@@ -13,7 +13,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libhdf5-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-openmp-dev libcli11-dev zlib1g-dev
+  libopenblas-openmp-dev libcli11-dev zlib1g-dev patchelf
   dataset-fashion-mnist
   python3 python3-torch python3-h5py python3-numpy python3-crc32c python3-protobuf
   clang-format

@@ -31,6 +31,17 @@ std::string temp_dir() {
   return base.string();
 }
 
+namespace {
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : std::string(fallback);
+}
+}  // namespace
+
+std::string source_dir() { return env_or(env::kTestSourceDir, ATTNCAMP_SOURCE_DIR); }
+
+std::string attncamp_binary() { return env_or(env::kTestBinary, ATTNCAMP_BINARY); }
+
 Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double lo, double hi) {
   Tensor t = Tensor::empty(shape, dtype);
   const int64_t n = t.numel();
@@ -95,7 +106,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 
 CommandResult run_attncamp(const std::string& args) {
   CommandResult r;
-  const std::string cmd = std::string("'") + ATTNCAMP_BINARY + "' " + args + " 2>&1";
+  const std::string cmd = "'" + attncamp_binary() + "' " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf{};

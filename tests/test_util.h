@@ -10,6 +10,10 @@ namespace attncamp::test {
 
 // Folder of real fixture data: $ATTNCAMP_DATA_DIR or ../shared/data beside the checkout.
 std::string data_dir();
+// The source tree ($ATTNCAMP_TEST_SOURCE_DIR, else the one this test was built from) and the
+// attncamp binary ($ATTNCAMP_TEST_BINARY, else the build's bin/attncamp).
+std::string source_dir();
+std::string attncamp_binary();
 // Fresh temporary folder, unique per call (removed by the OS's tmp cleaning, not by tests).
 std::string temp_dir();
 // Tensor of `shape` and `dtype` (f32 or f64) with uniform values in [lo, hi), fixed by `seed`.

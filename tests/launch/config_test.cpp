@@ -58,14 +58,14 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(Config, ShippedConfigsLoad) {
   int count = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(std::string(ATTNCAMP_SOURCE_DIR) + "/configs")) {
+  for (const auto& entry : std::filesystem::directory_iterator(test::source_dir() + "/configs")) {
     if (entry.path().extension() != ".pbtxt") continue;
     SCOPED_TRACE(entry.path().string());
     EXPECT_NO_THROW(load_config(entry.path().string()));
     ++count;
   }
   EXPECT_GE(count, 1);
-  const config::Experiment e = load_config(std::string(ATTNCAMP_SOURCE_DIR) + "/configs/vit_fashion_mnist.pbtxt");
+  const config::Experiment e = load_config(test::source_dir() + "/configs/vit_fashion_mnist.pbtxt");
   EXPECT_EQ(e.name(), "vit_fashion_mnist");
   EXPECT_EQ(e.model().dim(), 64);
   EXPECT_EQ(e.model().pool(), config::ModelConfig::ATTENTION_POOL);
@@ -225,7 +225,7 @@ TEST(Config, DefaultsApplied) {
 
 TEST(Config, TextRoundTrip) {
   const config::Experiment e =
-      load_config(std::string(ATTNCAMP_SOURCE_DIR) + "/configs/vit_fashion_mnist.pbtxt",
+      load_config(test::source_dir() + "/configs/vit_fashion_mnist.pbtxt",
                   {"optimizer.lr=3.3e-4", "data.train_path=/a \"b\"\\c.h5", "trainer.max_steps=7",
                    "model.pool=ATTENTION_POOL", "optimizer.nesterov=true"});
   const std::string text = config_to_text(e);

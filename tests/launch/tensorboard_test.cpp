@@ -56,7 +56,7 @@ print(";".join(out))
   FILE* f = std::fopen(py.c_str(), "w");
   std::fputs(script.c_str(), f);
   std::fclose(f);
-  const std::string proto_dir = std::string(ATTNCAMP_SOURCE_DIR) + "/launch/proto";
+  const std::string proto_dir = test::source_dir() + "/launch/proto";
   ASSERT_EQ(
       std::system(("protoc -I" + proto_dir + " --python_out=" + dir + " " + proto_dir + "/tensorboard.proto").c_str()),
       0);

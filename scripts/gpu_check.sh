@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The one command a GPU session runs on the device machine (docs/gpu.md): every test with the GPU
+# visible, compute-sanitizer memcheck and racecheck on the CUDA attention and LayerNorm tests, the
+# GPU benchmarks and their PyTorch peers. Everything goes to $OUT/gpu_check.log, a short table to
+# $OUT/gpu_check_summary.txt and to the end of stdout. Finishes within --budget seconds.
+#
+#   scripts/gpu_check.sh [--bundle PATH | --build] [--steps LIST] [--budget SEC] [--targets T] [--keep]
+#
+#   --bundle PATH  run a bundle made by scripts/bundle.sh (a folder, or a folder holding
+#                  attncamp-bundle.tar.xz); the default when bundle/ exists
+#   --build        configure and build here (CMake, Ninja, nvcc), the libraries and tools from
+#                  .debs/ (scripts/fetch_debs.sh) unpacked into a prefix; the default otherwise
+#   --steps LIST   of tests,sanitizer,bench (default all three; "none" for none)
+#   --budget SEC   wall-clock seconds for everything (default 520; the device tool allows 600)
+#   --targets T    with --build, build only these space-separated targets
+#   --keep         keep the temporary folder (unpacked bundle or build) and say where it is
+# The extra CMake arguments in $GPU_CHECK_CMAKE_ARGS go to the --build configure step.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+repo=$(pwd -P)
+
+mode='' bundle_path='' steps=tests,sanitizer,bench budget=520 targets='' keep=0
+while (($#)); do
+  case $1 in
+    --bundle) mode=bundle bundle_path=${2:?--bundle needs a path} && shift ;;
+    --build) mode=build ;;
+    --steps) steps=${2:?--steps needs a list} && shift ;;
+    --budget) budget=${2:?--budget needs seconds} && shift ;;
+    --targets) targets=${2:?--targets needs a list} && shift ;;
+    --keep) keep=1 ;;
+    *) sed -n '7,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2 && exit 2 ;;
+  esac
+  shift
+done
+if [[ -z $mode ]]; then
+  if [[ -d bundle ]]; then mode=bundle bundle_path=bundle; else mode=build; fi
+fi
+
+out=${OUT:-/tmp/gpu_check_out}
+mkdir -p "$out"
+log=$out/gpu_check.log
+summary=$out/gpu_check_summary.txt
+test_logs=$out/test_logs.txt
+bench_out=$out/benchmarks.txt
+: >"$log"
+: >"$bench_out"
+work=$(mktemp -d /tmp/gpu_check.XXXXXX)
+deadline=$((SECONDS + budget))
+results=()
+failures=0
+
+note() { echo "[gpu_check] $*" | tee -a "$log"; }
+# run_step NAME CAP_SECONDS CMD...: runs CMD with its output in the log, within CAP and the budget.
+run_step() {
+  local name=$1 cap=$2 left t0 rc status
+  shift 2
+  left=$((deadline - SECONDS - 15))
+  if ((left < 10)); then
+    results+=("$(printf '%-44s %-8s %5s  %s' "$name" SKIPPED - 'out of time')")
+    note "$name: skipped, out of time"
+    return 0
+  fi
+  ((cap > left)) && cap=$left
+  printf '\n===== %s (limit %ss): %s\n' "$name" "$cap" "$*" >>"$log"
+  t0=$SECONDS
+  timeout -k 5 "$cap" "$@" >>"$log" 2>&1
+  rc=$?
+  if ((rc == 0)); then
+    status=ok
+  elif ((rc == 124 || rc == 137)); then
+    status=TIMEOUT
+  else
+    status="FAIL($rc)"
+  fi
+  [[ $status == ok ]] || failures=$((failures + 1))
+  results+=("$(printf '%-44s %-8s %4ss  %s' "$name" "$status" $((SECONDS - t0)) "${step_note:-}")")
+  note "$name: $status ($((SECONDS - t0)) s)"
+  step_note=''
+  return "$rc"
+}
+missing() {
+  results+=("$(printf '%-44s %-8s %5s  %s' "$1" missing - "$2")")
+  note "$1: missing ($2)"
+}
+not_here() {  # a GPU step on a machine without a GPU
+  results+=("$(printf '%-44s %-8s %5s  %s' "$1" n/a - 'no GPU here')")
+  note "$1: n/a (no GPU here)"
+}
+has_step() { [[ ,$steps, == *,$1,* ]]; }
+
+# --- what machine, what code -------------------------------------------------------------------
+{
+  echo "gpu_check $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(hostname), mode $mode, budget ${budget}s"
+  echo "kernel: $(uname -srm); cpus: $(nproc); $(free -g 2>/dev/null | awk '/^Mem:/ {print "memory: " $2 " GiB"}')"
+  if [[ -d .git ]] && command -v git >/dev/null; then
+    echo "checkout: $(git rev-parse HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | grep -q . && echo '(with changes)')"
+  else
+    echo "checkout: ${ATTNCAMP_COMMIT:-no .git here; pass ATTNCAMP_COMMIT=<hash> to record it}"
+  fi
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 || true
+  command -v nvcc >/dev/null && nvcc --version | tail -2
+  command -v cmake >/dev/null && cmake --version | head -1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())' 2>&1 | tail -1
+} >>"$log" 2>&1
+gpu_name=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+has_gpu=0
+[[ -n $gpu_name ]] && has_gpu=1
+note "GPU: ${gpu_name:-none}"
+
+# --- get the binaries: unpack a bundle, or build from .debs -----------------------------------------
+tests_dir='' bin_dir='' runner=''
+if [[ $mode == bundle ]]; then
+  bundle=$bundle_path
+  if [[ -f $bundle_path/attncamp-bundle.tar.xz || $bundle_path == *.tar.* ]]; then
+    tarball=$bundle_path
+    [[ -d $bundle_path ]] && tarball=$bundle_path/attncamp-bundle.tar.xz
+    bundle=$work/bundle
+    mkdir -p "$bundle"
+    note "unpacking $tarball ($(du -m "$tarball" | cut -f1) MiB)"
+    if command -v xz >/dev/null; then
+      run_step "unpack bundle" 120 tar -C "$bundle" -xf "$tarball" || true
+    else  # no xz program: Python's lzma
+      run_step "unpack bundle (python)" 120 python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+        "$tarball" "$bundle" || true
+    fi
+  fi
+  if [[ ! -x $bundle/run_tests.sh ]]; then
+    note "no bundle at $bundle_path (make one with scripts/bundle.sh BUILD bundle --tar, carry bundle)"
+    exit 1
+  fi
+  bundle=$(cd "$bundle" && pwd -P)
+  cat "$bundle/share/attncamp/BUILD_INFO" >>"$log"
+  # Stopgap while tests read paths compiled in at build time: where those paths do not exist
+  # here, point them at this checkout and at the bundle's attncamp.
+  build_info() { sed -n "s/^$1: //p" "$bundle/share/attncamp/BUILD_INFO"; }
+  built_src=$(build_info source_dir) built_bin=$(build_info build_dir)/bin/attncamp
+  if [[ -n $built_src && ! -e $built_src ]] && mkdir -p "$(dirname "$built_src")" 2>/dev/null; then
+    ln -s "$repo" "$built_src" && note "linked $built_src -> $repo (compiled-in source path)"
+  fi
+  if [[ ! -e $built_bin ]] && mkdir -p "$(dirname "$built_bin")" 2>/dev/null; then
+    ln -s "$bundle/bin/attncamp" "$built_bin" && note "linked $built_bin -> the bundle's attncamp"
+  fi
+  source "$bundle/env.sh" 2>>"$log"
+  step_note='every non-CUDA, non-glibc library from the bundle'
+  run_step "check_libs" 60 "$bundle/check_libs.sh" --require-cuda || true
+  tests_dir=$bundle/tests bin_dir=$bundle/bin runner=bundle
+else
+  # Build here. The .deb files (scripts/fetch_debs.sh) unpack into a prefix whose absolute
+  # symlinks are re-pointed into it; CMake is told where each dependency lies there.
+  build_dir=$work/build
+  cmake_args=()
+  if compgen -G ".debs/*.deb" >/dev/null; then
+    prefix=$work/deps
+    multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+    L=$prefix/usr/lib/$multiarch
+    note "unpacking $(ls .debs/*.deb | wc -l) packages from .debs into $prefix"
+    for deb in .debs/*.deb; do
+      if command -v dpkg >/dev/null; then
+        dpkg -x "$deb" "$prefix"
+      else
+        ar p "$deb" "$(ar t "$deb" | grep '^data\.tar')" | tar -x -C "$prefix" -J 2>/dev/null ||
+          ar p "$deb" "$(ar t "$deb" | grep '^data\.tar')" | tar -x -C "$prefix" --zstd
+      fi
+    done >>"$log" 2>&1
+    while IFS= read -r l; do
+      t=$(readlink "$l")
+      [[ $t == /* ]] && ln -sfn "$prefix$t" "$l"
+    done < <(find "$prefix" -type l)
+    export PATH="$prefix/usr/bin:$PATH"
+    # Debian 12 keeps some libraries (zlib) in /lib, the rest in /usr/lib.
+    libdirs=$L:$prefix/lib/$multiarch:$L/openblas-openmp:$L/hdf5/serial:$L/openmpi/lib
+    export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export OPAL_PREFIX=$prefix/usr OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_btl_base_warn_component_unused=0
+    export PKG_CONFIG_LIBDIR=$L/pkgconfig:$L/openblas-openmp/pkgconfig:$prefix/usr/share/pkgconfig
+    export PKG_CONFIG_SYSROOT_DIR=$prefix
+    cmake_args=(-DCMAKE_PREFIX_PATH="$prefix/usr" -DCMAKE_LIBRARY_ARCHITECTURE="$multiarch"
+      -DPKG_CONFIG_EXECUTABLE="$prefix/usr/bin/pkgconf" -DHDF5_ROOT="$L/hdf5/serial"
+      -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON -DProtobuf_PROTOC_EXECUTABLE="$prefix/usr/bin/protoc"
+      -DMPI_C_COMPILER="$prefix/usr/bin/mpicc.openmpi" -DMPIEXEC_EXECUTABLE="$prefix/usr/bin/orterun"
+      -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$libdirs")
+  fi
+  read -ra extra_args <<<"${GPU_CHECK_CMAKE_ARGS:-}"
+  run_step "configure" 120 cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DATTNCAMP_CUDA=ON "${cmake_args[@]}" "${extra_args[@]}" || { cat "$summary" 2>/dev/null; exit 1; }
+  grep -E '^-- attncamp: ' "$log" | tail -3
+  read -ra target_args <<<"${targets:+--target $targets}"
+  run_step "build ($(nproc) jobs)" 420 cmake --build "$build_dir" -j "$(nproc)" "${target_args[@]}" || {
+    grep -E 'error|FAILED' "$log" | head -20
+    exit 1
+  }
+  tests_dir=$build_dir/tests bin_dir=$build_dir/bin runner=ctest
+fi
+
+# --- tests ---------------------------------------------------------------------------------------------
+if has_step tests; then
+  jobs=4
+  tlogs=$work/test_logs
+  if [[ $runner == bundle ]]; then
+    run_step "tests (run_tests.sh -j $jobs)" 240 "$bundle/run_tests.sh" -j "$jobs" --timeout 200 --log-dir "$tlogs"
+  else
+    mkdir -p "$tlogs"
+    # -E: with --targets, the tests of targets not built are placeholders named *_NOT_BUILT.
+    run_step "tests (ctest -j $jobs)" 240 bash -c 'ctest --test-dir "$1" -j "$2" -E _NOT_BUILT --timeout 200 -V >"$0" 2>&1
+      rc=$?; grep -A30 "tests passed" "$0"; exit $rc' "$tlogs/ctest.log" "$build_dir" "$jobs"
+  fi
+  results[-1]+=$(grep -hE '^run_tests.sh: binaries|tests passed, .* failed out of' "$log" | tail -1 |
+    sed 's/^run_tests.sh: //')
+  # The failing binaries (run_tests.sh) or tests (ctest), for the summary.
+  failing=$(grep -hE '^(FAIL|TIMEOUT) +test_|^[[:space:]]+[0-9]+ - .*\((Failed|Timeout|Not Run|SEGFAULT|Subprocess aborted)\)' "$log" |
+    head -40)
+  # Tests that skipped for want of a GPU on a machine that has one did not test what they should.
+  no_gpu=$(cat "$tlogs"/*.log 2>/dev/null | grep -cE 'no CUDA device|has no CUDA support')
+  if ((has_gpu && no_gpu > 0)); then
+    results+=("$(printf '%-44s %-8s %5s  %s' 'GPU tests ran on the GPU' FAIL - "$no_gpu skip messages about a missing GPU/CUDA")")
+    failures=$((failures + 1))
+  elif ((!has_gpu)); then
+    results+=("$(printf '%-44s %-8s %5s  %s' 'GPU tests ran on the GPU' n/a - 'no GPU here: CUDA tests skipped')")
+  fi
+  for f in "$tlogs"/*.log; do
+    [[ -f $f ]] && printf '\n===== %s\n' "$(basename "$f")" && cat "$f"
+  done 2>/dev/null | head -c 15000000 >"$test_logs"
+fi
+
+# --- compute-sanitizer ---------------------------------------------------------------------------------
+if has_step sanitizer; then
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  for t in test_ops_cuda_attention test_ops_cuda_norm_loss; do
+    for tool in memcheck racecheck; do
+      if [[ -z $sanitizer ]]; then
+        missing "$tool $t" 'compute-sanitizer not found'
+      elif [[ ! -x $tests_dir/$t ]]; then
+        missing "$tool $t" "no $t in this build"
+      elif ((!has_gpu)); then
+        not_here "$tool $t"
+      else
+        run_step "$tool $t" 90 env -C "$work" "$sanitizer" --tool "$tool" --error-exitcode 86 \
+          --print-limit 20 "$tests_dir/$t" --gtest_brief=1 || true
+      fi
+    done
+  done
+fi
+
+# --- benchmarks: ours, then the PyTorch peers ----------------------------------------------------------
+if has_step bench; then
+  bench() {  # bench NAME CMD...: its output also goes to benchmarks.txt, its last lines to the summary
+    local name=$1
+    shift
+    ((has_gpu)) || { not_here "$name" && return 0; }
+    printf '\n===== %s\n' "$name" >>"$bench_out"
+    run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
+  }
+  for b in attncamp_gpu_bench attncamp_attention_bench; do
+    if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
+  done
+  for p in gemm_torch.py attention_torch.py; do
+    if [[ -f benchmarks/peers/$p ]]; then
+      bench "peer $p" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$p"
+    else
+      missing "peer $p" "benchmarks/peers/$p does not exist (yet)"
+    fi
+  done
+fi
+
+# --- summary ---------------------------------------------------------------------------------------------
+{
+  echo "gpu_check summary: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), GPU ${gpu_name:-none}, mode $mode, $((SECONDS))s"
+  grep -E '^(checkout|commit): ' "$log" | head -2
+  printf '%-44s %-8s %5s  %s\n' step result time note
+  printf '%s\n' "${results[@]}"
+  if [[ -n ${failing:-} ]]; then
+    echo
+    echo "failing tests (details in test_logs.txt):"
+    echo "$failing"
+  fi
+  if [[ -s $bench_out ]]; then
+    echo
+    echo "benchmark tables (last lines of each; all in benchmarks.txt):"
+    awk '/^===== / { if (name) flush(); name = $0; n = 0; next } { buf[n++ % 14] = $0; cnt = n }
+      function flush(  i, s) { print name; s = cnt > 14 ? cnt - 14 : 0; for (i = s; i < cnt; i++) print buf[i % 14] }
+      END { if (name) flush() }' "$bench_out"
+  fi
+  echo
+  echo "files: gpu_check.log (everything), test_logs.txt (each test binary), benchmarks.txt"
+  echo "result: $([[ $failures == 0 ]] && echo OK || echo "$failures step(s) failed")"
+} >"$summary"
+cat "$summary" | tee -a "$log"
+if ((keep)); then note "kept $work"; else rm -rf "$work"; fi
+((failures == 0))
