@@ -260,6 +260,14 @@ if has_step bench; then
       missing "peer $p" "benchmarks/peers/$p does not exist (yet)"
     fi
   done
+  # ViT-S/16 training step (attncamp bf16 vs PyTorch eager with bf16 autocast), and the
+  # all-reduce sweep of the NCCL backend on one rank.
+  if [[ -x $bin_dir/attncamp ]]; then
+    bench "vit_s16 train step" env ATTNCAMP_BIN="$bin_dir/attncamp" bash benchmarks/gpu/train_step.sh --steps 30 --warmup 5
+    bench "allreduce nccl 1 rank" "$bin_dir/attncamp" bench allreduce --device cuda --max-bytes 268435456 --iters 10
+  else
+    missing "vit_s16 train step" "no attncamp binary"
+  fi
 fi
 
 # --- summary ---------------------------------------------------------------------------------------------
