@@ -72,9 +72,20 @@ BenchResult bench_train(const config::Experiment& e, int64_t steps, int64_t warm
   return r;
 }
 
-void bench_allreduce(const std::string& device_text, int64_t max_bytes, int iters) {
+void bench_allreduce(const std::string& device_text, const std::string& backend, int64_t max_bytes, int iters) {
   const Device device = parse_device(device_text, "--device");
-  const std::unique_ptr<Communicator> comm = make_communicator(device);
+  std::unique_ptr<Communicator> comm;
+  if (backend == "auto") {
+    comm = make_communicator(device);
+  } else if (backend == "single") {
+    comm = make_single_communicator();
+  } else if (backend == "mpi") {
+    comm = make_mpi_communicator();
+  } else if (backend == "nccl") {
+    comm = make_nccl_communicator(-1);
+  } else {
+    ATTNCAMP_THROW("--backend must be auto, single, mpi or nccl (got \"", backend, "\")");
+  }
   const Device dev = device.is_cpu() || comm->size() == 1 ? device : Device::cuda(comm->local_rank());
   const int p = comm->size();
   if (comm->rank() == 0) {

@@ -84,10 +84,11 @@ int run_cli(int argc, char** argv) {
   bench_train_cmd->add_option("--warmup", warmup, "untimed warmup steps")->capture_default_str();
 
   auto* bench_ar = bench->add_subcommand("allreduce", "all-reduce bandwidth sweep (run under mpirun/srun)");
-  std::string ar_device = "cpu";
+  std::string ar_device = "cpu", ar_backend = "auto";
   int64_t ar_max = int64_t{256} << 20;
   int ar_iters = 20;
   bench_ar->add_option("--device", ar_device, "cpu (MPI backend) or cuda (NCCL backend)")->capture_default_str();
+  bench_ar->add_option("--backend", ar_backend, "auto (from the launcher), single, mpi or nccl")->capture_default_str();
   bench_ar->add_option("--max-bytes", ar_max, "largest message in bytes")->capture_default_str();
   bench_ar->add_option("--iters", ar_iters, "timed iterations per size (x4 below 1 MiB)")->capture_default_str();
 
@@ -121,7 +122,7 @@ int run_cli(int argc, char** argv) {
     return 0;
   }
   if (bench_ar->parsed()) {
-    bench_allreduce(ar_device, ar_max, ar_iters);
+    bench_allreduce(ar_device, ar_backend, ar_max, ar_iters);
     return 0;
   }
   return 1;

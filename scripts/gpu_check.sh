@@ -264,7 +264,7 @@ if has_step bench; then
   # all-reduce sweep of the NCCL backend on one rank.
   if [[ -x $bin_dir/attncamp ]]; then
     bench "vit_s16 train step" env ATTNCAMP_BIN="$bin_dir/attncamp" bash benchmarks/gpu/train_step.sh --steps 30 --warmup 5
-    bench "allreduce nccl 1 rank" "$bin_dir/attncamp" bench allreduce --device cuda --max-bytes 268435456 --iters 10
+    bench "allreduce nccl 1 rank" "$bin_dir/attncamp" bench allreduce --device cuda --backend nccl --max-bytes 268435456 --iters 10
   else
     missing "vit_s16 train step" "no attncamp binary"
   fi
