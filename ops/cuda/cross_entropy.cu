@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "ops/cross_entropy.h"
+#include "ops/cuda/act_io.cuh"
 #include "runtime/cuda/launch.h"
 
 namespace attncamp::ops::cuda {
@@ -21,25 +22,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarp = 32;
 constexpr int64_t kWarpMaxCols = 1024;  // widest row handled by one warp
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-
-template <class T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) {
-  return __float2half_rn(v);
-}
 
 // Adds x to a running (max m, sum s of exp(x_i - m)). m starts at -inf and s at 0; -inf logits
 // add nothing, NaN makes s NaN.

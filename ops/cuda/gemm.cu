@@ -51,15 +51,15 @@ __global__ void gemm_naive_kernel(NaiveArgs<TA, TC> p) {
     const TA* b = p.b + e * p.stride_b;
     float acc = 0.0f;
     for (int64_t l = 0; l < p.k; ++l) {
-      const float av = to_float(p.trans_a ? a[l * p.lda + r] : a[r * p.lda + l]);
-      const float bv = to_float(p.trans_b ? b[j * p.ldb + l] : b[l * p.ldb + j]);
+      const float av = to_f32(p.trans_a ? a[l * p.lda + r] : a[r * p.lda + l]);
+      const float bv = to_f32(p.trans_b ? b[j * p.ldb + l] : b[l * p.ldb + j]);
       acc = fmaf(av, bv, acc);
     }
     TC* c = p.c + e * p.stride_c + r * p.ldc + j;
     float out = p.alpha * acc;
-    if (p.beta != 0.0f) out += p.beta * to_float(*c);  // beta == 0: C is not read
-    if (p.bias != nullptr) out += to_float(p.bias[j]);
-    *c = from_float<TC>(out);
+    if (p.beta != 0.0f) out += p.beta * to_f32(*c);  // beta == 0: C is not read
+    if (p.bias != nullptr) out += to_f32(p.bias[j]);
+    *c = from_f32<TC>(out);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "ops/cuda/act_io.cuh"
 #include "ops/layernorm.h"
 #include "runtime/cuda/launch.h"
 
@@ -23,25 +24,6 @@ constexpr int kColTile = 32;            // dgamma/dbeta: columns per block
 constexpr int kRowLanes = 8;            // dgamma/dbeta: threads per column
 constexpr int64_t kMinChunkRows = 32;   // dgamma/dbeta: smallest row chunk
 constexpr int64_t kMaxChunks = 1024;    // dgamma/dbeta: most row chunks (scratch = chunks * 2C floats)
-
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-
-template <class T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) {
-  return __float2half_rn(v);
-}
 
 // kVec consecutive elements moved as one aligned access.
 template <class T, int kVec>

@@ -29,7 +29,7 @@ template <class T>
 __global__ void round_bias_kernel(const float* b, T* out, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    out[i] = from_float<T>(b[i]);
+    out[i] = from_f32<T>(b[i]);
   }
 }
 
@@ -38,8 +38,8 @@ template <class T>
 __global__ void gelu_kernel(const T* pre, T* y, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float v = to_float(pre[i]);
-    y[i] = from_float<T>(0.5f * v * (1.0f + erff(v * kInvSqrt2)));
+    const float v = to_f32(pre[i]);
+    y[i] = from_f32<T>(0.5f * v * (1.0f + erff(v * kInvSqrt2)));
   }
 }
 
@@ -48,10 +48,10 @@ template <class T>
 __global__ void gelu_grad_kernel(const T* pre, const T* dy, T* dpre, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float v = to_float(pre[i]);
+    const float v = to_f32(pre[i]);
     const float cdf = 0.5f * (1.0f + erff(v * kInvSqrt2));
     const float pdf = kInvSqrt2Pi * expf(-0.5f * v * v);
-    dpre[i] = from_float<T>(to_float(dy[i]) * (cdf + v * pdf));
+    dpre[i] = from_f32<T>(to_f32(dy[i]) * (cdf + v * pdf));
   }
 }
 
@@ -67,7 +67,7 @@ __global__ void column_partial_kernel(const T* dy, int64_t rows, int64_t cols, i
     const int64_t r_end = (chunk + 1) * kSumRowsPerChunk < rows ? (chunk + 1) * kSumRowsPerChunk : rows;
     float acc = 0.0f;
     if (c < cols) {
-      for (int64_t r = chunk * kSumRowsPerChunk + ty; r < r_end; r += kSumRowThreads) acc += to_float(dy[r * cols + c]);
+      for (int64_t r = chunk * kSumRowsPerChunk + ty; r < r_end; r += kSumRowThreads) acc += to_f32(dy[r * cols + c]);
     }
     sums[ty][tx] = acc;
     __syncthreads();

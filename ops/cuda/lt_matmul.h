@@ -6,6 +6,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "ops/cuda/act_io.cuh"
 #include "ops/gemm.h"
 
 namespace attncamp::ops::cuda {
@@ -14,24 +15,5 @@ namespace attncamp::ops::cuda {
 // C = alpha op(A) op(B) + beta C + bias. `bias` holds p.n elements of dtype p.c_dtype (cuBLASLt
 // requires the output's type for it) or is nullptr (no bias). A bias needs p.batch == 1.
 void gemm_bias(const GemmCudaParams& p, const void* bias, int device);
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-
-template <class T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16(v);
-}
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) {
-  return __float2half(v);
-}
 
 }  // namespace attncamp::ops::cuda

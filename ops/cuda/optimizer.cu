@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "ops/cuda/act_io.cuh"
 #include "ops/optimizer.h"
 #include "runtime/cuda/launch.h"
 
@@ -14,21 +15,6 @@ namespace attncamp::ops::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-template <class C>
-__device__ __forceinline__ C from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) {
-  return __float2half_rn(v);
-}
 
 __device__ __forceinline__ int64_t grid_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
