@@ -7,13 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace attncamp::data {
+#include "data/convert.h"
 
-struct ConvertSummary {
-  int64_t written = 0;               // samples written, all outputs together
-  int64_t skipped = 0;               // samples left out (always 0 for Fashion-MNIST)
-  std::vector<std::string> outputs;  // files written, in order
-};
+namespace attncamp::data {
 
 // The ten Fashion-MNIST class names, label 0 first.
 const std::vector<std::string>& fashion_mnist_class_names();

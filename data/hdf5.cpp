@@ -557,4 +557,148 @@ std::string read_attr_string(hid_t obj, const std::string& name) {
   return std::string(buf.data(), strnlen(buf.data(), size));
 }
 
+// --- Streaming row writes, variable-length bytes, array attributes -------------------------------
+
+void create_dataset(hid_t loc, const std::string& name, DType dtype, const Shape& shape) {
+  const std::string where = file_name_of(loc) + ": dataset " + display(name);
+  if (mem_type(dtype) < 0) ATTNCAMP_THROW(where, ": cannot store dtype ", numpy_dtype_name(dtype));
+  check_new_dataset(loc, name, where);
+  H5Id space = simple_space(shape, where);
+  H5Id lcpl = intermediate_groups_plist(where);
+  H5Id ds = h5_dataset(ATTNCAMP_H5_CHECK(
+      H5Dcreate2(loc, name.c_str(), file_type(dtype), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT), where,
+      ": cannot create"));
+  ds.close(where);
+}
+
+namespace {
+
+// Opens `name`, checks it has at least `start + count` rows and selects them in its dataspace.
+// Returns {dataset, file space}; `shape` receives the dataset's shape.
+std::pair<H5Id, H5Id> select_rows(hid_t loc, const std::string& name, int64_t start, int64_t count,
+                                  const std::string& where, Shape* shape) {
+  H5Id ds = open_dataset(loc, name);
+  H5Id space = h5_space(ATTNCAMP_H5_CHECK(H5Dget_space(ds.get()), where, ": cannot read the dataspace"));
+  *shape = space_shape(space.get(), where);
+  if (shape->empty()) ATTNCAMP_THROW(where, " is a scalar; it has no rows");
+  if (start < 0 || count < 0 || start + count > (*shape)[0]) {
+    ATTNCAMP_THROW(where, ": rows [", start, ", ", start + count, ") are outside its ", (*shape)[0], " rows");
+  }
+  std::vector<hsize_t> offset(shape->size(), 0), counts(shape->begin(), shape->end());
+  offset[0] = static_cast<hsize_t>(start);
+  counts[0] = static_cast<hsize_t>(count);
+  if (count > 0) {
+    ATTNCAMP_H5_CHECK(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, offset.data(), nullptr, counts.data(), nullptr),
+                      where, ": cannot select rows");
+  }
+  return {std::move(ds), std::move(space)};
+}
+
+H5Id vlen_u8_type(const std::string& where) {
+  return h5_type(ATTNCAMP_H5_CHECK(H5Tvlen_create(H5T_NATIVE_UINT8), where, ": cannot create the vlen type"));
+}
+
+}  // namespace
+
+void write_rows(hid_t loc, const std::string& name, int64_t start, const Tensor& rows) {
+  const std::string where = file_name_of(loc) + ": dataset " + display(name);
+  if (!rows.device().is_cpu() || !rows.is_contiguous() || rows.dim() == 0) {
+    ATTNCAMP_THROW(where, ": rows must be a contiguous CPU tensor with a row dimension");
+  }
+  Shape shape;
+  auto [ds, space] = select_rows(loc, name, start, rows.size(0), where, &shape);
+  const DType want = rows.dtype();
+  check_dataset_dtype(ds.get(), where, &want);
+  Shape expect = shape;
+  expect[0] = rows.size(0);
+  if (rows.shape() != expect) {
+    ATTNCAMP_THROW(where, ": rows have shape ", shape_str(rows.shape()), ", expected ", shape_str(expect));
+  }
+  if (rows.numel() == 0) return;
+  H5Id mem = simple_space(rows.shape(), where);
+  ATTNCAMP_H5_CHECK(H5Dwrite(ds.get(), mem_type(rows.dtype()), mem.get(), space.get(), H5P_DEFAULT, rows.raw_data()),
+                    where, ": cannot write rows");
+}
+
+void create_vlen_bytes(hid_t loc, const std::string& name, int64_t n) {
+  const std::string where = file_name_of(loc) + ": dataset " + display(name);
+  check_new_dataset(loc, name, where);
+  H5Id type = vlen_u8_type(where);
+  H5Id space = simple_space({n}, where);
+  H5Id lcpl = intermediate_groups_plist(where);
+  H5Id ds = h5_dataset(
+      ATTNCAMP_H5_CHECK(H5Dcreate2(loc, name.c_str(), type.get(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                        where, ": cannot create"));
+  ds.close(where);
+}
+
+void write_vlen_bytes_rows(hid_t loc, const std::string& name, int64_t start,
+                           const std::vector<std::vector<uint8_t>>& rows) {
+  const std::string where = file_name_of(loc) + ": dataset " + display(name);
+  Shape shape;
+  auto [ds, space] = select_rows(loc, name, start, static_cast<int64_t>(rows.size()), where, &shape);
+  if (rows.empty()) return;
+  std::vector<hvl_t> buf(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    buf[i].len = rows[i].size();
+    buf[i].p = const_cast<uint8_t*>(rows[i].data());
+  }
+  H5Id type = vlen_u8_type(where);
+  H5Id mem = simple_space({static_cast<int64_t>(rows.size())}, where);
+  ATTNCAMP_H5_CHECK(H5Dwrite(ds.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()), where,
+                    ": cannot write rows");
+}
+
+std::vector<std::vector<uint8_t>> read_vlen_bytes_rows(hid_t loc, const std::string& name, int64_t start, int64_t end) {
+  const std::string where = file_name_of(loc) + ": dataset " + display(name);
+  if (end < start) ATTNCAMP_THROW(where, ": rows [", start, ", ", end, ") are empty or reversed");
+  Shape shape;
+  auto [ds, space] = select_rows(loc, name, start, end - start, where, &shape);
+  H5Id ftype = h5_type(ATTNCAMP_H5_CHECK(H5Dget_type(ds.get()), where, ": cannot read the type"));
+  if (H5Tget_class(ftype.get()) != H5T_VLEN || shape.size() != 1) {
+    ATTNCAMP_THROW(where, " has dtype ", type_name(ftype.get()), " and shape ", shape_str(shape),
+                   ", expected a 1-D variable-length uint8 dataset");
+  }
+  std::vector<std::vector<uint8_t>> out(static_cast<size_t>(end - start));
+  if (out.empty()) return out;
+  H5Id type = vlen_u8_type(where);
+  H5Id mem = simple_space({end - start}, where);
+  std::vector<hvl_t> buf(out.size());
+  ATTNCAMP_H5_CHECK(H5Dread(ds.get(), type.get(), mem.get(), space.get(), H5P_DEFAULT, buf.data()), where,
+                    ": cannot read rows (truncated or corrupt file?)");
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto* p = static_cast<const uint8_t*>(buf[i].p);
+    out[i].assign(p, p + buf[i].len);
+  }
+  H5Dvlen_reclaim(type.get(), mem.get(), H5P_DEFAULT, buf.data());  // H5Treclaim from HDF5 1.12 on
+  return out;
+}
+
+void write_attr_doubles(hid_t obj, const std::string& name, const std::vector<double>& values) {
+  const std::string where = file_name_of(obj) + ": attribute '" + name + "'";
+  if (has_attr(obj, name)) ATTNCAMP_H5_CHECK(H5Adelete(obj, name.c_str()), where, ": cannot replace");
+  H5Id space = simple_space({static_cast<int64_t>(values.size())}, where);
+  H5Id a = h5_attr(ATTNCAMP_H5_CHECK(
+      H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), where, ": cannot create"));
+  if (!values.empty()) {
+    ATTNCAMP_H5_CHECK(H5Awrite(a.get(), H5T_NATIVE_DOUBLE, values.data()), where, ": cannot write");
+  }
+}
+
+std::vector<double> read_attr_doubles(hid_t obj, const std::string& name) {
+  const std::string where = file_name_of(obj) + ": attribute '" + name + "'";
+  if (!has_attr(obj, name)) ATTNCAMP_THROW(where, " not found");
+  H5Id a = h5_attr(ATTNCAMP_H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT), where, ": cannot open"));
+  H5Id type = h5_type(ATTNCAMP_H5_CHECK(H5Aget_type(a.get()), where, ": cannot read the type"));
+  if (H5Tget_class(type.get()) != H5T_FLOAT && H5Tget_class(type.get()) != H5T_INTEGER) {
+    ATTNCAMP_THROW(where, " is ", type_name(type.get()), ", expected numbers");
+  }
+  H5Id space = h5_space(ATTNCAMP_H5_CHECK(H5Aget_space(a.get()), where, ": cannot read the dataspace"));
+  const Shape shape = space_shape(space.get(), where);
+  const int64_t n = shape.empty() ? 1 : shape_numel(shape);
+  std::vector<double> out(static_cast<size_t>(n));
+  if (n > 0) ATTNCAMP_H5_CHECK(H5Aread(a.get(), H5T_NATIVE_DOUBLE, out.data()), where, ": cannot read");
+  return out;
+}
+
 }  // namespace attncamp::data

@@ -6,6 +6,7 @@
 
 #include <hdf5.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -118,6 +119,22 @@ Tensor read_tensor(hid_t loc, const std::string& name, DType dtype, int rank);
 // [end - start, dims[1:]...]; checks the dtype like read_tensor.
 Tensor read_rows(hid_t loc, const std::string& name, int64_t start, int64_t end, DType dtype);
 
+// Streaming writes for converters that do not hold a whole dataset in memory: create a
+// contiguous dataset of its final shape, then write row ranges into it.
+void create_dataset(hid_t loc, const std::string& name, DType dtype, const Shape& shape);
+// Writes `rows` (a contiguous CPU tensor [k, dims[1:]...] of the dataset's dtype) at rows
+// [start, start + k) of an existing dataset.
+void write_rows(hid_t loc, const std::string& name, int64_t start, const Tensor& rows);
+
+// Variable-length uint8 sequences, one per row (JPEG bytes; h5py: h5py.vlen_dtype(np.uint8),
+// each row reads as a uint8 array). create_vlen_bytes makes a 1-D dataset of n empty rows;
+// write_vlen_bytes_rows fills rows [start, start + rows.size()); read_vlen_bytes_rows reads
+// rows [start, end) (a hyperslab: only those rows' bytes are read).
+void create_vlen_bytes(hid_t loc, const std::string& name, int64_t n);
+void write_vlen_bytes_rows(hid_t loc, const std::string& name, int64_t start,
+                           const std::vector<std::vector<uint8_t>>& rows);
+std::vector<std::vector<uint8_t>> read_vlen_bytes_rows(hid_t loc, const std::string& name, int64_t start, int64_t end);
+
 // Writes a 1-D dataset of variable-length UTF-8 strings (h5py reads them as str).
 void write_string_dataset(hid_t loc, const std::string& name, const std::vector<std::string>& values);
 // Reads a 1-D dataset of strings (variable- or fixed-length).
@@ -144,5 +161,8 @@ void write_attr_string(hid_t obj, const std::string& name, const std::string& va
 int64_t read_attr_int(hid_t obj, const std::string& name);
 double read_attr_double(hid_t obj, const std::string& name);
 std::string read_attr_string(hid_t obj, const std::string& name);
+// 1-D float64 array attributes (e.g. band_hz = [8, 30]); h5py reads a numpy array.
+void write_attr_doubles(hid_t obj, const std::string& name, const std::vector<double>& values);
+std::vector<double> read_attr_doubles(hid_t obj, const std::string& name);
 
 }  // namespace attncamp::data

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -148,6 +150,51 @@ TEST(Hdf5, OpenErrorsAndIdMoves) {
   c = std::move(b);
   EXPECT_EQ(c.get(), raw);
   EXPECT_EQ(file_name_of(c.get()), dir + "/m.h5");
+}
+
+// Streaming writes (pre-created dataset, row ranges), variable-length bytes and array attributes,
+// read back here and by h5py (an independent reader) when Debian's python3-h5py is installed.
+TEST(Hdf5, RowWritesVlenBytesAndArrayAttributes) {
+  const std::string path = test::temp_dir() + "/rows.h5";
+  std::vector<std::vector<uint8_t>> blobs = {{1, 2, 3}, {}, {255}, {7, 7, 7, 7, 7}};
+  {
+    H5Id f = create_file(path);
+    create_dataset(f.get(), "images", DType::kU8, {5, 2, 3});
+    Tensor rows = Tensor::empty({2, 2, 3}, DType::kU8);
+    for (int64_t i = 0; i < rows.numel(); ++i) rows.data<uint8_t>()[i] = static_cast<uint8_t>(10 + i);
+    write_rows(f.get(), "images", 3, rows);
+    expect_error([&] { write_rows(f.get(), "images", 4, rows); }, {path, "/images", "rows [4, 6)", "5 rows"});
+    expect_error(
+        [&] {
+          write_rows(f.get(), "images", 0, Tensor::zeros({1, 2, 3}, DType::kI32));
+        },
+        {path, "/images", "int32"});
+    create_vlen_bytes(f.get(), "jpeg", 4);
+    write_vlen_bytes_rows(f.get(), "jpeg", 1, {blobs[1], blobs[2], blobs[3]});
+    write_vlen_bytes_rows(f.get(), "jpeg", 0, {blobs[0]});
+    write_attr_doubles(f.get(), "band_hz", {8.0, 30.0});
+  }
+  H5Id f = open_file(path);
+  const Tensor back = read_rows(f.get(), "images", 3, 5, DType::kU8);
+  EXPECT_EQ(back.data<uint8_t>()[0], 10);
+  EXPECT_EQ(back.data<uint8_t>()[11], 21);
+  EXPECT_EQ(read_vlen_bytes_rows(f.get(), "jpeg", 0, 4), blobs);
+  EXPECT_EQ(read_vlen_bytes_rows(f.get(), "jpeg", 2, 3)[0], blobs[2]);
+  expect_error([&] { read_vlen_bytes_rows(f.get(), "images", 0, 1); }, {path, "/images", "variable-length uint8"});
+  EXPECT_EQ(read_attr_doubles(f.get(), "band_hz"), (std::vector<double>{8.0, 30.0}));
+  const std::string py =
+      "import h5py, numpy as np, sys\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "assert [list(r) for r in f['jpeg']] == [[1,2,3], [], [255], [7]*5], [list(r) for r in f['jpeg']]\n"
+      "assert f['jpeg'][2].dtype == np.uint8\n"
+      "assert list(f.attrs['band_hz']) == [8.0, 30.0]\n"
+      "assert f['images'][3, 0, 0] == 10 and f['images'][4, 1, 2] == 21\n"
+      "print('h5py ok')\n";
+  if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0)
+    GTEST_SKIP() << "python3-h5py is not installed";
+  const std::string script = test::temp_dir() + "/check.py";
+  std::ofstream(script) << py;
+  EXPECT_EQ(std::system(("/usr/bin/python3 " + script + " " + path).c_str()), 0);
 }
 
 }  // namespace
