@@ -1,11 +1,19 @@
 // Fused scaled-dot-product attention (forward and backward) for multi-head layers. Scores, softmax
 // and the weighted sum are fused per (batch, head), so no [B,H,Sq,Sk] tensor is stored; the forward
 // saves each query row's log-sum-exp, from which the backward recomputes the probabilities.
+// CUDA tensors run the kernels of ops/cuda/attention_*.cu (FlashAttention-2 style tiling).
 #pragma once
+
+#include <cstdint>
 
 #include "runtime/tensor.h"
 
 namespace attncamp::ops {
+
+// Kernel family on CUDA (the CPU ignores it). kMma: tensor cores (mma.sync), bf16/f16 with head
+// dim 32, 64 or 128 and 16-byte aligned rows; kSimple: f32 FMA tiles, any activation dtype, head
+// dim <= 256; kAuto: kMma where it applies, else kSimple.
+enum class AttentionImpl { kAuto, kSimple, kMma };
 
 struct AttentionOptions {
   // Causal masking, top-left aligned: query i attends keys j <= i (also when Sq != Sk;
@@ -13,10 +21,13 @@ struct AttentionOptions {
   bool causal = false;
   // Multiplier of q.k; 0 means 1/sqrt(D).
   double scale = 0;
+  // CUDA kernel family; kAuto defers to $ATTNCAMP_ATTENTION_IMPL (auto, simple or mma) when set.
+  AttentionImpl impl = AttentionImpl::kAuto;
 };
 
-// Layouts (all contiguous, one float dtype, f32 or f64):
-//   q [B,Sq,H,D], k and v [B,Sk,H,D], out [B,Sq,H,D], lse [B,H,Sq].
+// Layouts (all contiguous): q [B,Sq,H,D], k and v [B,Sk,H,D], out [B,Sq,H,D], lse [B,H,Sq].
+// On the CPU every tensor but key_valid has one dtype, f32 or f64. On CUDA q, k, v, out (and
+// dout, dq, dk, dv) share one dtype, f32, bf16 or f16 (computed in f32), and lse is f32.
 // key_valid: undefined (every key may be attended) or u8 [B,Sk], nonzero = key b,j may be attended.
 // out[b,i,h] = sum_j p_ij v[b,j,h] with p_i = softmax_j(scale * q[b,i,h].k[b,j,h]) over the
 // attendable keys; lse[b,h,i] = log sum_j exp(scale * q.k) (natural log, over attendable keys).
@@ -38,5 +49,47 @@ void attention_qkvpacked_forward(const Tensor& qkv, const Tensor& key_valid, con
 // Backward of attention_qkvpacked_forward; dqkv [B,S,3,H,D] is overwritten.
 void attention_qkvpacked_backward(const Tensor& qkv, const Tensor& key_valid, const AttentionOptions& opt,
                                   const Tensor& out, const Tensor& lse, const Tensor& dout, Tensor& dqkv);
+
+// The CUDA kernel family that runs a call (kSimple or kMma): `requested`, or for kAuto the
+// environment's choice or else kMma where it applies. `rows_aligned`: every q/k/v/out row (and
+// gradient row) starts 16-byte aligned. Throws when the chosen family cannot run the call.
+AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64_t head_dim, bool rows_aligned);
+
+// CUDA launchers (ops/cuda/attention_*.cu), queued on the calling thread's current stream of
+// `device`. Device pointers; q, k, v, out, dout, dq, dk, dv have dtype `dtype` (f32, bf16 or
+// f16) and the D stride 1; lse and delta are f32.
+namespace cuda {
+
+// Element strides of a [B,S,H,D] view.
+struct SeqStrides {
+  int64_t batch = 0, seq = 0, head = 0;
+};
+
+struct AttentionArgs {
+  int64_t batch = 0, seq_q = 0, seq_k = 0, heads = 0, head_dim = 0;
+  DType dtype = DType::kF32;
+  bool causal = false;
+  float scale = 1;                              // multiplier of q.k (resolved, never 0)
+  AttentionImpl impl = AttentionImpl::kSimple;  // kSimple or kMma (resolved)
+  const void* q = nullptr;                      // [B,Sq,H,D], strides q_stride
+  const void* k = nullptr;                      // [B,Sk,H,D], strides k_stride
+  const void* v = nullptr;                      // [B,Sk,H,D], strides v_stride
+  const uint8_t* key_valid = nullptr;           // [B,Sk] or nullptr (every key attendable)
+  void* out = nullptr;                          // [B,Sq,H,D], strides out_stride (read by the backward)
+  float* lse = nullptr;                         // [B,H,Sq] contiguous (natural log; -inf for empty rows)
+  const void* dout = nullptr;                   // backward: [B,Sq,H,D], strides out_stride
+  void* dq = nullptr;                           // backward: strides q_stride, overwritten
+  void* dk = nullptr;                           // backward: strides k_stride, overwritten
+  void* dv = nullptr;                           // backward: strides v_stride, overwritten
+  float* delta = nullptr;                       // backward workspace: [B,H,Sq], rowsum(dout * out)
+  SeqStrides q_stride, k_stride, v_stride, out_stride;
+  int device = 0;
+};
+// Writes out and lse.
+void attention_forward(const AttentionArgs& a);
+// Writes dq, dk, dv (and delta) from q, k, v, out, lse and dout.
+void attention_backward(const AttentionArgs& a);
+
+}  // namespace cuda
 
 }  // namespace attncamp::ops

@@ -1,0 +1,175 @@
+// Fused attention throughput on CUDA (bf16): forward, and forward + backward, for B*S = 16384
+// tokens and H*D = 2048 at S in {256, 1024, 4096} and D in {64, 128} (H = 2048 / D), timed with
+// CUDA events on one stream after warmup runs. FLOPs: forward 4*B*H*S^2*D (two matmuls), backward
+// 2.5x that, so forward + backward counts 3.5x (halved with --causal). Prints a table last: what,
+// shape, time, TFLOP/s, the peer's TFLOP/s and the ratio (peer: benchmarks/peers/attention_torch.py,
+// torch SDPA, read with --peer).
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ops/attention.h"
+#include "runtime/cuda_context.h"
+#include "runtime/device.h"
+#include "runtime/half.h"
+#include "runtime/stream.h"
+#include "runtime/tensor.h"
+
+namespace {
+
+using attncamp::DType;
+using attncamp::Tensor;
+
+constexpr int64_t kTokens = 16384;
+constexpr int64_t kModelDim = 2048;  // H * D
+
+struct Case {
+  int64_t b, s, h, d;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> c;
+  for (const int64_t s : {256, 1024, 4096}) {
+    for (const int64_t d : {64, 128}) c.push_back({kTokens / s, s, kModelDim / d, d});
+  }
+  return c;
+}
+
+std::string label(const char* what, const Case& c) {
+  return std::string(what) + ".S" + std::to_string(c.s) + ".D" + std::to_string(c.d);
+}
+
+std::string shape_label(const Case& c) {
+  return std::to_string(c.b) + "x" + std::to_string(c.s) + "x" + std::to_string(c.h) + "x" + std::to_string(c.d);
+}
+
+// bf16 CUDA tensor with values uniform in [-1, 1) from a fixed xorshift sequence.
+Tensor random_bf16(const attncamp::Shape& shape, uint64_t seed) {
+  Tensor h = Tensor::empty(shape, DType::kBF16);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (int64_t i = 0; i < h.numel(); ++i) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    const float v = static_cast<float>(static_cast<double>(s >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+    h.data<attncamp::BFloat16>()[i] = attncamp::float_to_bf16(v);
+  }
+  return h.to(attncamp::Device::cuda(0));
+}
+
+struct Timing {
+  double fwd_ms, fwdbwd_ms;
+};
+
+// Mean milliseconds of `fn` over `iters` runs after `warmup` runs, on `stream` (the current one).
+template <typename F>
+double time_ms(F fn, int warmup, int iters, const attncamp::Stream& stream) {
+  for (int i = 0; i < warmup; ++i) fn();
+  attncamp::Event start(0), stop(0);
+  start.record(stream);
+  for (int i = 0; i < iters; ++i) fn();
+  stop.record(stream);
+  stop.synchronize();
+  return stop.elapsed_ms_since(start) / iters;
+}
+
+Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
+                 const attncamp::Stream& stream) {
+  const attncamp::Device dev = attncamp::Device::cuda(0);
+  const Tensor q = random_bf16({c.b, c.s, c.h, c.d}, 1), k = random_bf16({c.b, c.s, c.h, c.d}, 2);
+  const Tensor v = random_bf16({c.b, c.s, c.h, c.d}, 3), dout = random_bf16({c.b, c.s, c.h, c.d}, 4);
+  Tensor out = Tensor::empty(q.shape(), DType::kBF16, dev), lse = Tensor::empty({c.b, c.h, c.s}, DType::kF32, dev);
+  Tensor dq = Tensor::empty(q.shape(), DType::kBF16, dev), dk = Tensor::empty(q.shape(), DType::kBF16, dev);
+  Tensor dv = Tensor::empty(q.shape(), DType::kBF16, dev);
+  auto fwd = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), opt, out, lse); };
+  auto fwdbwd = [&] {
+    fwd();
+    attncamp::ops::attention_backward(q, k, v, Tensor(), opt, out, lse, dout, dq, dk, dv);
+  };
+  return Timing{time_ms(fwd, warmup, iters, stream), time_ms(fwdbwd, warmup, iters, stream)};
+}
+
+// Peer rates from attention_torch.py --tsv: lines "what<TAB>TFLOP/s".
+std::map<std::string, double> read_peer(const std::string& path) {
+  std::map<std::string, double> rates;
+  if (path.empty()) return rates;
+  std::ifstream in(path);
+  ATTNCAMP_CHECK(in.good(), "cannot read the peer's table ", path, " (write it with attention_torch.py --tsv)");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string what;
+    double rate = 0;
+    if (fields >> what >> rate) rates[what] = rate;
+  }
+  return rates;
+}
+
+attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
+  if (s == "simple") return attncamp::ops::AttentionImpl::kSimple;
+  if (s == "mma") return attncamp::ops::AttentionImpl::kMma;
+  return attncamp::ops::AttentionImpl::kAuto;
+}
+
+int run(int warmup, int iters, bool causal, const std::string& impl, const std::string& peer_path) {
+  ATTNCAMP_CHECK(attncamp::cuda_device_count() > 0, "attention_bench needs a CUDA device; none is visible");
+  const std::map<std::string, double> peer = read_peer(peer_path);
+  attncamp::Stream stream(0);
+  attncamp::CudaStreamGuard guard(stream);
+  attncamp::ops::AttentionOptions opt;
+  opt.causal = causal;
+  opt.impl = parse_impl(impl);
+  struct Row {
+    std::string what, shape;
+    double ms, tflops;
+  };
+  std::vector<Row> rows;
+  for (const Case& c : cases()) {
+    const Timing t = time_case(c, opt, warmup, iters, stream);
+    const double fwd_flops = 4.0 * static_cast<double>(c.b * c.h) * static_cast<double>(c.s * c.s) *
+                             static_cast<double>(c.d) * (causal ? 0.5 : 1.0);
+    rows.push_back({label("fwd", c), shape_label(c), t.fwd_ms, fwd_flops / (t.fwd_ms * 1e-3) * 1e-12});
+    rows.push_back({label("fwdbwd", c), shape_label(c), t.fwdbwd_ms, 3.5 * fwd_flops / (t.fwdbwd_ms * 1e-3) * 1e-12});
+  }
+  std::printf("\nbf16 attention (%s kernels%s), B*S = %lld tokens, H*D = %lld, mean of %d runs\n", impl.c_str(),
+              causal ? ", causal" : "", static_cast<long long>(kTokens), static_cast<long long>(kModelDim), iters);
+  std::printf("%-18s %-18s %10s %10s %12s %7s\n", "what", "shape BxSxHxD", "time ms", "TFLOP/s", "peer TFLOP/s",
+              "ratio");
+  for (const Row& r : rows) {
+    auto it = peer.find(r.what);
+    if (it == peer.end()) {
+      std::printf("%-18s %-18s %10.4f %10.1f %12s %7s\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops, "-", "-");
+    } else {
+      std::printf("%-18s %-18s %10.4f %10.1f %12.1f %7.2f\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops,
+                  it->second, r.tflops / it->second);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bf16 fused attention benchmark (CUDA), forward and forward + backward"};
+  int warmup = 5, iters = 20;
+  bool causal = false;
+  std::string impl = "auto", peer;
+  app.add_option("--warmup", warmup, "untimed runs per shape")->check(CLI::NonNegativeNumber);
+  app.add_option("--iters", iters, "timed runs per shape")->check(CLI::PositiveNumber);
+  app.add_flag("--causal", causal, "causal masking (FLOPs counted as half)");
+  app.add_option("--impl", impl, "kernel family: auto, simple or mma")->check(CLI::IsMember({"auto", "simple", "mma"}));
+  app.add_option("--peer", peer, "TSV written by benchmarks/peers/attention_torch.py --tsv (adds peer and ratio)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(warmup, iters, causal, impl, peer);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attention_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,100 @@
+// Device helpers shared by the attention kernels: packing of 16-bit pairs (element conversion is
+// act_io.cuh's to_f32 / from_f32), row addressing of strided [B,S,H,D] views, and copies of row
+// tiles from global into shared memory (rows past the sequence end are zero-filled, so padded
+// keys and values are finite and padded queries produce nothing).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "ops/attention.h"
+#include "ops/cuda/act_io.cuh"
+#include "ops/cuda/attention_warp.cuh"
+
+namespace attncamp::ops::cuda::attn {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// Two values rounded to the 16-bit type T and packed into one register, `lo` in the low half
+// (the element with the lower column or k index of a fragment register).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  uint32_t u;
+  memcpy(&u, &v, sizeof(u));
+  return u;
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  uint32_t u;
+  memcpy(&u, &v, sizeof(u));
+  return u;
+}
+
+// Row 0 of the (b, h) slice of a [B,S,H,D] view; row i is at i * st.seq from it.
+template <typename T>
+__device__ __forceinline__ T* slice_ptr(const void* base, const SeqStrides& st, int64_t b, int64_t h) {
+  return static_cast<T*>(const_cast<void*>(base)) + b * st.batch + h * st.head;
+}
+
+// Key j of batch row b may be attended: j < seq_k and the mask (if any) allows it.
+__device__ __forceinline__ bool key_allowed(const AttentionArgs& p, int64_t b, int j) {
+  return j < p.seq_k && (p.key_valid == nullptr || p.key_valid[b * p.seq_k + j] != 0);
+}
+
+// Log-sum-exp of a query row (f32, natural log) in base-2 units for exp2f(s * scale * log2e -
+// lse2): rows without attendable keys (lse = -inf) and rows past seq_q (`in_range` false) give
+// +inf, so every probability recomputed from them is exactly 0.
+__device__ __forceinline__ float lse2_of(float lse, bool in_range) {
+  return in_range && lse != -INFINITY ? lse * kLog2e : INFINITY;
+}
+__device__ __forceinline__ float lse_log2(const float* lse_row0, int i, int seq_q) {
+  return i < seq_q ? lse2_of(lse_row0[i], true) : INFINITY;
+}
+
+// 16-bit tiles for the tensor-core kernels, asynchronously (cp.async; see attention_warp.cuh for
+// when they land): rows row0 .. row0 + kRows - 1 (zero past n) of a slice, each kD elements, in
+// 16-byte chunks into smem rows of kD + 8 elements (the 16-byte pad staggers rows across banks, so
+// ldmatrix reads are conflict-free). Needs 16-byte aligned rows.
+template <typename T, int kRows, int kD, int kThreads>
+__device__ __forceinline__ void load_tile_async(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
+  constexpr int kChunks = kD / 8;
+  for (int c = threadIdx.x; c < kRows * kChunks; c += kThreads) {
+    const int r = c / kChunks, col = (c % kChunks) * 8;
+    const bool in = row0 + r < n;
+    cp_async_16(tile + r * (kD + 8) + col, in ? slice + static_cast<int64_t>(row0 + r) * seq_stride + col : slice, in);
+  }
+}
+
+// kCount floats src[i0 ..] (zero past n) into dst, asynchronously.
+template <int kCount, int kThreads>
+__device__ __forceinline__ void load_floats_async(float* dst, const float* src, int i0, int n) {
+  for (int c = threadIdx.x; c < kCount; c += kThreads) cp_async_4(dst + c, i0 + c < n ? src + i0 + c : src, i0 + c < n);
+}
+
+// Flags of keys n0 .. n0 + kCount - 1 (1: attendable, 0: masked or past seq_k), plain stores.
+template <int kCount, int kThreads>
+__device__ __forceinline__ void load_key_flags(uint8_t* flags, const AttentionArgs& p, int64_t b, int n0) {
+  for (int c = threadIdx.x; c < kCount; c += kThreads) flags[c] = key_allowed(p, b, n0 + c) ? 1 : 0;
+}
+
+// f32 tiles for the simple kernels: rows row0 .. row0 + rows - 1 (zero past n) of a slice, d
+// elements each, into smem rows of `ld` floats.
+template <typename T, int kThreads>
+__device__ __forceinline__ void load_tile_f32(float* tile, int ld, const T* slice, int64_t seq_stride, int row0, int n,
+                                              int rows, int d) {
+  for (int e = threadIdx.x; e < rows * d; e += kThreads) {
+    const int r = e / d, c = e - r * d;
+    tile[r * ld + c] = row0 + r < n ? to_f32(slice[static_cast<int64_t>(row0 + r) * seq_stride + c]) : 0.0f;
+  }
+}
+
+}  // namespace attncamp::ops::cuda::attn

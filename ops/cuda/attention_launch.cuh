@@ -1,0 +1,48 @@
+// Host side of the attention kernels (CUDA translation units only): grid shapes, the shared-
+// memory opt-in above 48 KiB, and the launchers each kernel family's translation unit defines.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ops/attention.h"
+#include "runtime/cuda/check.h"
+
+namespace attncamp::ops::cuda::attn {
+
+// Lets `kernel` use `bytes` of dynamic shared memory on the current device (the default limit is
+// 48 KiB; larger tiles opt in, up to the device's per-block maximum).
+template <typename Kernel>
+void allow_smem(Kernel kernel, size_t bytes) {
+  if (bytes <= size_t{48} << 10) return;
+  int device = 0, limit = 0;
+  ATTNCAMP_CUDA_CHECK(cudaGetDevice(&device));
+  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  ATTNCAMP_CHECK(bytes <= static_cast<size_t>(limit), "attention kernel needs ", bytes,
+                 " bytes of shared memory per block, CUDA device ", device, " allows ", limit,
+                 " (use a smaller head dim)");
+  ATTNCAMP_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+}
+
+// Grid (ceil(n / tile), H, B): x walks tiles of n rows (queries or keys) of one (b, h).
+inline dim3 attention_grid(int64_t n, int tile, const AttentionArgs& a) {
+  return dim3(static_cast<unsigned>((n + tile - 1) / tile), static_cast<unsigned>(a.heads),
+              static_cast<unsigned>(a.batch));
+}
+
+// ops/cuda/attention_simple.cu: delta = rowsum(dout * out), and the f32-FMA kernels.
+void launch_delta(const AttentionArgs& a, cudaStream_t stream);
+void simple_forward(const AttentionArgs& a, cudaStream_t stream);
+void simple_backward(const AttentionArgs& a, cudaStream_t stream);  // after launch_delta
+
+// Tensor-core kernels, T = __nv_bfloat16 or __half: ops/cuda/attention_mma_fwd.cu and
+// ops/cuda/attention_mma_bwd_{bf16,f16}.cu.
+template <typename T>
+void mma_forward(const AttentionArgs& a, cudaStream_t stream);
+template <typename T>
+void mma_backward(const AttentionArgs& a, cudaStream_t stream);  // after launch_delta
+
+}  // namespace attncamp::ops::cuda::attn
