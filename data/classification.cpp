@@ -1,15 +1,54 @@
-// classification/1 loading: checks the schema attribute, then /images (uint8 rank 4, encoding
-// "raw"), /labels (int32 rank 1, same N), num_classes, optional /class_names and every label's
-// range, in that order, so the first problem found is the one reported.
+// classification/1 loading: checks the schema attribute, then /images (uint8 rank 4 for encoding
+// "raw"; variable-length bytes decoded to RGB for "jpeg"), /labels (int32 rank 1, same N), num_classes, optional
+// /class_names and every label's range, in that order, so the first problem found is the one reported.
 #include "data/classification.h"
 
+#include <cstring>
+
 #include "data/hdf5.h"
+#include "data/image_codec.h"
 
 namespace attncamp::data {
 
 namespace {
 constexpr const char* kSchema = "classification/1";
+
+// Decodes every row of the variable-length /images dataset to RGB: u8 [N, H, W, 3].
+Tensor decode_jpeg_images(hid_t f, const std::string& path) {
+  const Shape shape = dataset_shape(f, "images");
+  if (shape.size() != 1) {
+    ATTNCAMP_THROW(path, ": dataset /images has encoding \"jpeg\" but rank ", shape.size(),
+                   ", expected rank 1 (one variable-length byte string per image)");
+  }
+  const int64_t n = shape[0];
+  const auto rows = read_vlen_bytes_rows(f, "images", 0, n);
+  if (n == 0) return Tensor::empty({0, 0, 0, 3}, DType::kU8);
+  int height = 0, width = 0;
+  image_size(rows[0].data(), rows[0].size(), &height, &width, path + ": /images[0]");
+  Tensor images = Tensor::empty({n, height, width, 3}, DType::kU8);
+  const size_t image_bytes = static_cast<size_t>(height) * width * 3;
+  // Decode in parallel; each image keeps its error, and the lowest failing index is reported.
+  std::vector<std::string> errors(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string what = path + ": /images[" + std::to_string(i) + "]";
+    try {
+      const Image img = decode_image(rows[i].data(), rows[i].size(), 3, what);
+      if (img.height != height || img.width != width) {
+        ATTNCAMP_THROW(what, " is ", img.height, "x", img.width, " but /images[0] is ", height, "x", width,
+                       "; loading a whole file needs equal sizes (convert with --crop)");
+      }
+      std::memcpy(images.data<uint8_t>() + i * image_bytes, img.pixels.data(), image_bytes);
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  }
+  for (const auto& e : errors) {
+    if (!e.empty()) throw Error(e);
+  }
+  return images;
 }
+}  // namespace
 
 ClassificationData load_classification(const std::string& path) {
   H5Id file = open_file(path);
@@ -22,23 +61,20 @@ ClassificationData load_classification(const std::string& path) {
   if (schema != kSchema) ATTNCAMP_THROW(path, ": attncamp_schema is \"", schema, "\", expected \"", kSchema, "\"");
 
   if (!link_exists(f, "images")) ATTNCAMP_THROW(path, ": dataset /images not found");
+  std::string encoding;
   {
     H5Id images = open_dataset(f, "images");
     if (!has_attr(images.get(), "encoding")) {
       ATTNCAMP_THROW(path, ": dataset /images has no attribute 'encoding' (expected \"raw\" or \"jpeg\")");
     }
-    const std::string encoding = read_attr_string(images.get(), "encoding");
-    if (encoding == "jpeg") {
-      ATTNCAMP_THROW(path, ": dataset /images has encoding \"jpeg\", which is not supported yet (only \"raw\"; ",
-                     "JPEG decoding comes with the streaming reader)");
-    }
-    if (encoding != "raw") {
+    encoding = read_attr_string(images.get(), "encoding");
+    if (encoding != "raw" && encoding != "jpeg") {
       ATTNCAMP_THROW(path, ": dataset /images has encoding \"", encoding, "\", expected \"raw\" or \"jpeg\"");
     }
   }
   ClassificationData data;
   data.path = path;
-  data.images = read_tensor(f, "images", DType::kU8, 4);
+  data.images = encoding == "jpeg" ? decode_jpeg_images(f, path) : read_tensor(f, "images", DType::kU8, 4);
   data.labels = read_tensor(f, "labels", DType::kI32, 1);
   const int64_t n = data.images.size(0);
   if (data.labels.size(0) != n) {

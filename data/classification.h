@@ -1,5 +1,5 @@
-// Reader for classification/1 files (schema in docs/data_formats.md): loads a whole
-// raw-encoded file into memory and validates it, with one-line errors naming the file,
+// Reader for classification/1 files (schema in docs/data_formats.md): loads a whole raw- or
+// JPEG-encoded file into memory and validates it, with one-line errors naming the file,
 // the dataset and, for a bad sample, its index.
 #pragma once
 
@@ -19,10 +19,10 @@ struct ClassificationData {
   std::string path;                      // the file it came from
 };
 
-// Loads and validates a raw-encoded classification/1 file completely (Fashion-MNIST's
-// train.h5 is 47 MB). Files too large for memory and JPEG-encoded images need the sharded
-// streaming reader, which comes in a later issue; encoding "jpeg" is rejected with a clear
-// "not supported yet" error.
+// Loads and validates a classification/1 file completely (Fashion-MNIST's train.h5 is 47 MB).
+// encoding "raw" reads /images as stored; encoding "jpeg" decodes every JPEG/PNG in /images to
+// RGB (C = 3), and all images must have the same height and width (else an error naming the
+// first index that differs). Files too large for memory need the sharded streaming reader.
 ClassificationData load_classification(const std::string& path);
 
 }  // namespace attncamp::data

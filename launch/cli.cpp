@@ -3,16 +3,26 @@
 #include "launch/cli.h"
 
 #include <cblas.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <functional>
+#include <memory>
 
 #include "data/checkpoint.h"
 #include "data/classification.h"
+#include "data/coco.h"
+#include "data/detection.h"
+#include "data/eeg.h"
 #include "data/fashion_mnist.h"
+#include "data/imagenet.h"
+#include "data/inspect.h"
 #include "launch/bench.h"
 #include "launch/config.h"
 #include "launch/precision.h"
+#include "launch/progress.h"
 #include "launch/trainer.h"
 #include "runtime/process.h"
 
@@ -26,6 +36,60 @@ int cmd_convert_fashion_mnist(const std::string& input, const std::string& outpu
               static_cast<long>(s.written), static_cast<long>(s.skipped));
   for (const auto& o : s.outputs) std::printf("  wrote %s\n", o.c_str());
   return 0;
+}
+
+// Progress of a converter on stderr: a self-updating line on a terminal, a line per 10% otherwise.
+std::function<void(int64_t, int64_t)> converter_progress(const std::string& label) {
+  const bool tty = isatty(fileno(stderr)) != 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto last_decile = std::make_shared<int64_t>(-1);
+  return [=](int64_t done, int64_t total) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+    const double eta = rate > 0 ? static_cast<double>(total - done) / rate : 0;
+    const int64_t decile = total > 0 ? done * 10 / total : 10;
+    if (!tty && decile == *last_decile) return;
+    *last_decile = decile;
+    std::fprintf(stderr, "%s%s %ld/%ld (%.0f%%) %.1f/s ETA %s%s", tty ? "\r\033[K" : "", label.c_str(),
+                 static_cast<long>(done), static_cast<long>(total), total > 0 ? 100.0 * done / total : 100.0, rate,
+                 Progress::format_duration(eta).c_str(), tty && done < total ? "" : "\n");
+    std::fflush(stderr);
+  };
+}
+
+// "converted X: N samples written, M skipped", the outputs, and every skipped sample with why.
+void print_summary(const std::string& what, const data::ConvertSummary& s) {
+  std::printf("converted %s: %ld samples written, %ld skipped\n", what.c_str(), static_cast<long>(s.written),
+              static_cast<long>(s.skipped));
+  for (const auto& o : s.outputs) std::printf("  wrote %s\n", o.c_str());
+  for (const auto& k : s.skipped_samples) std::printf("  left out %s: %s\n", k.source.c_str(), k.reason.c_str());
+}
+
+data::OnError parse_on_error(const std::string& v) {
+  if (v == "fail") return data::OnError::kFail;
+  if (v == "skip") return data::OnError::kSkip;
+  ATTNCAMP_THROW("--on-error must be fail or skip (got \"", v, "\")");
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (begin <= text.size() && !text.empty()) {
+    const size_t end = text.find(',', begin);
+    out.push_back(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
+int cmd_inspect(const std::string& path, int64_t max_problems, bool decode) {
+  data::InspectOptions o;
+  o.max_problems = max_problems;
+  o.decode_images = decode;
+  const data::InspectReport r = data::inspect_file(path, o);
+  std::fputs(data::format_report(r).c_str(), stdout);
+  return r.valid() ? 0 : 1;
 }
 
 int cmd_eval(const config::Experiment& e, const std::string& checkpoint, const std::string& data_path) {
@@ -55,6 +119,65 @@ int run_cli(int argc, char** argv) {
   std::string fm_input = data::default_fashion_mnist_dir(), fm_output;
   fmnist->add_option("--input", fm_input, "folder with the IDX .gz files")->capture_default_str();
   fmnist->add_option("--output", fm_output, "output folder")->required();
+
+  auto* eeg = convert->add_subcommand("eeg", "EDF/EDF+/BDF/GDF recordings -> eeg/1 epochs around annotated events");
+  std::vector<std::string> eeg_inputs;
+  std::string eeg_output, eeg_events, eeg_band, eeg_channels, eeg_on_error = "fail";
+  data::EegOptions eeg_opt;
+  eeg->add_option("--input", eeg_inputs, "recordings (several go into one dataset)")->required();
+  eeg->add_option("--output", eeg_output, "output eeg/1 file")->required();
+  eeg->add_option("--events", eeg_events, "event=class pairs, e.g. T1=left,T2=right")->required();
+  eeg->add_option("--tmin", eeg_opt.tmin_s, "epoch start relative to the event (s)")->capture_default_str();
+  eeg->add_option("--tmax", eeg_opt.tmax_s, "epoch end relative to the event (s, inclusive)")->capture_default_str();
+  eeg->add_option("--band", eeg_band, "zero-phase Butterworth band-pass LO,HI in Hz (e.g. 8,30)");
+  eeg->add_option("--resample", eeg_opt.resample_hz, "output rate in Hz (an integer divisor of the file's rate)");
+  eeg->add_flag("--car", eeg_opt.car, "common average reference");
+  eeg->add_option("--channels", eeg_channels, "channels to keep, comma-separated (default: all EEG channels)");
+  eeg->add_option("--subject", eeg_opt.subject, "subject id (default: from the file name, S001R04 -> 1)");
+  eeg->add_option("--run", eeg_opt.run, "run id (default: from the file name, S001R04 -> 4)");
+  eeg->add_option("--on-error", eeg_on_error, "per-file problems: fail or skip")->capture_default_str();
+
+  auto* coco = convert->add_subcommand("coco", "COCO instances JSON + image folder -> detection/1");
+  std::string coco_json, coco_images, coco_output, coco_on_error = "fail";
+  int coco_threads = 0;
+  coco->add_option("--annotations", coco_json, "instances_*.json")->required();
+  coco->add_option("--images", coco_images, "folder with the images the JSON names")->required();
+  coco->add_option("--output", coco_output, "output detection/1 file")->required();
+  coco->add_option("--on-error", coco_on_error, "per-image/annotation problems: fail or skip")->capture_default_str();
+  coco->add_option("--threads", coco_threads, "reader threads (0 = all cores)")->capture_default_str();
+
+  auto* imagenet = convert->add_subcommand(
+      "imagenet", "folder of class folders (or a folder plus a label file) -> classification/1, JPEG or raw");
+  data::ImagenetOptions in_opt;
+  std::string in_on_error = "fail";
+  int in_threads = 0;
+  bool in_keep_aspect = false;
+  imagenet->add_option("--input", in_opt.input_dir, "folder of <class>/ folders (ImageNet train/val layout)")
+      ->required();
+  imagenet->add_option("--labels", in_opt.labels_file,
+                       "label file: TSV with header columns class_index (or label), file (or path) and optionally "
+                       "wnid; paths relative to --input");
+  imagenet->add_option("--output", in_opt.output, "output classification/1 file")->required();
+  imagenet->add_option("--size", in_opt.size, "shorter side after resizing (pixels)")->capture_default_str();
+  imagenet->add_flag("--crop", in_opt.crop, "centre-crop to size x size after resizing");
+  imagenet->add_flag("--keep-aspect", in_keep_aspect, "keep the aspect ratio (no crop; needs --encoding jpeg)");
+  imagenet->add_option("--encoding", in_opt.encoding, "jpeg (re-encoded) or raw (uint8 pixels, needs --crop)")
+      ->capture_default_str();
+  imagenet->add_option("--quality", in_opt.quality, "JPEG quality 1..100")->capture_default_str();
+  imagenet->add_option("--num-classes", in_opt.num_classes, "number of classes (0 = from folders or labels)");
+  imagenet->add_option("--threads", in_threads, "decode/resize/encode threads (0 = all cores)")->capture_default_str();
+  imagenet->add_option("--on-error", in_on_error, "per-image problems: fail or skip")->capture_default_str();
+
+  auto* inspect = app.add_subcommand("inspect", "describe an attncamp HDF5 file and check it against its schema");
+  std::string inspect_path;
+  int64_t inspect_max = 100;
+  bool inspect_decode = false;
+  inspect->add_option("FILE", inspect_path, "HDF5 file (classification/1, detection/1, eeg/1, checkpoint/1)")
+      ->required();
+  inspect->add_option("--max-problems", inspect_max, "problems listed (all are counted)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  inspect->add_flag("--decode", inspect_decode, "fully decode every JPEG/PNG row, not just check its signature");
 
   std::string config_path, resume, checkpoint, data_path, device;
   std::vector<std::string> overrides;
@@ -105,6 +228,44 @@ int run_cli(int argc, char** argv) {
     return load_config(config_path, ov);
   };
   if (fmnist->parsed()) return cmd_convert_fashion_mnist(fm_input, fm_output);
+  if (inspect->parsed()) return cmd_inspect(inspect_path, inspect_max, inspect_decode);
+  if (coco->parsed()) {
+    data::ConvertOptions conv;
+    conv.on_error = parse_on_error(coco_on_error);
+    conv.threads = coco_threads;
+    conv.progress = converter_progress("coco images");
+    const data::ConvertSummary s = data::convert_coco(coco_json, coco_images, coco_output, conv);
+    const data::DetectionData d = data::load_detection(coco_output);
+    print_summary("COCO " + coco_json, s);
+    std::printf("  %ld images, %ld boxes, %ld classes\n", static_cast<long>(d.image_ids.size()),
+                static_cast<long>(d.box_labels.size()), static_cast<long>(d.class_names.size()));
+    return 0;
+  }
+  if (imagenet->parsed()) {
+    ATTNCAMP_CHECK(!(in_keep_aspect && in_opt.crop), "--crop and --keep-aspect exclude each other");
+    data::ConvertOptions conv;
+    conv.on_error = parse_on_error(in_on_error);
+    conv.threads = in_threads;
+    conv.progress = converter_progress("images");
+    print_summary("images from " + in_opt.input_dir, data::convert_imagenet(in_opt, conv));
+    return 0;
+  }
+  if (eeg->parsed()) {
+    eeg_opt.events = data::parse_eeg_event_map(eeg_events);
+    if (!eeg_band.empty()) {
+      const std::vector<std::string> b = split_commas(eeg_band);
+      ATTNCAMP_CHECK(b.size() == 2, "--band must be LO,HI in Hz (got \"", eeg_band, "\")");
+      eeg_opt.band_lo_hz = std::stod(b[0]);
+      eeg_opt.band_hi_hz = std::stod(b[1]);
+    }
+    if (!eeg_channels.empty()) eeg_opt.channels = split_commas(eeg_channels);
+    data::ConvertOptions conv;
+    conv.on_error = parse_on_error(eeg_on_error);
+    conv.progress = converter_progress("eeg files");
+    print_summary("EEG from " + std::to_string(eeg_inputs.size()) + " file(s)",
+                  data::convert_eeg(eeg_inputs, eeg_output, eeg_opt, conv));
+    return 0;
+  }
   if (train->parsed()) {
     Trainer(load(), config_path).run(resume);
     return 0;

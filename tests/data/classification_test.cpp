@@ -1,6 +1,6 @@
 // Tests for load_classification on small hand-made files: a valid file loads, and each kind
 // of bad input (missing file, non-HDF5 file, wrong schema, missing or mistyped datasets,
-// JPEG encoding, count mismatch, label out of range) gives one line naming file and dataset.
+// JPEG with the wrong rank, count mismatch, label out of range) gives one line naming file and dataset.
 #include "data/classification.h"
 
 #include <gtest/gtest.h>
@@ -123,11 +123,11 @@ TEST(Classification, LabelOutOfRange) {
   expect_error([&] { load_classification(path2); }, {path2 + ": /labels[123] = -1 is outside [0, 10)"});
 }
 
-TEST(Classification, JpegNotSupportedYet) {
+TEST(Classification, JpegWithWrongRank) {
   Spec s;
   s.encoding = "jpeg";
   const std::string path = write_file(s);
-  expect_error([&] { load_classification(path); }, {path, "/images", "\"jpeg\"", "not supported yet"});
+  expect_error([&] { load_classification(path); }, {path, "/images", "\"jpeg\"", "rank 4", "expected rank 1"});
 }
 
 TEST(Classification, BadNumClasses) {
