@@ -19,6 +19,7 @@
 #include "data/fashion_mnist.h"
 #include "data/imagenet.h"
 #include "data/inspect.h"
+#include "data/loader.h"
 #include "launch/bench.h"
 #include "launch/config.h"
 #include "launch/precision.h"
@@ -215,6 +216,17 @@ int run_cli(int argc, char** argv) {
   bench_ar->add_option("--max-bytes", ar_max, "largest message in bytes")->capture_default_str();
   bench_ar->add_option("--iters", ar_iters, "timed iterations per size (x4 below 1 MiB)")->capture_default_str();
 
+  auto* bench_loader_cmd =
+      bench->add_subcommand("loader", "input pipeline throughput: read, decode, augment and batch (images/s)");
+  std::string bl_data;
+  int bl_threads = 1;
+  int64_t bl_batch = 64;
+  double bl_seconds = 10;
+  bench_loader_cmd->add_option("--data", bl_data, "classification/1 file (raw or jpeg)")->required();
+  bench_loader_cmd->add_option("--threads", bl_threads, "worker threads")->capture_default_str();
+  bench_loader_cmd->add_option("--batch", bl_batch, "batch size")->capture_default_str();
+  bench_loader_cmd->add_option("--seconds", bl_seconds, "how long to run")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -280,6 +292,13 @@ int run_cli(int argc, char** argv) {
     std::printf("blas core: %s, threads: %d\n", openblas_get_corename(), openblas_get_num_threads());
     if (r.world > 1) std::printf("all-reduce wait: %.1f%% of step time\n", 100 * r.comm_wait_fraction);
     std::printf("attncamp images/s: %.1f\n", r.images_per_second);
+    return 0;
+  }
+  if (bench_loader_cmd->parsed()) {
+    const data::LoaderBenchResult r = data::bench_loader(bl_data, bl_threads, bl_batch, bl_seconds);
+    std::printf("bench loader %s: encoding %s, threads %d, batch %ld, %ld images in %.2f s, %.1f img/s\n",
+                bl_data.c_str(), r.encoding.c_str(), r.threads, static_cast<long>(r.batch), static_cast<long>(r.images),
+                r.seconds, r.images_per_second);
     return 0;
   }
   if (bench_ar->parsed()) {
