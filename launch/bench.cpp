@@ -93,7 +93,7 @@ void bench_allreduce(const std::string& device_text, const std::string& backend,
                 dev.str().c_str());
     std::printf("%12s %12s %6s %12s %10s %10s\n", "size(B)", "count", "type", "time(us)", "algbw(GB/s)", "busbw(GB/s)");
   }
-  for (int64_t bytes = 8; bytes <= max_bytes; bytes *= 4) {
+  for (int64_t bytes = 8; bytes <= max_bytes; bytes *= 2) {
     const int64_t count = bytes / 4;
     Tensor x = Tensor::zeros({count}, DType::kF32, dev);
     const int n = bytes <= (1 << 20) ? iters * 4 : iters;

@@ -20,7 +20,7 @@ struct BenchResult {
 // reduction (buckets overlapping backward), as in training.
 BenchResult bench_train(const config::Experiment& e, int64_t steps, int64_t warmup);
 
-// `attncamp bench allreduce`: all-reduce (sum, f32) of 8 B .. max_bytes in x4 steps on the
+// `attncamp bench allreduce`: all-reduce (sum, f32) of 8 B .. max_bytes in x2 steps on the
 // communicator `backend` names, or with "auto" the one the launcher gives (mpi on `device` cpu,
 // nccl on cuda, single without a launcher); rank 0 prints an nccl-tests style table: size, count, type, time, algbw,
 // busbw (busbw = algbw * 2(p-1)/p, the bus bandwidth of a ring).
