@@ -28,4 +28,14 @@ void check_cuda_activation(const char* op, const char* what, const Tensor& t) {
                  what, " has dtype ", dtype_name(t.dtype()), "; on CUDA expected f32, bf16 or f16");
 }
 
+void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
+  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
+  check_cuda_activation(op, what, t);
+  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  if (ref) {
+    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
+                   shape_str(ref->shape()));
+  }
+}
+
 }  // namespace attncamp::ops

@@ -22,4 +22,8 @@ bool on_cuda(const char* op, std::initializer_list<const Tensor*> ts);
 // Throws unless `t` is f32, bf16 or f16 (a CUDA activation dtype); `what` names the argument.
 void check_cuda_activation(const char* op, const char* what, const Tensor& t);
 
+// A CUDA activation operand: defined, contiguous, an activation dtype, and the shape of `ref`
+// when given.
+void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what);
+
 }  // namespace attncamp::ops

@@ -70,19 +70,6 @@ void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* w
   }
 }
 
-#ifdef ATTNCAMP_WITH_CUDA
-// CUDA operands: defined, contiguous, an activation dtype each, and the shape of `ref` (if given).
-void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  check_cuda_activation(op, what, t);
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  if (ref) {
-    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
-                   shape_str(ref->shape()));
-  }
-}
-#endif
-
 }  // namespace
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {

@@ -74,7 +74,7 @@ void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* w
 
 #ifdef ATTNCAMP_WITH_CUDA
 // CUDA operands: defined, contiguous [..., C], an activation dtype each, the shape of `ref` (if given).
-void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
+void check_cuda_row_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
   ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
   check_cuda_activation(op, what, t);
   ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
@@ -91,8 +91,8 @@ void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const ch
 void softmax_forward(const Tensor& x, Tensor& y) {
   if (on_cuda("softmax_forward", {&x, &y})) {
 #ifdef ATTNCAMP_WITH_CUDA
-    check_cuda_arg(x, nullptr, "softmax_forward", "x");
-    check_cuda_arg(y, &x, "softmax_forward", "y");
+    check_cuda_row_arg(x, nullptr, "softmax_forward", "x");
+    check_cuda_row_arg(y, &x, "softmax_forward", "y");
     const int64_t cols = x.size(-1), rows = cols == 0 ? 0 : x.numel() / cols;
     cuda::softmax_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), rows, cols, x.device().index);
 #endif
@@ -111,9 +111,9 @@ void softmax_forward(const Tensor& x, Tensor& y) {
 void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   if (on_cuda("softmax_backward", {&y, &dy, &dx})) {
 #ifdef ATTNCAMP_WITH_CUDA
-    check_cuda_arg(y, nullptr, "softmax_backward", "y");
-    check_cuda_arg(dy, &y, "softmax_backward", "dy");
-    check_cuda_arg(dx, &y, "softmax_backward", "dx");
+    check_cuda_row_arg(y, nullptr, "softmax_backward", "y");
+    check_cuda_row_arg(dy, &y, "softmax_backward", "dy");
+    check_cuda_row_arg(dx, &y, "softmax_backward", "dx");
     const int64_t cols = y.size(-1), rows = cols == 0 ? 0 : y.numel() / cols;
     cuda::softmax_backward(y.raw_data(), y.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), rows, cols,
                            y.device().index);
