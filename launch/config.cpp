@@ -234,6 +234,9 @@ void validate(const config::Experiment& e, const std::string& source) {
   require(m.attn_pool_dim() >= 0, "model.attn_pool_dim", "must be >= 0 (0 = model.dim)", m.attn_pool_dim());
 
   const config::DataConfig& d = e.data();
+  require(d.loader_threads() >= 0, "data.loader_threads", "must be >= 0 (0 = read the training file whole)",
+          d.loader_threads());
+  require(!d.augment() || d.loader_threads() > 0, "data.augment", "needs data.loader_threads > 0", d.augment());
   require(d.synthetic_samples() >= 0, "data.synthetic_samples", "must be >= 0 (0 = read data.train_path)",
           d.synthetic_samples());
   require(!d.train_path().empty() || d.synthetic_samples() > 0, "data.train_path",

@@ -17,6 +17,7 @@
 #include <fstream>
 
 #include "data/checkpoint.h"
+#include "data/loader.h"
 #include "data/sampler.h"
 #include "data/synthetic.h"
 #include "launch/config.h"
@@ -259,10 +260,25 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   const auto& dc = e_.data();
   const int64_t synthetic = dc.synthetic_samples();
   const int64_t size = e_.model().image_size(), channels = e_.model().in_channels();
-  const data::ClassificationData train =
-      synthetic > 0
-          ? data::make_synthetic_classification(synthetic, size, channels, e_.model().num_classes(), tc.seed())
-          : data::load_classification(dc.train_path());
+  // The training set: synthetic, read whole into memory, or (data.loader_threads > 0) streamed
+  // from its file by the prefetching loader, each rank reading only its own samples.
+  const bool stream = synthetic == 0 && dc.loader_threads() > 0;
+  std::shared_ptr<data::ClassificationSource> source;
+  data::ClassificationData train;
+  if (stream) {
+    data::ClassificationAugment aug;
+    aug.size = static_cast<int>(size);
+    aug.train = true;
+    aug.random_resized_crop = dc.augment();
+    aug.flip = dc.augment();
+    source = std::make_shared<data::ClassificationSource>(dc.train_path(), aug, tc.seed());
+    train.num_classes = source->reader().num_classes();
+    train.path = dc.train_path();
+  } else {
+    train = synthetic > 0
+                ? data::make_synthetic_classification(synthetic, size, channels, e_.model().num_classes(), tc.seed())
+                : data::load_classification(dc.train_path());
+  }
   data::ClassificationData test;
   const bool has_test = synthetic > 0 || !dc.test_path().empty();
   if (synthetic > 0) {
@@ -274,9 +290,18 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   const int64_t classes = e_.model().num_classes() > 0 ? e_.model().num_classes() : train.num_classes;
   ATTNCAMP_CHECK(train.num_classes <= classes, train.path, ": has ", train.num_classes,
                  " classes but model.num_classes is ", classes);
-  const Shape& shp = train.images.shape();
-  ATTNCAMP_CHECK(shp[1] == size && shp[2] == size && shp[3] == channels, train.path, ": /images are ", shape_str(shp),
-                 " but the model expects [N,", size, ",", size, ",", channels, "]");
+  if (stream) {
+    const int c = source->reader().channels();
+    ATTNCAMP_CHECK(c == channels, train.path, ": images have ", c, " channels but the model expects ", channels);
+    ATTNCAMP_CHECK(dc.augment() || source->reader().jpeg() ||
+                       (source->reader().height() == size && source->reader().width() == size),
+                   train.path, ": /images are ", source->reader().height(), "x", source->reader().width(),
+                   " but the model expects ", size, "x", size, " (set data.augment to crop and resize)");
+  } else {
+    const Shape& shp = train.images.shape();
+    ATTNCAMP_CHECK(shp[1] == size && shp[2] == size && shp[3] == channels, train.path, ": /images are ", shape_str(shp),
+                   " but the model expects [N,", size, ",", size, ",", channels, "]");
+  }
 
   const std::unique_ptr<models::VisionTransformer> model_ptr = make_model(e_, classes, prec);
   models::VisionTransformer& model = *model_ptr;
@@ -313,7 +338,7 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
     }
   }
 
-  const int64_t n = train.labels.numel();
+  const int64_t n = stream ? source->size() : train.labels.numel();
   const int64_t gbatch = plan.global_batch;
   const int64_t steps_per_epoch = (n + gbatch - 1) / gbatch;
   const int64_t epochs = tc.epochs();
@@ -355,7 +380,19 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   double step_seconds = 0, wait_seconds = 0;
   bool stop = st.step >= last_step;
   while (!stop && st.epoch < epochs && st.step < last_step) {
-    const std::vector<int64_t> order = data::epoch_permutation(n, tc.seed(), st.epoch);
+    const std::vector<int64_t> order =
+        stream ? std::vector<int64_t>() : data::epoch_permutation(n, tc.seed(), st.epoch);
+    // Streaming: the loader draws this rank's micro-batches of the epoch in the loop's order
+    // (data::rank_batches leaves out the empty ones, as the loop below skips them).
+    std::unique_ptr<data::Loader> loader;
+    if (stream) {
+      data::LoaderOptions lo;
+      lo.threads = dc.loader_threads();
+      loader = std::make_unique<data::Loader>(source,
+                                              data::rank_batches(n, tc.seed(), st.epoch, gbatch, comm.size(),
+                                                                 comm.rank(), plan.accumulation, st.step_in_epoch),
+                                              st.epoch, lo);
+    }
     progress.begin_epoch(st.epoch, epochs);
     double loss_sum = 0;
     int64_t loss_count = 0;
@@ -373,7 +410,16 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
         reducer.set_enabled(last_micro);
         const data::Range r = plan.micro_range(count, micro);
         if (r.size() == 0) continue;  // this rank's share of a short last batch is empty
-        gather_batch(train, order, gb + r.begin, gb + r.end, host_images, host_labels);
+        if (stream) {
+          data::Batch batch;
+          ATTNCAMP_CHECK(loader->next(batch), "loader ran out of batches at step ", st.step + 1);
+          ATTNCAMP_CHECK(batch.labels.numel() == r.size(), "loader batch of ", batch.labels.numel(),
+                         " samples where the plan has ", r.size());
+          host_images = batch.inputs;
+          host_labels = batch.labels;
+        } else {
+          gather_batch(train, order, gb + r.begin, gb + r.end, host_images, host_labels);
+        }
         upload_batch(host_images, host_labels, prec.device, images, labels);
         const models::ForwardContext ctx{true, tc.seed(), st.step};
         const Tensor& logits = model.forward(images, ctx);
