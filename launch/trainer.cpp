@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 
 #include "data/checkpoint.h"
 #include "data/loader.h"
@@ -90,9 +92,12 @@ void upload_batch(const Tensor& host_images, const Tensor& host_labels, Device d
   models::ensure_tensor(labels, host_labels.shape(), host_labels.dtype(), device).copy_from(host_labels);
 }
 
-EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
-                    int64_t limit, Communicator* comm) {
-  const int64_t n = limit > 0 ? std::min(limit, data.labels.numel()) : data.labels.numel();
+namespace {
+
+// Evaluation over this rank's contiguous part of the first n samples; `fetch(b, e, images,
+// labels)` supplies the host batch of samples [b, e) in order. Sums are all-reduced over ranks.
+EvalResult evaluate_range(models::VisionTransformer& model, int64_t n, int64_t batch, Communicator* comm,
+                          const std::function<void(int64_t, int64_t, Tensor&, Tensor&)>& fetch) {
   const data::Range mine = comm != nullptr ? data::split_range(n, comm->size(), comm->rank()) : data::Range{0, n};
   const int64_t classes = model.config().num_classes;
   EvalResult r;
@@ -102,7 +107,7 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
   int64_t top1 = 0, top5 = 0;
   for (int64_t b = mine.begin; b < mine.end; b += batch) {
     const int64_t e = std::min(mine.end, b + batch);
-    gather_batch(data, {}, b, e, host_images, host_labels);
+    fetch(b, e, host_images, host_labels);
     upload_batch(host_images, host_labels, model.params().device(), images, labels);
     const Tensor& logits = model.forward(images, models::ForwardContext{});
     models::ensure_tensor(losses, {e - b}, models::stat_dtype(logits), logits.device());
@@ -126,6 +131,36 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
   r.top1 = n > 0 ? static_cast<double>(top1) / static_cast<double>(n) : 0;
   r.top5 = n > 0 ? static_cast<double>(top5) / static_cast<double>(n) : 0;
   return r;
+}
+
+}  // namespace
+
+EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
+                    int64_t limit, Communicator* comm) {
+  const int64_t n = limit > 0 ? std::min(limit, data.labels.numel()) : data.labels.numel();
+  return evaluate_range(model, n, batch, comm, [&](int64_t b, int64_t e, Tensor& images, Tensor& labels) {
+    gather_batch(data, {}, b, e, images, labels);
+  });
+}
+
+EvalResult evaluate(models::VisionTransformer& model, const std::shared_ptr<const data::BatchSource>& source,
+                    int64_t batch, int64_t limit, Communicator* comm, int threads) {
+  const int64_t n = limit > 0 ? std::min(limit, source->size()) : source->size();
+  const data::Range mine = comm != nullptr ? data::split_range(n, comm->size(), comm->rank()) : data::Range{0, n};
+  std::vector<std::vector<int64_t>> plan;
+  for (int64_t b = mine.begin; b < mine.end; b += batch) {
+    plan.emplace_back();
+    for (int64_t i = b; i < std::min(mine.end, b + batch); ++i) plan.back().push_back(i);
+  }
+  data::LoaderOptions lo;
+  lo.threads = std::max(1, threads);
+  data::Loader loader(source, std::move(plan), 0, lo);
+  return evaluate_range(model, n, batch, comm, [&](int64_t b, int64_t e, Tensor& images, Tensor& labels) {
+    data::Batch out;
+    ATTNCAMP_CHECK(loader.next(out) && out.labels.numel() == e - b, "evaluation loader out of step at sample ", b);
+    images = out.inputs;
+    labels = out.labels;
+  });
 }
 
 void load_parameters(const data::CheckpointData& c, const std::string& path, models::VisionTransformer& model) {
@@ -284,9 +319,20 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   if (synthetic > 0) {
     test = data::make_synthetic_classification(std::max<int64_t>(1, synthetic / 10), size, channels,
                                                e_.model().num_classes(), tc.seed() + 1);
-  } else if (has_test) {
+  } else if (has_test && !stream) {
     test = data::load_classification(dc.test_path());
   }
+  // Streaming runs evaluate through the loader as well: resize the shorter side (to image_size,
+  // or image_size / 0.875 with data.augment, as ImageNet recipes do) and centre-crop.
+  std::shared_ptr<const data::BatchSource> test_source;
+  if (has_test && stream) {
+    data::ClassificationAugment aug;
+    aug.size = static_cast<int>(size);
+    aug.train = false;
+    aug.eval_resize = dc.augment() ? static_cast<int>(std::lround(size / 0.875)) : static_cast<int>(size);
+    test_source = std::make_shared<data::ClassificationSource>(dc.test_path(), aug, tc.seed());
+  }
+
   const int64_t classes = e_.model().num_classes() > 0 ? e_.model().num_classes() : train.num_classes;
   ATTNCAMP_CHECK(train.num_classes <= classes, train.path, ": has ", train.num_classes,
                  " classes but model.num_classes is ", classes);
@@ -350,6 +396,10 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   sched.cosine = e_.optimizer().schedule() == config::OptimizerConfig::COSINE;
   const int64_t last_step = tc.max_steps() > 0 ? std::min(tc.max_steps(), sched.total_steps) : sched.total_steps;
   const int64_t eval_batch = tc.eval_batch_size();
+  auto run_eval = [&]() {
+    return test_source ? evaluate(model, test_source, eval_batch, tc.eval_limit(), &comm, dc.loader_threads())
+                       : evaluate(model, test, eval_batch, tc.eval_limit(), &comm);
+  };
 
   if (lead) {
     std::fprintf(stderr,
@@ -523,7 +573,7 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
     rec.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : 0;
     rec.images_per_second = progress.epoch_rate();
     if (epoch_done) {
-      if (has_test) rec.eval = evaluate(model, test, eval_batch, tc.eval_limit(), &comm);
+      if (has_test) rec.eval = run_eval();
       result.epochs.push_back(rec);
       if (lead) {
         std::printf("epoch %ld/%ld: train loss %.4f, test loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0f img/s\n",
@@ -572,7 +622,7 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   result.comm_wait_fraction = step_seconds > 0 ? wait_seconds / step_seconds : 0;
   if (has_test) {
     result.final_eval = result.epochs.empty() || result.epochs.back().epoch != st.epoch || st.step_in_epoch != 0
-                            ? evaluate(model, test, eval_batch, tc.eval_limit(), &comm)
+                            ? run_eval()
                             : result.epochs.back().eval;
     if (lead) {
       std::printf("final test accuracy: top-1 %.2f%%, top-5 %.2f%%, loss %.4f (%ld samples, %ld steps)\n",

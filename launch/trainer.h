@@ -3,12 +3,14 @@
 // resume, progress output and a metrics log (output_dir/metrics.jsonl).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "attncamp.pb.h"
 #include "data/checkpoint.h"
 #include "data/classification.h"
+#include "data/loader.h"
 #include "models/vit.h"
 #include "runtime/communicator.h"
 
@@ -45,6 +47,11 @@ models::VitConfig vit_config_from(const config::Experiment& e, int64_t data_clas
 // every sample counts exactly once and every rank returns the same result.
 EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
                     int64_t limit = 0, Communicator* comm = nullptr);
+
+// The same over a streamed source (each rank reads only its part of the file, `threads` loader
+// workers).
+EvalResult evaluate(models::VisionTransformer& model, const std::shared_ptr<const data::BatchSource>& source,
+                    int64_t batch, int64_t limit, Communicator* comm, int threads);
 
 // Host batch -> the model's device (the same tensors on the CPU; reused device buffers otherwise).
 void upload_batch(const Tensor& host_images, const Tensor& host_labels, Device device, Tensor& images, Tensor& labels);

@@ -48,6 +48,10 @@ TEST_F(TrainerTest, StreamingLoaderMatchesInMemoryTraining) {
     for (size_t i = 0; i < whole.step_losses.size(); ++i) {
       EXPECT_EQ(streamed.step_losses[i], whole.step_losses[i]) << threads << " threads, step " << i + 1;
     }
+    // The test set is streamed too (identity resize and crop at the model's size): same metrics.
+    EXPECT_EQ(streamed.final_eval.count, whole.final_eval.count);
+    EXPECT_EQ(streamed.final_eval.loss, whole.final_eval.loss);
+    EXPECT_EQ(streamed.final_eval.top1, whole.final_eval.top1);
   }
   const TrainResult augmented =
       Trainer(config(test::temp_dir(), {"trainer.max_steps=6", "data.loader_threads=2", "data.augment=true"}),
