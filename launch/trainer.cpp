@@ -285,6 +285,7 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   Precision prec = precision_from(e_, source_);
   CommOptions copt;
   copt.timeout_s = tc.collective_timeout_s();
+  copt.check_consistency = !tc.skip_collective_checks();
   std::unique_ptr<Communicator> own_comm;
   if (given_comm == nullptr) own_comm = make_communicator(prec.device, copt);
   Communicator& comm = given_comm != nullptr ? *given_comm : *own_comm;

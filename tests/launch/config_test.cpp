@@ -131,7 +131,7 @@ TEST(Config, BadOverridesExplainThemselves) {
   auto msg_of = [](const std::string& o) { return error_of([&] { parse_config_text(kMinimal, "m", {o}); }); };
   const std::string bogus = msg_of("trainer.bogus=3");
   EXPECT_CONTAINS(bogus, "--set trainer.bogus=3: no field 'bogus' in trainer (fields: epochs, batch_size, ");
-  EXPECT_CONTAINS(bogus, "log_every_rank)");
+  EXPECT_CONTAINS(bogus, "skip_collective_checks)");
   EXPECT_CONTAINS(msg_of("bogus=3"),
                   "no field 'bogus' in the experiment (fields: name, model, data, optimizer, trainer)");
   EXPECT_CONTAINS(msg_of("optimizer.lr=abc"), "--set optimizer.lr=abc: 'abc' is not a valid float for optimizer.lr");

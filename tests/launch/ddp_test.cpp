@@ -95,6 +95,20 @@ TEST(DataParallel, MatchesSingleProcess) {
   expect_matches_reference(r, dir, "no accumulation");
 }
 
+// Without the per-collective consistency check the results are the same (the check only adds
+// fingerprint messages to rank 0).
+TEST(DataParallel, SkippingCollectiveChecksGivesTheSameRun) {
+  const int n = world().size();
+  const std::string dir = shared_dir();
+  auto unchecked = mpi_compiled() ? make_mpi_communicator(CommOptions{120, false}) : make_single_communicator();
+  const TrainResult r =
+      Trainer(
+          tiny(dir, {"trainer.batch_size=" + std::to_string(kGlobalBatch / n), "trainer.skip_collective_checks=true"}),
+          "ddp_tiny.pbtxt")
+          .run("", unchecked.get());
+  expect_matches_reference(r, dir, "no consistency checks");
+}
+
 TEST(DataParallel, MatchesSingleProcessWithAccumulation) {
   const int n = world().size();
   const std::string dir = shared_dir();
