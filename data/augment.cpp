@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "data/image_codec.h"
 #include "runtime/error.h"
 #include "runtime/rng.h"
 
@@ -56,124 +57,8 @@ CropBox random_resized_crop_box(int height, int width, const SampleRng& rng, flo
   return CropBox{(height - h) / 2, (width - w) / 2, h, w};
 }
 
-namespace {
-
-// Pillow's fixed-point bilinear filter (the one image_codec's resize_bilinear uses): output
-// position o reads inputs [first[o], first[o] + count[o]) with weights summing to 2^22.
-constexpr int kPrecisionBits = 22;
-
-struct Filter {
-  int ksize = 0;
-  std::vector<int> first, count;
-  std::vector<int32_t> weights;  // out_size * ksize
-};
-
-Filter bilinear_filter(int in_size, int out_size) {
-  const double scale = static_cast<double>(in_size) / out_size;
-  const double filterscale = std::max(scale, 1.0);
-  const double support = filterscale;
-  Filter f;
-  f.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
-  f.first.resize(out_size);
-  f.count.resize(out_size);
-  f.weights.assign(static_cast<size_t>(out_size) * f.ksize, 0);
-  std::vector<double> k(f.ksize);
-  for (int o = 0; o < out_size; ++o) {
-    const double center = (o + 0.5) * scale;
-    const int lo = std::max(static_cast<int>(center - support + 0.5), 0);
-    const int n = std::min(static_cast<int>(center + support + 0.5), in_size) - lo;
-    double sum = 0.0;
-    for (int x = 0; x < n; ++x) {
-      const double t = std::fabs((x + lo - center + 0.5) / filterscale);
-      k[x] = t < 1.0 ? 1.0 - t : 0.0;
-      sum += k[x];
-    }
-    for (int x = 0; x < n; ++x) {
-      const double w = (sum != 0.0 ? k[x] / sum : k[x]) * (1 << kPrecisionBits);
-      f.weights[static_cast<size_t>(o) * f.ksize + x] = static_cast<int32_t>(w < 0 ? w - 0.5 : w + 0.5);
-    }
-    f.first[o] = lo;
-    f.count[o] = n;
-  }
-  return f;
-}
-
-// Weights are >= 0 and sum to ~2^22, so 255 * 2^22 + 2^21 fits in int32.
-inline uint8_t clip8(int32_t v) {
-  v >>= kPrecisionBits;
-  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
-}
-
-}  // namespace
-
 Image resized_crop(const Image& img, const CropBox& box, int out_h, int out_w) {
-  ATTNCAMP_CHECK(box.y >= 0 && box.x >= 0 && box.h > 0 && box.w > 0 && box.y + box.h <= img.height &&
-                     box.x + box.w <= img.width && out_h > 0 && out_w > 0,
-                 "resized_crop: window rows [", box.y, ", ", box.y + box.h, ") x columns [", box.x, ", ", box.x + box.w,
-                 ") of a ", img.height, "x", img.width, " image to ", out_h, "x", out_w);
-  const int ch = img.channels;
-  const bool need_h = out_w != box.w, need_v = out_h != box.h;
-  const Filter fy = bilinear_filter(box.h, out_h);
-  // Window rows that some output row reads (all of them without a vertical pass).
-  const int y0 = need_v ? fy.first[0] : 0;
-  const int y1 = need_v ? fy.first[out_h - 1] + fy.count[out_h - 1] : box.h;
-  const size_t in_row = static_cast<size_t>(img.width) * ch, row_len = static_cast<size_t>(out_w) * ch;
-  // Horizontal pass: rows [y0, y1) of the window, out_w wide (u8, as the reference rounds here).
-  std::vector<uint8_t> tmp(static_cast<size_t>(y1 - y0) * row_len);
-  if (need_h) {
-    const Filter fx = bilinear_filter(box.w, out_w);
-    for (int y = y0; y < y1; ++y) {
-      const uint8_t* in = img.pixels.data() + static_cast<size_t>(box.y + y) * in_row + static_cast<size_t>(box.x) * ch;
-      uint8_t* out = tmp.data() + static_cast<size_t>(y - y0) * row_len;
-      for (int x = 0; x < out_w; ++x) {
-        const int32_t* w = &fx.weights[static_cast<size_t>(x) * fx.ksize];
-        const uint8_t* p = in + static_cast<size_t>(fx.first[x]) * ch;
-        if (ch == 3) {
-          int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-          for (int k = 0; k < fx.count[x]; ++k) {
-            s0 += p[3 * k] * w[k];
-            s1 += p[3 * k + 1] * w[k];
-            s2 += p[3 * k + 2] * w[k];
-          }
-          out[3 * x] = clip8(s0);
-          out[3 * x + 1] = clip8(s1);
-          out[3 * x + 2] = clip8(s2);
-        } else {
-          for (int c = 0; c < ch; ++c) {
-            int32_t s = 1 << (kPrecisionBits - 1);
-            for (int k = 0; k < fx.count[x]; ++k) s += p[k * ch + c] * w[k];
-            out[x * ch + c] = clip8(s);
-          }
-        }
-      }
-    }
-  } else {
-    for (int y = y0; y < y1; ++y) {
-      std::memcpy(tmp.data() + static_cast<size_t>(y - y0) * row_len,
-                  img.pixels.data() + static_cast<size_t>(box.y + y) * in_row + static_cast<size_t>(box.x) * ch,
-                  row_len);
-    }
-  }
-  Image out{out_h, out_w, ch, {}};
-  if (!need_v) {
-    out.pixels = std::move(tmp);
-    return out;
-  }
-  // Vertical pass, row-vectorised: acc[i] += tmp[row k][i] * w[k].
-  out.pixels.resize(static_cast<size_t>(out_h) * row_len);
-  std::vector<int32_t> acc(row_len);
-  for (int y = 0; y < out_h; ++y) {
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-    const int32_t* w = &fy.weights[static_cast<size_t>(y) * fy.ksize];
-    for (int k = 0; k < fy.count[y]; ++k) {
-      const uint8_t* src = tmp.data() + static_cast<size_t>(fy.first[y] + k - y0) * row_len;
-      const int32_t wk = w[k];
-      for (size_t i = 0; i < row_len; ++i) acc[i] += src[i] * wk;
-    }
-    uint8_t* o = out.pixels.data() + static_cast<size_t>(y) * row_len;
-    for (size_t i = 0; i < row_len; ++i) o[i] = clip8(acc[i]);
-  }
-  return out;
+  return resize_bilinear_window(img, box.y, box.x, box.h, box.w, out_h, out_w);
 }
 
 void flip_horizontal(Image& img) {

@@ -38,10 +38,8 @@ struct CropBox {
 CropBox random_resized_crop_box(int height, int width, const SampleRng& rng, float scale_min = 0.08f,
                                 float scale_max = 1.0f, float ratio_min = 3.0f / 4.0f, float ratio_max = 4.0f / 3.0f);
 
-// torchvision's resized_crop: the window `box` of `img` resized to out_h x out_w with the same
-// antialiased bilinear filter as resize_bilinear (bit-identical to
-// resize_bilinear(crop(img, box...), out_h, out_w), which is its reference), but without the
-// intermediate crop, with 32-bit sums and a vectorisable vertical pass: the loader's hot path.
+// torchvision's resized_crop: the window `box` of `img` resized to out_h x out_w with the
+// antialiased bilinear filter of image_codec (resize_bilinear_window: no intermediate crop).
 Image resized_crop(const Image& img, const CropBox& box, int out_h, int out_w);
 
 // Mirrors an HWC image left-right in place.

@@ -260,62 +260,71 @@ std::vector<uint8_t> encode_jpeg(const Image& img, int quality, const std::strin
   return std::vector<uint8_t>(buf, buf + size);
 }
 
-Image resize_bilinear(const Image& img, int out_h, int out_w) {
+Image resize_bilinear_window(const Image& img, int y, int x, int h, int w, int out_h, int out_w) {
   ATTNCAMP_CHECK(out_h > 0 && out_w > 0, "resize_bilinear: output size must be positive, got ", out_h, "x", out_w);
-  ATTNCAMP_CHECK(img.height > 0 && img.width > 0, "resize_bilinear: empty input image");
+  ATTNCAMP_CHECK(y >= 0 && x >= 0 && h > 0 && w > 0 && y + h <= img.height && x + w <= img.width,
+                 "resize_bilinear: window rows [", y, ", ", y + h, ") x columns [", x, ", ", x + w, ") of a ",
+                 img.height, "x", img.width, " image");
   const int ch = img.channels;
-  const Coeffs cx = bilinear_coeffs(img.width, out_w);
-  const Coeffs cy = bilinear_coeffs(img.height, out_h);
-  // Only the source rows that some output row reads go through the horizontal pass.
-  const int y_first = cy.first[0];
-  const int y_last = cy.first[out_h - 1] + cy.count[out_h - 1];
-  const bool need_h = out_w != img.width, need_v = out_h != img.height;
-  Image tmp;
-  const Image* src = &img;
-  int row0 = 0;  // source row of tmp's first row
-  if (need_h) {
-    const int rows = need_v ? y_last - y_first : img.height;
-    row0 = need_v ? y_first : 0;
-    tmp = Image{rows, out_w, ch, std::vector<uint8_t>(static_cast<size_t>(rows) * out_w * ch)};
-    // int32 sums as in Pillow: the weights are non-negative and add up to about 2^22, so a sum
-    // stays below 255 * 2^22 * 1.01 < 2^31.
-    for (int y = 0; y < rows; ++y) {
-      const uint8_t* in = &img.pixels[static_cast<size_t>(y + row0) * img.width * ch];
-      uint8_t* out = &tmp.pixels[static_cast<size_t>(y) * out_w * ch];
-      for (int x = 0; x < out_w; ++x) {
-        const int32_t* w = &cx.weights[static_cast<size_t>(x) * cx.ksize];
-        const uint8_t* p = in + static_cast<size_t>(cx.first[x]) * ch;
-        int32_t acc[3] = {kHalf, kHalf, kHalf};
-        if (ch == 3) {
-          for (int k = 0; k < cx.count[x]; ++k, p += 3) {
-            acc[0] += p[0] * w[k];
-            acc[1] += p[1] * w[k];
-            acc[2] += p[2] * w[k];
-          }
-        } else {
-          for (int k = 0; k < cx.count[x]; ++k) acc[0] += p[k] * w[k];
+  const bool need_h = out_w != w, need_v = out_h != h;
+  const Coeffs cy = bilinear_coeffs(h, out_h);
+  // Window rows that some output row reads (all of them without a vertical pass).
+  const int y0 = need_v ? cy.first[0] : 0;
+  const int y1 = need_v ? cy.first[out_h - 1] + cy.count[out_h - 1] : h;
+  const size_t in_row = static_cast<size_t>(img.width) * ch, row_len = static_cast<size_t>(out_w) * ch;
+  // Horizontal pass over rows [y0, y1) of the window, out_w wide (rounded to u8, as Pillow does).
+  // int32 sums as in Pillow: the weights are non-negative and add up to about 2^22, so a sum
+  // stays below 255 * 2^22 * 1.01 < 2^31.
+  std::vector<uint8_t> tmp(static_cast<size_t>(y1 - y0) * row_len);
+  const Coeffs cx = need_h ? bilinear_coeffs(w, out_w) : Coeffs();
+  for (int r = y0; r < y1; ++r) {
+    const uint8_t* in = img.pixels.data() + static_cast<size_t>(y + r) * in_row + static_cast<size_t>(x) * ch;
+    uint8_t* out = tmp.data() + static_cast<size_t>(r - y0) * row_len;
+    if (!need_h) {
+      std::memcpy(out, in, row_len);
+      continue;
+    }
+    for (int o = 0; o < out_w; ++o) {
+      const int32_t* wt = &cx.weights[static_cast<size_t>(o) * cx.ksize];
+      const uint8_t* p = in + static_cast<size_t>(cx.first[o]) * ch;
+      int32_t acc[3] = {kHalf, kHalf, kHalf};
+      if (ch == 3) {
+        for (int k = 0; k < cx.count[o]; ++k, p += 3) {
+          acc[0] += p[0] * wt[k];
+          acc[1] += p[1] * wt[k];
+          acc[2] += p[2] * wt[k];
         }
-        for (int c = 0; c < ch; ++c) out[x * ch + c] = clip8(acc[c]);
+      } else {
+        for (int k = 0; k < cx.count[o]; ++k) acc[0] += p[k] * wt[k];
       }
+      for (int c = 0; c < ch; ++c) out[o * ch + c] = clip8(acc[c]);
     }
-    src = &tmp;
   }
-  if (!need_v) return need_h ? tmp : img;
-  Image out{out_h, out_w, ch, std::vector<uint8_t>(static_cast<size_t>(out_h) * out_w * ch)};
-  const size_t row_len = static_cast<size_t>(out_w) * ch;
+  Image out{out_h, out_w, ch, {}};
+  if (!need_v) {
+    out.pixels = std::move(tmp);
+    return out;
+  }
+  // Vertical pass, row-vectorised: acc[i] += tmp[row k][i] * w[k].
+  out.pixels.resize(static_cast<size_t>(out_h) * row_len);
   std::vector<int32_t> acc(row_len);
-  for (int y = 0; y < out_h; ++y) {
-    const int32_t* w = &cy.weights[static_cast<size_t>(y) * cy.ksize];
+  for (int o = 0; o < out_h; ++o) {
+    const int32_t* wt = &cy.weights[static_cast<size_t>(o) * cy.ksize];
     std::fill(acc.begin(), acc.end(), kHalf);
-    for (int k = 0; k < cy.count[y]; ++k) {
-      const uint8_t* r = &src->pixels[static_cast<size_t>(cy.first[y] + k - row0) * row_len];
-      const int32_t wk = w[k];
-      for (size_t i = 0; i < row_len; ++i) acc[i] += r[i] * wk;
+    for (int k = 0; k < cy.count[o]; ++k) {
+      const uint8_t* src = tmp.data() + static_cast<size_t>(cy.first[o] + k - y0) * row_len;
+      const int32_t wk = wt[k];
+      for (size_t i = 0; i < row_len; ++i) acc[i] += src[i] * wk;
     }
-    uint8_t* o = &out.pixels[y * row_len];
-    for (size_t i = 0; i < row_len; ++i) o[i] = clip8(acc[i]);
+    uint8_t* dst = out.pixels.data() + static_cast<size_t>(o) * row_len;
+    for (size_t i = 0; i < row_len; ++i) dst[i] = clip8(acc[i]);
   }
   return out;
+}
+
+Image resize_bilinear(const Image& img, int out_h, int out_w) {
+  ATTNCAMP_CHECK(img.height > 0 && img.width > 0, "resize_bilinear: empty input image");
+  return resize_bilinear_window(img, 0, 0, img.height, img.width, out_h, out_w);
 }
 
 Image resize_shorter_side(const Image& img, int size, bool do_crop) {

@@ -29,6 +29,9 @@ std::vector<uint8_t> encode_jpeg(const Image& img, int quality, const std::strin
 // Bilinear (antialiased when shrinking: a triangle filter over the source footprint, like
 // Pillow's BILINEAR) resize to out_h x out_w.
 Image resize_bilinear(const Image& img, int out_h, int out_w);
+// The same filter applied to the window rows [y, y+h) x columns [x, x+w) of `img` (equal to
+// resize_bilinear(crop(img, y, x, h, w), out_h, out_w), without the intermediate copy).
+Image resize_bilinear_window(const Image& img, int y, int x, int h, int w, int out_h, int out_w);
 // Resize so the shorter side is `size` (aspect kept), then, if `crop`, centre-crop to size x size.
 Image resize_shorter_side(const Image& img, int size, bool crop);
 // Crop rows [y, y+h) and columns [x, x+w) (must lie inside the image).
