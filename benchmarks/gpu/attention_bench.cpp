@@ -8,12 +8,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "benchmarks/gpu/bench_util.h"
 #include "ops/attention.h"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
@@ -67,18 +66,6 @@ struct Timing {
   double fwd_ms, fwdbwd_ms;
 };
 
-// Mean milliseconds of `fn` over `iters` runs after `warmup` runs, on `stream` (the current one).
-template <typename F>
-double time_ms(F fn, int warmup, int iters, const attncamp::Stream& stream) {
-  for (int i = 0; i < warmup; ++i) fn();
-  attncamp::Event start(0), stop(0);
-  start.record(stream);
-  for (int i = 0; i < iters; ++i) fn();
-  stop.record(stream);
-  stop.synchronize();
-  return stop.elapsed_ms_since(start) / iters;
-}
-
 Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
                  const attncamp::Stream& stream) {
   const attncamp::Device dev = attncamp::Device::cuda(0);
@@ -92,23 +79,8 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
     fwd();
     attncamp::ops::attention_backward(q, k, v, Tensor(), opt, out, lse, dout, dq, dk, dv);
   };
-  return Timing{time_ms(fwd, warmup, iters, stream), time_ms(fwdbwd, warmup, iters, stream)};
-}
-
-// Peer rates from attention_torch.py --tsv: lines "what<TAB>TFLOP/s".
-std::map<std::string, double> read_peer(const std::string& path) {
-  std::map<std::string, double> rates;
-  if (path.empty()) return rates;
-  std::ifstream in(path);
-  ATTNCAMP_CHECK(in.good(), "cannot read the peer's table ", path, " (write it with attention_torch.py --tsv)");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string what;
-    double rate = 0;
-    if (fields >> what >> rate) rates[what] = rate;
-  }
-  return rates;
+  return Timing{attncamp::bench::time_ms(fwd, warmup, iters, stream),
+                attncamp::bench::time_ms(fwdbwd, warmup, iters, stream)};
 }
 
 attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
@@ -119,7 +91,7 @@ attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
 
 int run(int warmup, int iters, bool causal, const std::string& impl, const std::string& peer_path) {
   ATTNCAMP_CHECK(attncamp::cuda_device_count() > 0, "attention_bench needs a CUDA device; none is visible");
-  const std::map<std::string, double> peer = read_peer(peer_path);
+  const std::map<std::string, double> peer = attncamp::bench::read_peer(peer_path, "attention_torch.py");
   attncamp::Stream stream(0);
   attncamp::CudaStreamGuard guard(stream);
   attncamp::ops::AttentionOptions opt;

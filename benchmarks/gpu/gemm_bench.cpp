@@ -7,12 +7,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "benchmarks/gpu/bench_util.h"
 #include "ops/gemm.h"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
@@ -78,34 +77,13 @@ double time_ms(const Case& c, int warmup, int iters, const attncamp::Stream& str
   const Tensor b = random_cuda(c.tb ? attncamp::Shape{c.n, c.k} : attncamp::Shape{c.k, c.n}, DType::kBF16, 2);
   Tensor out = random_cuda({c.m, c.n}, c.f32_out ? DType::kF32 : DType::kBF16, 3);
   const double beta = c.f32_out ? 1.0 : 0.0;
-  for (int i = 0; i < warmup; ++i) attncamp::ops::gemm(a, c.ta, b, c.tb, out, 1.0, beta);
-  attncamp::Event start(0), stop(0);
-  start.record(stream);
-  for (int i = 0; i < iters; ++i) attncamp::ops::gemm(a, c.ta, b, c.tb, out, 1.0, beta);
-  stop.record(stream);
-  stop.synchronize();
-  return stop.elapsed_ms_since(start) / iters;
-}
-
-// Peer rates from gemm_torch.py --tsv: lines "what<TAB>TFLOP/s".
-std::map<std::string, double> read_peer(const std::string& path) {
-  std::map<std::string, double> rates;
-  if (path.empty()) return rates;
-  std::ifstream in(path);
-  ATTNCAMP_CHECK(in.good(), "cannot read the peer's table ", path, " (write it with gemm_torch.py --tsv)");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string what;
-    double rate = 0;
-    if (fields >> what >> rate) rates[what] = rate;
-  }
-  return rates;
+  return attncamp::bench::time_ms([&] { attncamp::ops::gemm(a, c.ta, b, c.tb, out, 1.0, beta); }, warmup, iters,
+                                  stream);
 }
 
 int run(int64_t batch, int warmup, int iters, const std::string& peer_path) {
   ATTNCAMP_CHECK(attncamp::cuda_device_count() > 0, "gemm_bench needs a CUDA device; none is visible");
-  const std::map<std::string, double> peer = read_peer(peer_path);
+  const std::map<std::string, double> peer = attncamp::bench::read_peer(peer_path, "gemm_torch.py");
   attncamp::Stream stream(0);
   attncamp::CudaStreamGuard guard(stream);
   struct Row {
