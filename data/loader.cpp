@@ -37,11 +37,11 @@ Tensor TensorPool::take(const Shape& shape, DType dtype) {
       }
     }
   }
-  return Tensor::empty(shape, dtype);
+  return pinned_ ? Tensor::empty_pinned(shape, dtype) : Tensor::empty(shape, dtype);
 }
 
 void TensorPool::give(Tensor t) {
-  if (!t.defined() || !t.device().is_cpu()) return;
+  if (!t.defined() || !t.device().is_cpu() || t.is_pinned() != pinned_) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (spares_.size() < capacity_) spares_.push_back(std::move(t));
 }

@@ -38,16 +38,19 @@ struct Batch {
 // Recycled batch buffers: large host tensors (a 64 x 224 x 224 x 3 f32 batch is 38 MB) cost page
 // faults and zeroing every time they are freshly mapped, about a third of the JPEG pipeline's
 // time. take() returns a spare tensor of that shape and dtype (contents undefined) or a new one;
-// give() keeps up to `capacity` spares. Thread-safe.
+// give() keeps up to `capacity` spares. A `pinned` pool makes page-locked tensors (for batches a
+// DeviceFeeder uploads to a GPU; needs CUDA) and keeps only those. Thread-safe.
 class TensorPool {
  public:
-  explicit TensorPool(size_t capacity = 16) : capacity_(capacity) {}
+  explicit TensorPool(size_t capacity = 16, bool pinned = false) : capacity_(capacity), pinned_(pinned) {}
+  bool pinned() const { return pinned_; }
   Tensor take(const Shape& shape, DType dtype);
   void give(Tensor t);
 
  private:
   std::mutex mu_;
   size_t capacity_;
+  bool pinned_;
   std::vector<Tensor> spares_;
 };
 

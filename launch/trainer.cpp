@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "data/checkpoint.h"
+#include "data/device_feeder.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/synthetic.h"
@@ -66,56 +67,64 @@ void set_cpu_threads(int threads) {
 
 std::string checkpoint_path(const std::string& output_dir) { return (fs::path(output_dir) / "checkpoint.h5").string(); }
 
-void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin, int64_t end,
-                  Tensor& images, Tensor& labels) {
+data::Batch gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& rows,
+                         data::TensorPool* pool) {
   const Shape& s = data.images.shape();
-  const int64_t n = end - begin;
+  const auto n = static_cast<int64_t>(rows.size());
   const int64_t sample = s[1] * s[2] * s[3];
-  models::ensure_tensor(images, {n, s[1], s[2], s[3]}, DType::kU8);
-  models::ensure_tensor(labels, {n}, DType::kI32);
+  data::Batch b;
+  b.indices = rows;
+  b.inputs = pool != nullptr ? pool->take({n, s[1], s[2], s[3]}, DType::kU8)
+                             : Tensor::empty({n, s[1], s[2], s[3]}, DType::kU8);
+  b.labels = Tensor::empty({n}, DType::kI32);
   const uint8_t* src = data.images.data<uint8_t>();
   const int32_t* lab = data.labels.data<int32_t>();
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t j = indices.empty() ? begin + i : indices[begin + i];
-    std::memcpy(images.data<uint8_t>() + i * sample, src + j * sample, static_cast<size_t>(sample));
-    labels.data<int32_t>()[i] = lab[j];
+    const int64_t j = rows[static_cast<size_t>(i)];
+    std::memcpy(b.inputs.data<uint8_t>() + i * sample, src + j * sample, static_cast<size_t>(sample));
+    b.labels.data<int32_t>()[i] = lab[j];
   }
-}
-
-void upload_batch(const Tensor& host_images, const Tensor& host_labels, Device device, Tensor& images, Tensor& labels) {
-  if (device.is_cpu()) {
-    images = host_images;
-    labels = host_labels;
-    return;
-  }
-  models::ensure_tensor(images, host_images.shape(), host_images.dtype(), device).copy_from(host_images);
-  models::ensure_tensor(labels, host_labels.shape(), host_labels.dtype(), device).copy_from(host_labels);
+  return b;
 }
 
 namespace {
 
-// Evaluation over this rank's contiguous part of the first n samples; `fetch(b, e, images,
-// labels)` supplies the host batch of samples [b, e) in order. Sums are all-reduced over ranks.
-EvalResult evaluate_range(models::VisionTransformer& model, int64_t n, int64_t batch, Communicator* comm,
-                          const std::function<void(int64_t, int64_t, Tensor&, Tensor&)>& fetch) {
+// Host batches for a GPU come from page-locked buffers, so their uploads overlap with compute.
+std::shared_ptr<data::TensorPool> host_pool(Device device) {
+  return std::make_shared<data::TensorPool>(16, !device.is_cpu());
+}
+
+// Batches of `batch` consecutive samples of this rank's contiguous part of the first n samples.
+std::vector<std::vector<int64_t>> eval_plan(int64_t n, int64_t batch, Communicator* comm) {
   const data::Range mine = comm != nullptr ? data::split_range(n, comm->size(), comm->rank()) : data::Range{0, n};
+  std::vector<std::vector<int64_t>> plan;
+  for (int64_t b = mine.begin; b < mine.end; b += batch) {
+    plan.emplace_back();
+    for (int64_t i = b; i < std::min(mine.end, b + batch); ++i) plan.back().push_back(i);
+  }
+  return plan;
+}
+
+// Evaluation over the batches `feeder` delivers (this rank's part of the first n samples, `expected`
+// of them). Sums are all-reduced over ranks.
+EvalResult evaluate_batches(models::VisionTransformer& model, data::DeviceFeeder& feeder, int64_t n, int64_t expected,
+                            Communicator* comm) {
   const int64_t classes = model.config().num_classes;
   EvalResult r;
-  Tensor host_images, host_labels, images, labels, losses;
-  Tensor none;
+  Tensor losses, none;
+  data::Batch batch;
   double loss_sum = 0;
-  int64_t top1 = 0, top5 = 0;
-  for (int64_t b = mine.begin; b < mine.end; b += batch) {
-    const int64_t e = std::min(mine.end, b + batch);
-    fetch(b, e, host_images, host_labels);
-    upload_batch(host_images, host_labels, model.params().device(), images, labels);
-    const Tensor& logits = model.forward(images, models::ForwardContext{});
-    models::ensure_tensor(losses, {e - b}, models::stat_dtype(logits), logits.device());
-    ops::cross_entropy_forward_backward(logits, labels, 0.0, 1.0, losses, none);
+  int64_t top1 = 0, top5 = 0, seen = 0;
+  while (feeder.next(batch)) {
+    const Tensor& logits = model.forward(batch.inputs, models::ForwardContext{});
+    models::ensure_tensor(losses, {batch.labels.numel()}, models::stat_dtype(logits), logits.device());
+    ops::cross_entropy_forward_backward(logits, batch.labels, 0.0, 1.0, losses, none);
     loss_sum += ops::sum(losses);
-    top1 += ops::count_topk_correct(logits, labels, 1);
-    top5 += ops::count_topk_correct(logits, labels, static_cast<int>(std::min<int64_t>(5, classes)));
+    top1 += ops::count_topk_correct(logits, batch.labels, 1);
+    top5 += ops::count_topk_correct(logits, batch.labels, static_cast<int>(std::min<int64_t>(5, classes)));
+    seen += batch.labels.numel();
   }
+  ATTNCAMP_CHECK(seen == expected, "evaluation saw ", seen, " samples where this rank's part has ", expected);
   if (comm != nullptr && comm->size() > 1) {
     Tensor t = Tensor::empty({3}, DType::kF64);
     t.data<double>()[0] = loss_sum;
@@ -133,34 +142,53 @@ EvalResult evaluate_range(models::VisionTransformer& model, int64_t n, int64_t b
   return r;
 }
 
+int64_t plan_samples(const std::vector<std::vector<int64_t>>& plan) {
+  int64_t k = 0;
+  for (const auto& b : plan) k += static_cast<int64_t>(b.size());
+  return k;
+}
+
+// Feeds the batches `plan` of in-memory `data` (gathered on the calling thread) to `device`.
+std::unique_ptr<data::DeviceFeeder> memory_feeder(const data::ClassificationData& data,
+                                                  std::vector<std::vector<int64_t>> plan, Device device,
+                                                  std::shared_ptr<data::TensorPool> pool) {
+  auto next = std::make_shared<size_t>(0);
+  auto rows = std::make_shared<std::vector<std::vector<int64_t>>>(std::move(plan));
+  return std::make_unique<data::DeviceFeeder>(
+      device,
+      [&data, rows, next, pool](data::Batch& b) {
+        if (*next >= rows->size()) return false;
+        b = gather_batch(data, (*rows)[*next], pool.get());
+        b.number = static_cast<int64_t>((*next)++);
+        return true;
+      },
+      [pool](data::Batch&& b) { pool->give(std::move(b.inputs)); });
+}
+
 }  // namespace
 
 EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
                     int64_t limit, Communicator* comm) {
   const int64_t n = limit > 0 ? std::min(limit, data.labels.numel()) : data.labels.numel();
-  return evaluate_range(model, n, batch, comm, [&](int64_t b, int64_t e, Tensor& images, Tensor& labels) {
-    gather_batch(data, {}, b, e, images, labels);
-  });
+  std::vector<std::vector<int64_t>> plan = eval_plan(n, batch, comm);
+  const int64_t expected = plan_samples(plan);
+  const Device device = model.params().device();
+  const auto feeder = memory_feeder(data, std::move(plan), device, host_pool(device));
+  return evaluate_batches(model, *feeder, n, expected, comm);
 }
 
 EvalResult evaluate(models::VisionTransformer& model, const std::shared_ptr<const data::BatchSource>& source,
                     int64_t batch, int64_t limit, Communicator* comm, int threads) {
   const int64_t n = limit > 0 ? std::min(limit, source->size()) : source->size();
-  const data::Range mine = comm != nullptr ? data::split_range(n, comm->size(), comm->rank()) : data::Range{0, n};
-  std::vector<std::vector<int64_t>> plan;
-  for (int64_t b = mine.begin; b < mine.end; b += batch) {
-    plan.emplace_back();
-    for (int64_t i = b; i < std::min(mine.end, b + batch); ++i) plan.back().push_back(i);
-  }
+  std::vector<std::vector<int64_t>> plan = eval_plan(n, batch, comm);
+  const int64_t expected = plan_samples(plan);
+  const Device device = model.params().device();
   data::LoaderOptions lo;
   lo.threads = std::max(1, threads);
+  lo.pool = host_pool(device);
   data::Loader loader(source, std::move(plan), 0, lo);
-  return evaluate_range(model, n, batch, comm, [&](int64_t b, int64_t e, Tensor& images, Tensor& labels) {
-    data::Batch out;
-    ATTNCAMP_CHECK(loader.next(out) && out.labels.numel() == e - b, "evaluation loader out of step at sample ", b);
-    images = out.inputs;
-    labels = out.labels;
-  });
+  const auto feeder = data::DeviceFeeder::over(loader, device);
+  return evaluate_batches(model, *feeder, n, expected, comm);
 }
 
 void load_parameters(const data::CheckpointData& c, const std::string& path, models::VisionTransformer& model) {
@@ -427,22 +455,27 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   }
   TrainResult result;
   Progress progress(last_step, lead ? tc.log_every_steps() : 0, lead);
-  Tensor host_images, host_labels, images, labels, losses, dlogits;
+  Tensor losses, dlogits;
+  // Host batches come from one pool across epochs (page-locked when training on a GPU).
+  const std::shared_ptr<data::TensorPool> pool = host_pool(prec.device);
   double step_seconds = 0, wait_seconds = 0;
   bool stop = st.step >= last_step;
   while (!stop && st.epoch < epochs && st.step < last_step) {
-    const std::vector<int64_t> order =
-        stream ? std::vector<int64_t>() : data::epoch_permutation(n, tc.seed(), st.epoch);
-    // Streaming: the loader draws this rank's micro-batches of the epoch in the loop's order
-    // (data::rank_batches leaves out the empty ones, as the loop below skips them).
+    // This rank's micro-batches of the epoch in the loop's order (data::rank_batches leaves out
+    // the empty ones, as the loop below skips them), read by the loader's workers (streaming) or
+    // gathered from memory, and uploaded ahead of the step that uses them.
+    std::vector<std::vector<int64_t>> batches = data::rank_batches(n, tc.seed(), st.epoch, gbatch, comm.size(),
+                                                                   comm.rank(), plan.accumulation, st.step_in_epoch);
     std::unique_ptr<data::Loader> loader;
+    std::unique_ptr<data::DeviceFeeder> feeder;
     if (stream) {
       data::LoaderOptions lo;
       lo.threads = dc.loader_threads();
-      loader = std::make_unique<data::Loader>(source,
-                                              data::rank_batches(n, tc.seed(), st.epoch, gbatch, comm.size(),
-                                                                 comm.rank(), plan.accumulation, st.step_in_epoch),
-                                              st.epoch, lo);
+      lo.pool = pool;
+      loader = std::make_unique<data::Loader>(source, std::move(batches), st.epoch, lo);
+      feeder = data::DeviceFeeder::over(*loader, prec.device);
+    } else {
+      feeder = memory_feeder(train, std::move(batches), prec.device, pool);
     }
     progress.begin_epoch(st.epoch, epochs);
     double loss_sum = 0;
@@ -461,17 +494,12 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
         reducer.set_enabled(last_micro);
         const data::Range r = plan.micro_range(count, micro);
         if (r.size() == 0) continue;  // this rank's share of a short last batch is empty
-        if (stream) {
-          data::Batch batch;
-          ATTNCAMP_CHECK(loader->next(batch), "loader ran out of batches at step ", st.step + 1);
-          ATTNCAMP_CHECK(batch.labels.numel() == r.size(), "loader batch of ", batch.labels.numel(),
-                         " samples where the plan has ", r.size());
-          host_images = batch.inputs;
-          host_labels = batch.labels;
-        } else {
-          gather_batch(train, order, gb + r.begin, gb + r.end, host_images, host_labels);
-        }
-        upload_batch(host_images, host_labels, prec.device, images, labels);
+        data::Batch batch;
+        ATTNCAMP_CHECK(feeder->next(batch), "input pipeline ran out of batches at step ", st.step + 1);
+        ATTNCAMP_CHECK(batch.labels.numel() == r.size(), "input batch of ", batch.labels.numel(),
+                       " samples where the plan has ", r.size());
+        const Tensor& images = batch.inputs;
+        const Tensor& labels = batch.labels;
         const models::ForwardContext ctx{true, tc.seed(), st.step};
         const Tensor& logits = model.forward(images, ctx);
         models::ensure_tensor(losses, {r.size()}, models::stat_dtype(logits), logits.device());

@@ -53,12 +53,10 @@ EvalResult evaluate(models::VisionTransformer& model, const data::Classification
 EvalResult evaluate(models::VisionTransformer& model, const std::shared_ptr<const data::BatchSource>& source,
                     int64_t batch, int64_t limit, Communicator* comm, int threads);
 
-// Host batch -> the model's device (the same tensors on the CPU; reused device buffers otherwise).
-void upload_batch(const Tensor& host_images, const Tensor& host_labels, Device device, Tensor& images, Tensor& labels);
-
-// Copies samples `indices[begin..end)` of `data` into images [n,H,W,C] and labels [n].
-void gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& indices, int64_t begin, int64_t end,
-                  Tensor& images, Tensor& labels);
+// Host batch of samples `rows` of `data`: inputs u8 [n,H,W,C] (from `pool` when given, e.g. a
+// pinned pool for a GPU) and labels i32 [n].
+data::Batch gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& rows,
+                         data::TensorPool* pool = nullptr);
 
 // Copies the checkpoint's /params (read from `path`, named in errors) into `model`; its shape
 // and dtype must match the model's flat parameter buffer.

@@ -46,7 +46,7 @@ void device_free(Device device, void* ptr) noexcept {
 }
 
 #ifdef ATTNCAMP_WITH_CUDA
-void cuda_copy(void* dst, const void* src, size_t bytes, int device);
+void cuda_copy(void* dst, const void* src, size_t bytes, int device, bool wait);
 #endif
 
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
@@ -56,11 +56,32 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
     return;
   }
 #ifdef ATTNCAMP_WITH_CUDA
-  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index);
+  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index, /*wait=*/true);
 #else
   ATTNCAMP_THROW("copy from ", src_device.str(), " to ", dst_device.str(),
                  " needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");
 #endif
 }
+
+void device_copy_async(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memmove(dst, src, bytes);
+    return;
+  }
+#ifdef ATTNCAMP_WITH_CUDA
+  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index, /*wait=*/false);
+#else
+  ATTNCAMP_THROW("copy from ", src_device.str(), " to ", dst_device.str(),
+                 " needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");
+#endif
+}
+
+#ifndef ATTNCAMP_WITH_CUDA
+void* pinned_host_alloc(size_t) {
+  ATTNCAMP_THROW("pinned host memory needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");
+}
+void pinned_host_free(void*) noexcept {}
+#endif
 
 }  // namespace attncamp

@@ -35,7 +35,9 @@ Event& Event::operator=(Event&& o) noexcept {
   return *this;
 }
 void Event::record(const Stream&) {}
+void Event::record_current() {}
 void Event::wait(const Stream&) const {}
+void Event::wait_current() const {}
 void Event::synchronize() const {}
 float Event::elapsed_ms_since(const Event&) const { return 0; }
 

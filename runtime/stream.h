@@ -36,8 +36,12 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
   void record(const Stream& s);
+  // Records on the calling thread's current stream of the event's device (runtime/cuda_context.h).
+  void record_current();
   // Makes `s` wait for this event (no host blocking).
   void wait(const Stream& s) const;
+  // Makes the calling thread's current stream of the event's device wait for this event.
+  void wait_current() const;
   void synchronize() const;
   // Milliseconds between two recorded events (`start` before this one).
   float elapsed_ms_since(const Event& start) const;

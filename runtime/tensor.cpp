@@ -29,8 +29,18 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-Storage::Storage(Device device, size_t bytes) : device_(device), bytes_(bytes), data_(device_alloc(device, bytes)) {}
-Storage::~Storage() { device_free(device_, data_); }
+Storage::Storage(Device device, size_t bytes, bool pinned)
+    : device_(device), bytes_(bytes), pinned_(pinned), data_(nullptr) {
+  ATTNCAMP_CHECK(!pinned || device.is_cpu(), "pinned memory is host memory, not ", device.str());
+  data_ = pinned ? pinned_host_alloc(bytes) : device_alloc(device, bytes);
+}
+Storage::~Storage() {
+  if (pinned_) {
+    pinned_host_free(data_);
+  } else {
+    device_free(device_, data_);
+  }
+}
 
 static Shape contiguous_strides(const Shape& shape) {
   Shape st(shape.size());
@@ -46,6 +56,17 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) ATTNCAMP_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
   Tensor t;
   t.storage_ = std::make_shared<Storage>(device, static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
+  t.shape_ = shape;
+  t.strides_ = contiguous_strides(shape);
+  t.dtype_ = dtype;
+  return t;
+}
+
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) ATTNCAMP_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  Tensor t;
+  t.storage_ =
+      std::make_shared<Storage>(Device::cpu(), static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), true);
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);
   t.dtype_ = dtype;
@@ -122,6 +143,13 @@ void Tensor::copy_from(const Tensor& src) {
                  shape_str(src.shape_), " vs ", shape_str(shape_));
   ATTNCAMP_CHECK(is_contiguous() && src.is_contiguous(), "copy_from needs contiguous tensors");
   if (nbytes() > 0) device_copy(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+}
+
+void Tensor::copy_from_async(const Tensor& src) {
+  ATTNCAMP_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "copy_from_async: shape/dtype mismatch ",
+                 shape_str(src.shape_), " vs ", shape_str(shape_));
+  ATTNCAMP_CHECK(is_contiguous() && src.is_contiguous(), "copy_from_async needs contiguous tensors");
+  if (nbytes() > 0) device_copy_async(raw_data(), device(), src.raw_data(), src.device(), nbytes());
 }
 
 Tensor Tensor::to(Device device) const {

@@ -23,17 +23,20 @@ int64_t shape_numel(const Shape& s);
 // Owned block of device memory; freed when the last tensor referencing it goes.
 class Storage {
  public:
-  Storage(Device device, size_t bytes);
+  // `pinned`: page-locked host memory (device must be the CPU; needs CUDA, see pinned_host_alloc).
+  Storage(Device device, size_t bytes, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
   Device device_;
   size_t bytes_;
+  bool pinned_;
   void* data_;
 };
 
@@ -42,6 +45,9 @@ class Tensor {
   Tensor() = default;
   // Uninitialised contiguous tensor.
   static Tensor empty(const Shape& shape, DType dtype = DType::kF32, Device device = Device::cpu());
+  // Uninitialised contiguous CPU tensor in page-locked memory, so copies to a GPU can overlap with
+  // compute (copy_from_async). Throws in builds without CUDA or on machines without a driver.
+  static Tensor empty_pinned(const Shape& shape, DType dtype);
   // Contiguous tensor filled with zeros.
   static Tensor zeros(const Shape& shape, DType dtype = DType::kF32, Device device = Device::cpu());
 
@@ -53,6 +59,7 @@ class Tensor {
   int64_t numel() const { return shape_numel(shape_); }
   DType dtype() const { return dtype_; }
   Device device() const { return storage_ ? storage_->device() : Device::cpu(); }
+  bool is_pinned() const { return storage_ != nullptr && storage_->pinned(); }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
   bool is_contiguous() const;
 
@@ -73,6 +80,10 @@ class Tensor {
   Tensor clone() const;
   // Copies elements from `src` (same shape and dtype; both contiguous; any devices).
   void copy_from(const Tensor& src);
+  // The same copy, only queued on the calling thread's current stream of the CUDA side (see
+  // device_copy_async): both tensors must stay alive and `src` unchanged until that stream has
+  // passed it. Overlaps with the host only when the host side is pinned.
+  void copy_from_async(const Tensor& src);
   // Contiguous copy of this tensor on `device` (a new tensor even when the device is the same).
   Tensor to(Device device) const;
   // Sets every element to `value` (CPU only; converts to the dtype).

@@ -22,12 +22,22 @@ int cuda_device_count() {
 
 // Copy in any direction (unified addressing tells the runtime where each side lives), queued on
 // the current stream of `device` so it is ordered after the kernels that produced the source,
-// then waited for: the copy is synchronous for the caller.
-void cuda_copy(void* dst, const void* src, size_t bytes, int device) {
+// then (with `wait`) waited for, so the copy is synchronous for the caller.
+void cuda_copy(void* dst, const void* src, size_t bytes, int device, bool wait) {
   ATTNCAMP_CUDA_CHECK(cudaSetDevice(device));
   cudaStream_t s = static_cast<cudaStream_t>(current_cuda_stream(device));
   ATTNCAMP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
-  ATTNCAMP_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (wait) ATTNCAMP_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+void* pinned_host_alloc(size_t bytes) {
+  void* p = nullptr;
+  ATTNCAMP_CUDA_CHECK(cudaHostAlloc(&p, bytes == 0 ? 1 : bytes, cudaHostAllocDefault));
+  return p;
+}
+
+void pinned_host_free(void* ptr) noexcept {
+  if (ptr != nullptr && cudaFreeHost(ptr) != cudaSuccess) cudaGetLastError();
 }
 
 }  // namespace attncamp

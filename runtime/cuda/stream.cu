@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "runtime/cuda/check.h"
+#include "runtime/cuda_context.h"
 #include "runtime/stream.h"
 
 namespace attncamp {
@@ -57,6 +58,16 @@ Event& Event::operator=(Event&& o) noexcept {
 
 void Event::record(const Stream& s) {
   ATTNCAMP_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(handle_), static_cast<cudaStream_t>(s.handle())));
+}
+
+void Event::record_current() {
+  ATTNCAMP_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(handle_),
+                                      static_cast<cudaStream_t>(current_cuda_stream(device_))));
+}
+
+void Event::wait_current() const {
+  ATTNCAMP_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(current_cuda_stream(device_)),
+                                          static_cast<cudaEvent_t>(handle_), 0));
 }
 
 void Event::wait(const Stream& s) const {
