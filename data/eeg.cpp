@@ -1,19 +1,26 @@
 // eeg/1 conversion: libbiosig reads each recording (physical values, scaled to microvolts),
 // the selected channels are filtered as continuous runs (data/iir_filter.h, like MNE's
-// raw.filter), optionally re-referenced and decimated, then cut into epochs around events.
+// raw.filter), optionally re-referenced and resampled (data/fft_resample.h, like MNE's raw.resample), then cut into
+// epochs around events.
 #include "data/eeg.h"
 
 #include <biosig.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
+#include "data/fft_resample.h"
 #include "data/hdf5.h"
 #include "data/iir_filter.h"
 #include "runtime/error.h"
@@ -103,8 +110,18 @@ std::map<std::string, int32_t> class_of_event(const EegOptions& opt, std::vector
   return out;
 }
 
+// libbiosig keeps some state in globals; its calls are serialised.
+std::mutex& biosig_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 FileEpochs process_file(const std::string& path, const EegOptions& opt, const std::map<std::string, int32_t>& classes) {
-  EegRecording rec = read_eeg_recording(path);
+  EegRecording rec;
+  {
+    std::lock_guard<std::mutex> lock(biosig_mutex());
+    rec = read_eeg_recording(path);
+  }
   FileEpochs out;
   auto [subject, run] = eeg_subject_run_from_name(path);
   out.subject = opt.subject >= 0 ? opt.subject : subject;
@@ -142,22 +159,20 @@ FileEpochs process_file(const std::string& path, const EegOptions& opt, const st
       for (int64_t c = 0; c < C; ++c) x[c * S + t] -= mean;
     }
   }
-  int64_t q = 1;
+  // Resampling as MNE's raw.resample (FFT, boxcar window, reflect-limited padding); event onsets
+  // move to round(onset seconds * new rate), half to even, like MNE's events_from_annotations.
+  double fs_out = fs;
+  int64_t S_out = S;
   if (opt.resample_hz > 0 && opt.resample_hz != fs) {
-    const double ratio = fs / opt.resample_hz;
-    q = std::llround(ratio);
-    if (q < 2 || std::abs(ratio - static_cast<double>(q)) > 1e-9) {
-      ATTNCAMP_THROW(path, ": --resample ", opt.resample_hz, " Hz does not divide the file's rate ", fs,
-                     " Hz (only integer decimation is supported)");
-    }
-    const Sos lp = butter_lowpass(8, 0.8 * opt.resample_hz / 2, fs);
-    const int64_t padlen = std::min(sosfiltfilt_default_padlen(lp), S - 1);
-    for (int64_t c = 0; c < C; ++c) sos_filtfilt(lp, x.data() + c * S, S, padlen);
+    FftResampler rs(S, fs, opt.resample_hz);
+    fs_out = opt.resample_hz;
+    S_out = rs.output_length();
+    std::vector<double> y(static_cast<size_t>(C * S_out));
+    for (int64_t c = 0; c < C; ++c) rs.apply(x.data() + c * S, y.data() + c * S_out);
+    x.swap(y);
   }
-  const double fs_out = fs / static_cast<double>(q);
-  const int64_t S_out = (S + q - 1) / q;
-  const int64_t start_off = std::llround(opt.tmin_s * fs_out);
-  const int64_t stop_off = std::llround(opt.tmax_s * fs_out);
+  const int64_t start_off = round_half_even(opt.tmin_s * fs_out);
+  const int64_t stop_off = round_half_even(opt.tmax_s * fs_out);
   if (stop_off < start_off) ATTNCAMP_THROW("--tmax ", opt.tmax_s, " is before --tmin ", opt.tmin_s);
   const int64_t T = stop_off - start_off + 1;
   out.sample_rate_hz = fs_out;
@@ -168,7 +183,7 @@ FileEpochs process_file(const std::string& path, const EegOptions& opt, const st
     auto it = classes.find(name);
     if (it == classes.end()) continue;
     any = true;
-    const int64_t at = q == 1 ? onset : std::llround(static_cast<double>(onset) / static_cast<double>(q));
+    const int64_t at = fs_out == fs ? onset : round_half_even(static_cast<double>(onset) / fs * fs_out);
     const int64_t start = at + start_off, stop = at + stop_off;
     if (start < 0 || stop >= S_out) {
       out.dropped.push_back("event " + name + " at sample " + std::to_string(onset) +
@@ -176,7 +191,7 @@ FileEpochs process_file(const std::string& path, const EegOptions& opt, const st
       continue;
     }
     for (int64_t c = 0; c < C; ++c) {
-      for (int64_t t = 0; t < T; ++t) out.signals.push_back(static_cast<float>(x[c * S + (start + t) * q]));
+      for (int64_t t = 0; t < T; ++t) out.signals.push_back(static_cast<float>(x[c * S_out + start + t]));
     }
     out.labels.push_back(it->second);
   }
@@ -296,9 +311,57 @@ ConvertSummary convert_eeg(const std::vector<std::string>& files, const std::str
   ConvertSummary summary;
   std::vector<FileEpochs> done;
   std::vector<std::string> sources;
-  for (size_t i = 0; i < files.size(); ++i) {
+  // Files are read, filtered and epoched by `threads` workers (libbiosig calls one at a time);
+  // the calling thread takes the results in file order, so the output and the error reported
+  // do not depend on the thread count.
+  const size_t nfiles = files.size();
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const size_t workers = std::min(nfiles, static_cast<size_t>(convert.threads > 0 ? convert.threads : hw));
+  std::vector<std::unique_ptr<FileEpochs>> results(nfiles);
+  std::vector<std::string> errors(nfiles);
+  std::vector<bool> finished(nfiles, false);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<size_t> next_file{0};
+  std::atomic<bool> stop{false};
+  auto work = [&] {
+    for (size_t i = next_file++; i < nfiles && !stop; i = next_file++) {
+      std::unique_ptr<FileEpochs> fe;
+      std::string err;
+      try {
+        fe = std::make_unique<FileEpochs>(process_file(files[i], options, classes));
+      } catch (const std::exception& e) {
+        err = e.what();
+        if (err.empty()) err = files[i] + ": unknown error";
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      results[i] = std::move(fe);
+      errors[i] = std::move(err);
+      finished[i] = true;
+      cv.notify_all();
+    }
+  };
+  struct Joiner {
+    std::vector<std::thread> threads;
+    std::atomic<bool>* stop;
+    ~Joiner() {
+      *stop = true;
+      for (std::thread& t : threads) t.join();
+    }
+  } pool{{}, &stop};
+  for (size_t w = 0; w < workers; ++w) pool.threads.emplace_back(work);
+  for (size_t i = 0; i < nfiles; ++i) {
+    std::unique_ptr<FileEpochs> got;
+    std::string err;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return finished[i]; });
+      got = std::move(results[i]);
+      err = std::move(errors[i]);
+    }
     try {
-      FileEpochs fe = process_file(files[i], options, classes);
+      if (!err.empty()) throw Error(err);
+      FileEpochs& fe = *got;
       if (!done.empty()) {
         const FileEpochs& first = done.front();
         if (fe.channel_names != first.channel_names) {
@@ -318,7 +381,7 @@ ConvertSummary convert_eeg(const std::vector<std::string>& files, const std::str
       ++summary.skipped;
       summary.skipped_samples.push_back({files[i], e.what()});
     }
-    if (convert.progress) convert.progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(files.size()));
+    if (convert.progress) convert.progress(static_cast<int64_t>(i + 1), static_cast<int64_t>(nfiles));
   }
   int64_t n = 0;
   for (const FileEpochs& fe : done) n += static_cast<int64_t>(fe.labels.size());
@@ -346,8 +409,9 @@ ConvertSummary convert_eeg(const std::vector<std::string>& files, const std::str
     write_attr_string(file, "attncamp_schema", "eeg/1");
     write_attr_int(file, "num_classes", static_cast<int64_t>(class_names.size()));
     write_attr_double(file, "sample_rate_hz", first.sample_rate_hz);
-    write_attr_double(file, "tmin_s",
-                      static_cast<double>(std::llround(options.tmin_s * first.sample_rate_hz)) / first.sample_rate_hz);
+    write_attr_double(
+        file, "tmin_s",
+        static_cast<double>(round_half_even(options.tmin_s * first.sample_rate_hz)) / first.sample_rate_hz);
     write_attr_doubles(
         file, "band_hz",
         filtered ? std::vector<double>{options.band_lo_hz, options.band_hi_hz} : std::vector<double>{0.0, 0.0});

@@ -1,6 +1,6 @@
 // EEG recordings (EDF, EDF+, BDF, GDF via libbiosig) to the eeg/1 schema: channel selection,
 // zero-phase Butterworth band-pass of each continuous run, optional common average reference
-// and integer decimation, then epochs around annotated events; plus the eeg/1 reader.
+// and resampling, then epochs around annotated events; plus the eeg/1 reader.
 #pragma once
 
 #include <cstdint>
@@ -41,8 +41,8 @@ struct EegOptions {
   // (forward-backward, padded like MNE's raw.filter(method='iir')).
   double band_lo_hz = 0, band_hi_hz = 0;
   int filter_order = 4;
-  // Output rate in Hz (0 = keep). Must divide the file rate: decimation by q = fs/resample_hz
-  // after a zero-phase Butterworth order-8 low-pass at 0.8 * resample_hz / 2.
+  // Output rate in Hz (0 = keep), any ratio to the file's rate: FFT resampling of each continuous
+  // run as MNE's raw.resample(resample_hz) (data/fft_resample.h), after filtering and re-referencing.
   double resample_hz = 0;
   bool car = false;                   // subtract the mean over the selected channels per sample
   std::vector<std::string> channels;  // names to keep, in this order; empty = all volt channels

@@ -131,12 +131,15 @@ int run_cli(int argc, char** argv) {
   eeg->add_option("--tmin", eeg_opt.tmin_s, "epoch start relative to the event (s)")->capture_default_str();
   eeg->add_option("--tmax", eeg_opt.tmax_s, "epoch end relative to the event (s, inclusive)")->capture_default_str();
   eeg->add_option("--band", eeg_band, "zero-phase Butterworth band-pass LO,HI in Hz (e.g. 8,30)");
-  eeg->add_option("--resample", eeg_opt.resample_hz, "output rate in Hz (an integer divisor of the file's rate)");
+  eeg->add_option("--resample", eeg_opt.resample_hz,
+                  "output rate in Hz (FFT resampling as MNE's raw.resample; 0 = keep)");
   eeg->add_flag("--car", eeg_opt.car, "common average reference");
   eeg->add_option("--channels", eeg_channels, "channels to keep, comma-separated (default: all EEG channels)");
   eeg->add_option("--subject", eeg_opt.subject, "subject id (default: from the file name, S001R04 -> 1)");
   eeg->add_option("--run", eeg_opt.run, "run id (default: from the file name, S001R04 -> 4)");
   eeg->add_option("--on-error", eeg_on_error, "per-file problems: fail or skip")->capture_default_str();
+  int eeg_threads = 0;
+  eeg->add_option("--threads", eeg_threads, "files processed at once (0 = all cores)")->capture_default_str();
 
   auto* coco = convert->add_subcommand("coco", "COCO instances JSON + image folder -> detection/1");
   std::string coco_json, coco_images, coco_output, coco_on_error = "fail";
@@ -273,6 +276,7 @@ int run_cli(int argc, char** argv) {
     if (!eeg_channels.empty()) eeg_opt.channels = split_commas(eeg_channels);
     data::ConvertOptions conv;
     conv.on_error = parse_on_error(eeg_on_error);
+    conv.threads = eeg_threads;
     conv.progress = converter_progress("eeg files");
     print_summary("EEG from " + std::to_string(eeg_inputs.size()) + " file(s)",
                   data::convert_eeg(eeg_inputs, eeg_output, eeg_opt, conv));

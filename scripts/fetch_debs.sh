@@ -13,12 +13,15 @@ multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 dev_packages=(
   libhdf5-dev libprotobuf-dev protobuf-compiler libopenmpi-dev openmpi-bin openmpi-common libopenblas-openmp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev libcli11-dev zlib1g-dev pkgconf-bin
+  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nlohmann-json3-dev libbiosig-dev libfftw3-dev
 )
 # Files whose runtime closure must come along: the libraries the build links and the tools it runs.
 anchors=(
   /usr/lib/"$multiarch"/libhdf5_serial.so /usr/lib/"$multiarch"/libprotobuf.so
   /usr/lib/"$multiarch"/openblas-openmp/libopenblas.so.0 /usr/lib/"$multiarch"/libbenchmark.so
   /usr/lib/"$multiarch"/openmpi/lib/libmpi.so /usr/bin/protoc /usr/bin/pkgconf /usr/bin/opal_wrapper
+  /usr/lib/"$multiarch"/libturbojpeg.so /usr/lib/"$multiarch"/libpng16.so /usr/lib/"$multiarch"/libbiosig.so
+  /usr/lib/"$multiarch"/libfftw3.so
 )
 anchors+=(/usr/lib/"$multiarch"/openmpi/lib/openmpi3/mca_*.so)
 # Provided by the machine itself: glibc, the compiler's runtime, CUDA; and Open MPI's fabric
