@@ -125,8 +125,8 @@ struct DetectionSource::State {
   H5Id file;
 };
 
-DetectionSource::DetectionSource(const std::string& path, int canvas, bool train, uint64_t seed)
-    : state_(std::make_unique<State>()), canvas_(canvas), train_(train), seed_(seed) {
+DetectionSource::DetectionSource(const std::string& path, int canvas, bool train, uint64_t seed, bool normalize)
+    : state_(std::make_unique<State>()), canvas_(canvas), train_(train), seed_(seed), normalize_(normalize) {
   ATTNCAMP_CHECK(canvas > 0, "DetectionSource: canvas must be > 0, got ", canvas);
   state_->meta = load_detection(path);
   state_->file = open_file(path);
@@ -153,7 +153,8 @@ Batch DetectionSource::make_batch(const std::vector<int64_t>& indices, int64_t e
   }
   Batch batch;
   batch.indices = indices;
-  batch.inputs = take(pool, {b, s, s, 3}, DType::kU8);  // every byte written (letterbox pads with 0)
+  // Every element is written: letterbox pads with 0, normalisation leaves the padding at 0.
+  batch.inputs = take(pool, {b, s, s, 3}, normalize_ ? DType::kF32 : DType::kU8);
   batch.mask = Tensor::zeros({b, s, s}, DType::kU8);
   batch.box_offsets = Tensor::empty({b + 1}, DType::kI64);
   std::vector<float> boxes;
@@ -167,12 +168,10 @@ Batch DetectionSource::make_batch(const std::vector<int64_t>& indices, int64_t e
     try {
       const std::vector<uint8_t>& jpeg = bytes[idx];
       const Image img = decode_image(jpeg.data(), jpeg.size(), 3, name);
-      const Letterbox lb = letterbox(img, canvas_);
-      std::memcpy(batch.inputs.data<uint8_t>() + i * s * s * 3, lb.image.pixels.data(), lb.image.pixels.size());
-      std::memcpy(batch.mask.data<uint8_t>() + i * s * s, lb.mask.data(), lb.mask.size());
+      Letterbox lb = letterbox(img, canvas_);
       scale_boxes(mine, lb.scale);
+      uint8_t* px = lb.image.pixels.data();
       if (train_ && SampleRng(seed_, epoch, idx).uniform(0) < 0.5f) {
-        uint8_t* px = batch.inputs.data<uint8_t>() + i * s * s * 3;
         for (int y = 0; y < lb.new_h; ++y) {  // mirror only the image part of the row
           uint8_t* row = px + static_cast<int64_t>(y) * s * 3;
           for (int l = 0, r = lb.new_w - 1; l < r; ++l, --r) {
@@ -180,6 +179,16 @@ Batch DetectionSource::make_batch(const std::vector<int64_t>& indices, int64_t e
           }
         }
         flip_boxes(mine, static_cast<float>(lb.new_w));
+      }
+      std::memcpy(batch.mask.data<uint8_t>() + i * s * s, lb.mask.data(), lb.mask.size());
+      if (normalize_) {
+        float* dst = batch.inputs.data<float>() + i * s * s * 3;
+        normalize_hwc(px, s * s, 3, kImagenetMean, kImagenetStd, dst);
+        for (int64_t p = 0; p < s * s; ++p) {
+          if (lb.mask[static_cast<size_t>(p)] == 0) dst[3 * p] = dst[3 * p + 1] = dst[3 * p + 2] = 0.0f;
+        }
+      } else {
+        std::memcpy(batch.inputs.data<uint8_t>() + i * s * s * 3, px, lb.image.pixels.size());
       }
     } catch (...) {
       rethrow_naming(name);

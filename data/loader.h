@@ -97,11 +97,12 @@ class EegSource : public BatchSource {
 
 // detection/1: decode, letterbox onto an S x S canvas (aspect kept, zero padding, mask), flip
 // with probability 1/2 when training (boxes mirrored within the resized image: x' = new_w - x - w),
-// boxes scaled to canvas pixels. Images stay u8 (the model normalises). Metadata is read once;
-// image bytes by hyperslab per run of consecutive rows.
+// boxes scaled to canvas pixels. Images stay u8 (the model normalises), or with `normalize` f32
+// HWC (x/255 - mean)/std with ImageNet's mean and std, padding 0. Metadata is read once; image
+// bytes by hyperslab per run of consecutive rows.
 class DetectionSource : public BatchSource {
  public:
-  DetectionSource(const std::string& path, int canvas, bool train, uint64_t seed);
+  DetectionSource(const std::string& path, int canvas, bool train, uint64_t seed, bool normalize = false);
   ~DetectionSource() override;
   int64_t size() const override;
   Batch make_batch(const std::vector<int64_t>& indices, int64_t epoch, TensorPool* pool) const override;
@@ -112,6 +113,7 @@ class DetectionSource : public BatchSource {
   int canvas_;
   bool train_;
   uint64_t seed_;
+  bool normalize_;
 };
 
 // This rank's batches of one epoch, as the trainer draws them (launch/distributed.cpp

@@ -384,6 +384,30 @@ TEST(Loader, DetectionBatchesArePaddedWithMasksAndFlatBoxes) {
   }
 }
 
+TEST(Loader, NormalizedDetectionBatchesMatchTheU8OnesWithZeroPadding) {
+  const std::string path = write_detection(4);
+  auto raw = std::make_shared<DetectionSource>(path, 80, true, 11);
+  auto norm = std::make_shared<DetectionSource>(path, 80, true, 11, /*normalize=*/true);
+  const auto a = run_all(raw, {{2, 0}, {1, 3}}, 0, 2);
+  const auto b = run_all(norm, {{2, 0}, {1, 3}}, 0, 2);
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
+  for (size_t k = 0; k < 2; ++k) {
+    ASSERT_EQ(b[k].inputs.dtype(), DType::kF32);
+    ASSERT_EQ(b[k].inputs.shape(), a[k].inputs.shape());
+    EXPECT_TRUE(same_bytes(a[k].mask, b[k].mask));
+    EXPECT_TRUE(same_bytes(a[k].boxes, b[k].boxes)) << "the flip draw and boxes do not depend on normalisation";
+    const uint8_t* u = a[k].inputs.data<uint8_t>();
+    const float* f = b[k].inputs.data<float>();
+    const uint8_t* m = a[k].mask.data<uint8_t>();
+    for (int64_t p = 0; p < a[k].mask.numel(); ++p) {
+      for (int c = 0; c < 3; ++c) {
+        const float want = m[p] ? (u[3 * p + c] / 255.0f - mean[c]) / stdev[c] : 0.0f;
+        ASSERT_NEAR(f[3 * p + c], want, 1e-5f) << "batch " << k << " pixel " << p << " channel " << c;
+      }
+    }
+  }
+}
+
 TEST(Loader, DestroyedMidPlanStopsCleanly) {
   ClassificationAugment aug;
   aug.size = 4;
