@@ -65,6 +65,7 @@ bool DeviceFeeder::upload_next() {
   ATTNCAMP_CHECK(b.inputs.defined() && b.labels.defined() && b.inputs.device().is_cpu() && b.labels.device().is_cpu(),
                  "DeviceFeeder: batch ", b.number, " has no host inputs/labels");
   Slot& slot = slots_[static_cast<size_t>(free_slot)];
+  slot.copied->synchronize();  // the slot's previous copies are done (long since: it was consumed)
   // Device buffers belong to the compute stream (allocated outside the side-stream guard), so
   // freeing them is ordered after the compute that reads them. New memory may still be read by
   // compute work queued before, so the side stream waits for the compute stream's position.
@@ -79,7 +80,6 @@ bool DeviceFeeder::upload_next() {
     fresh = true;
   }
   if (fresh) slot.used->record_current();
-  slot.copied->synchronize();  // the slot's previous label copy has left pinned_labels
   if (b.labels.nbytes() > 0) std::memcpy(slot.pinned_labels.raw_data(), b.labels.raw_data(), b.labels.nbytes());
   {
     CudaStreamGuard guard(*side_);
