@@ -49,32 +49,28 @@ void device_free(Device device, void* ptr) noexcept {
 void cuda_copy(void* dst, const void* src, size_t bytes, int device, bool wait);
 #endif
 
-void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+namespace {
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, bool wait) {
   if (bytes == 0) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) {
     std::memmove(dst, src, bytes);
     return;
   }
 #ifdef ATTNCAMP_WITH_CUDA
-  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index, /*wait=*/true);
+  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index, wait);
 #else
   ATTNCAMP_THROW("copy from ", src_device.str(), " to ", dst_device.str(),
                  " needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");
 #endif
 }
+}  // namespace
+
+void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  copy_bytes(dst, dst_device, src, src_device, bytes, /*wait=*/true);
+}
 
 void device_copy_async(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
-  if (bytes == 0) return;
-  if (dst_device.is_cpu() && src_device.is_cpu()) {
-    std::memmove(dst, src, bytes);
-    return;
-  }
-#ifdef ATTNCAMP_WITH_CUDA
-  cuda_copy(dst, src, bytes, dst_device.is_cpu() ? src_device.index : dst_device.index, /*wait=*/false);
-#else
-  ATTNCAMP_THROW("copy from ", src_device.str(), " to ", dst_device.str(),
-                 " needs CUDA, but this build has none (configure with -DATTNCAMP_CUDA=ON)");
-#endif
+  copy_bytes(dst, dst_device, src, src_device, bytes, /*wait=*/false);
 }
 
 #ifndef ATTNCAMP_WITH_CUDA
