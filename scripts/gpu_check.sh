@@ -250,10 +250,10 @@ if has_step bench; then
     printf '\n===== %s\n' "$name" >>"$bench_out"
     run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
   }
-  for b in attncamp_gpu_bench attncamp_attention_bench; do
+  for b in attncamp_gpu_bench attncamp_norm_loss_bench attncamp_attention_bench; do
     if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
   done
-  for p in gemm_torch.py attention_torch.py; do
+  for p in gemm_torch.py norm_loss_torch.py attention_torch.py; do
     if [[ -f benchmarks/peers/$p ]]; then
       bench "peer $p" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$p"
     else

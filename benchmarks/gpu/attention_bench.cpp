@@ -48,18 +48,8 @@ std::string shape_label(const Case& c) {
   return std::to_string(c.b) + "x" + std::to_string(c.s) + "x" + std::to_string(c.h) + "x" + std::to_string(c.d);
 }
 
-// bf16 CUDA tensor with values uniform in [-1, 1) from a fixed xorshift sequence.
 Tensor random_bf16(const attncamp::Shape& shape, uint64_t seed) {
-  Tensor h = Tensor::empty(shape, DType::kBF16);
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (int64_t i = 0; i < h.numel(); ++i) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    const float v = static_cast<float>(static_cast<double>(s >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-    h.data<attncamp::BFloat16>()[i] = attncamp::float_to_bf16(v);
-  }
-  return h.to(attncamp::Device::cuda(0));
+  return attncamp::bench::random_cuda(shape, DType::kBF16, seed);
 }
 
 struct Timing {

@@ -53,23 +53,7 @@ std::string size_str(const Case& c) {
   return std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k);
 }
 
-// CUDA tensor of `dtype` with values uniform in [-1, 1) from a fixed xorshift sequence.
-Tensor random_cuda(const attncamp::Shape& shape, DType dtype, uint64_t seed) {
-  Tensor h = Tensor::empty(shape, dtype);
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (int64_t i = 0; i < h.numel(); ++i) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    const float v = static_cast<float>(static_cast<double>(s >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-    if (dtype == DType::kBF16) {
-      h.data<attncamp::BFloat16>()[i] = attncamp::float_to_bf16(v);
-    } else {
-      h.data<float>()[i] = v;
-    }
-  }
-  return h.to(attncamp::Device::cuda(0));
-}
+using attncamp::bench::random_cuda;
 
 // Mean milliseconds per GEMM over `iters` runs after `warmup` runs, on `stream` (the current one).
 double time_ms(const Case& c, int warmup, int iters, const attncamp::Stream& stream) {
