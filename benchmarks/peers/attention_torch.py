@@ -16,6 +16,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from cuda_timing import time_ms
+
 TOKENS, MODEL_DIM = 16384, 2048
 
 
@@ -43,20 +45,6 @@ def backends(with_math):
         for name, kw in flags.items():
             out.append((name, lambda kw=kw: torch.backends.cuda.sdp_kernel(**kw)))
     return out
-
-
-def time_ms(fn, warmup, iters):
-    """Mean milliseconds of fn() over iters runs after warmup runs."""
-    for _ in range(warmup):
-        fn()
-    start = torch.cuda.Event(enable_timing=True)
-    stop = torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    stop.record()
-    stop.synchronize()
-    return start.elapsed_time(stop) / iters
 
 
 def time_case(b, s, h, d, causal, ctx_factory, warmup, iters):

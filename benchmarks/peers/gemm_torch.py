@@ -14,6 +14,8 @@ import argparse
 
 import torch
 
+from cuda_timing import time_ms
+
 TOKENS_PER_IMAGE = 197
 LAYERS = [("qkv", 384, 1152), ("proj", 384, 384), ("fc1", 384, 1536), ("fc2", 1536, 384)]
 
@@ -28,7 +30,7 @@ def cases(tokens):
     return out
 
 
-def time_ms(m, n, k, ta, tb, warmup, iters):
+def time_gemm(m, n, k, ta, tb, warmup, iters):
     """Mean milliseconds of one bf16 matmul C[m,n] = op(A) op(B) (op = transpose of the stored matrix)."""
     dev = torch.device("cuda")
     a = torch.empty((k, m) if ta else (m, k), dtype=torch.bfloat16, device=dev).uniform_(-1, 1)
@@ -36,16 +38,7 @@ def time_ms(m, n, k, ta, tb, warmup, iters):
     c = torch.empty((m, n), dtype=torch.bfloat16, device=dev)
     op_a = a.t() if ta else a
     op_b = b.t() if tb else b
-    for _ in range(warmup):
-        torch.matmul(op_a, op_b, out=c)
-    start = torch.cuda.Event(enable_timing=True)
-    stop = torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        torch.matmul(op_a, op_b, out=c)
-    stop.record()
-    stop.synchronize()
-    return start.elapsed_time(stop) / iters
+    return time_ms(lambda: torch.matmul(op_a, op_b, out=c), warmup, iters)
 
 
 def main():
@@ -65,7 +58,7 @@ def main():
     rows = []
     total_ms = total_flops = 0.0
     for what, m, n, k, ta, tb in cases(args.batch * TOKENS_PER_IMAGE):
-        ms = time_ms(m, n, k, ta, tb, args.warmup, args.iters)
+        ms = time_gemm(m, n, k, ta, tb, args.warmup, args.iters)
         flops = 2.0 * m * n * k
         rows.append((what, f"{m}x{n}x{k}", ms, flops / (ms * 1e-3) * 1e-12))
         total_ms += ms

@@ -19,21 +19,10 @@ import argparse
 import torch
 import torch.nn.functional as F
 
+from cuda_timing import time_ms
+
 TOKENS_PER_IMAGE = 197
 DIM = 384
-
-
-def time_ms(fn, warmup, iters):
-    for _ in range(warmup):
-        fn()
-    start = torch.cuda.Event(enable_timing=True)
-    stop = torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    stop.record()
-    stop.synchronize()
-    return start.elapsed_time(stop) / iters
 
 
 def main():
