@@ -61,8 +61,8 @@ void Event::record(const Stream& s) {
 }
 
 void Event::record_current() {
-  ATTNCAMP_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(handle_),
-                                      static_cast<cudaStream_t>(current_cuda_stream(device_))));
+  ATTNCAMP_CUDA_CHECK(
+      cudaEventRecord(static_cast<cudaEvent_t>(handle_), static_cast<cudaStream_t>(current_cuda_stream(device_))));
 }
 
 void Event::wait_current() const {
