@@ -54,11 +54,7 @@ ClassificationData load_classification(const std::string& path) {
   H5Id file = open_file(path);
   const hid_t f = file.get();
 
-  if (!has_attr(f, "attncamp_schema")) {
-    ATTNCAMP_THROW(path, ": root attribute attncamp_schema not found (expected \"", kSchema, "\")");
-  }
-  const std::string schema = read_attr_string(f, "attncamp_schema");
-  if (schema != kSchema) ATTNCAMP_THROW(path, ": attncamp_schema is \"", schema, "\", expected \"", kSchema, "\"");
+  check_schema(f, path, kSchema);
 
   if (!link_exists(f, "images")) ATTNCAMP_THROW(path, ": dataset /images not found");
   std::string encoding;

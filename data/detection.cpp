@@ -152,11 +152,7 @@ void write_detection_metadata(hid_t file, const DetectionData& d) {
 DetectionData load_detection(const std::string& path) {
   H5Id file = open_file(path);
   const hid_t f = file.get();
-  if (!has_attr(f, "attncamp_schema")) {
-    ATTNCAMP_THROW(path, ": root attribute attncamp_schema not found (expected \"", kSchema, "\")");
-  }
-  const std::string schema = read_attr_string(f, "attncamp_schema");
-  if (schema != kSchema) ATTNCAMP_THROW(path, ": attncamp_schema is \"", schema, "\", expected \"", kSchema, "\"");
+  check_schema(f, path, kSchema);
   if (!has_attr(f, "num_classes")) ATTNCAMP_THROW(path, ": root attribute num_classes not found");
 
   DetectionData d;

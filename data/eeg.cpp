@@ -432,8 +432,7 @@ ConvertSummary convert_eeg(const std::vector<std::string>& files, const std::str
 EegDataset read_eeg(const std::string& path) {
   H5Id file = open_file(path);
   const hid_t f = file.get();
-  const std::string schema = read_attr_string(f, "attncamp_schema");
-  if (schema != "eeg/1") ATTNCAMP_THROW(path, ": attncamp_schema is '", schema, "', expected 'eeg/1'");
+  check_schema(f, path, "eeg/1");
   EegDataset d;
   d.signals = read_tensor(f, "signals", DType::kF32, 3);
   d.labels = read_tensor(f, "labels", DType::kI32, 1);

@@ -557,6 +557,14 @@ std::string read_attr_string(hid_t obj, const std::string& name) {
   return std::string(buf.data(), strnlen(buf.data(), size));
 }
 
+void check_schema(hid_t file, const std::string& path, const std::string& expected) {
+  if (!has_attr(file, "attncamp_schema")) {
+    ATTNCAMP_THROW(path, ": root attribute attncamp_schema not found (expected \"", expected, "\")");
+  }
+  const std::string schema = read_attr_string(file, "attncamp_schema");
+  if (schema != expected) ATTNCAMP_THROW(path, ": attncamp_schema is \"", schema, "\", expected \"", expected, "\"");
+}
+
 // --- Streaming row writes, variable-length bytes, array attributes -------------------------------
 
 void create_dataset(hid_t loc, const std::string& name, DType dtype, const Shape& shape) {

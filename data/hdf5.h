@@ -161,6 +161,10 @@ void write_attr_string(hid_t obj, const std::string& name, const std::string& va
 int64_t read_attr_int(hid_t obj, const std::string& name);
 double read_attr_double(hid_t obj, const std::string& name);
 std::string read_attr_string(hid_t obj, const std::string& name);
+// Checks the root attribute attncamp_schema of `file` (opened from `path`) is `expected`; throws
+// "PATH: root attribute attncamp_schema not found (expected \"X\")" or
+// "PATH: attncamp_schema is \"Y\", expected \"X\"".
+void check_schema(hid_t file, const std::string& path, const std::string& expected);
 // 1-D float64 array attributes (e.g. band_hz = [8, 30]); h5py reads a numpy array.
 void write_attr_doubles(hid_t obj, const std::string& name, const std::vector<double>& values);
 std::vector<double> read_attr_doubles(hid_t obj, const std::string& name);

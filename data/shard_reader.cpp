@@ -45,11 +45,6 @@ std::vector<int32_t> read_labels(hid_t file, const std::string& path, int64_t nu
   return labels;
 }
 
-void check_schema(hid_t file, const std::string& path, const std::string& want) {
-  const std::string schema = read_attr_string(file, "attncamp_schema");
-  ATTNCAMP_CHECK(schema == want, path, ": attribute attncamp_schema is '", schema, "', expected '", want, "'");
-}
-
 }  // namespace
 
 ClassificationShardReader::ClassificationShardReader(const std::string& path) : path_(path) {

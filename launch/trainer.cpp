@@ -152,14 +152,12 @@ int64_t plan_samples(const std::vector<std::vector<int64_t>>& plan) {
 std::unique_ptr<data::DeviceFeeder> memory_feeder(const data::ClassificationData& data,
                                                   std::vector<std::vector<int64_t>> plan, Device device,
                                                   std::shared_ptr<data::TensorPool> pool) {
-  auto next = std::make_shared<size_t>(0);
-  auto rows = std::make_shared<std::vector<std::vector<int64_t>>>(std::move(plan));
   return std::make_unique<data::DeviceFeeder>(
       device,
-      [&data, rows, next, pool](data::Batch& b) {
-        if (*next >= rows->size()) return false;
-        b = gather_batch(data, (*rows)[*next], pool.get());
-        b.number = static_cast<int64_t>((*next)++);
+      [&data, rows = std::move(plan), next = size_t{0}, pool](data::Batch& b) mutable {
+        if (next >= rows.size()) return false;
+        b = gather_batch(data, rows[next], pool.get());
+        b.number = static_cast<int64_t>(next++);
         return true;
       },
       [pool](data::Batch&& b) { pool->give(std::move(b.inputs)); });
