@@ -91,7 +91,7 @@ add_exe() {
 }
 add_exe "$build_dir/bin/attncamp" bin
 for f in "$build_dir"/tests/test_*; do add_exe "$f" tests; done
-for f in "$build_dir"/bin/attncamp_*bench "$build_dir"/benchmarks/attncamp_*bench; do add_exe "$f" bin; done
+for f in "$build_dir"/bin/attncamp_*{bench,tune} "$build_dir"/benchmarks/attncamp_*bench; do add_exe "$f" bin; done
 for f in "${extras[@]}"; do
   is_elf "$f" || die "--extra $f is not an executable"
   exes+=("$(readlink -f "$f")")

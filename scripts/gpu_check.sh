@@ -233,6 +233,22 @@ if has_step sanitizer; then
         missing "$tool $t" "no $t in this build"
       elif ((!has_gpu)); then
         not_here "$tool $t"
+      elif [[ $tool == racecheck && $t == test_ops_cuda_attention ]]; then
+        # racecheck runs the f32 simple kernels' tests for over two minutes: three filters in
+        # parallel, each with its own log, keep the step near that.
+        run_step "$tool $t (3 filters in parallel)" 300 bash -c '
+          cd "$2" || exit 1
+          rc=0 pids=()
+          for f in "CudaAttention.Mma*" "CudaAttention.Simple*" "-CudaAttention.Mma*:CudaAttention.Simple*"; do
+            "$0" --tool racecheck --error-exitcode 86 --print-limit 20 "$1" --gtest_brief=1 --gtest_filter="$f" \
+              >"$2/racecheck.${#pids[@]}.log" 2>&1 &
+            pids+=($!)
+          done
+          for i in "${!pids[@]}"; do
+            wait "${pids[$i]}" || rc=$?
+            echo "== racecheck filter $i"; cat "$2/racecheck.$i.log"
+          done
+          exit $rc' "$sanitizer" "$tests_dir/$t" "$work" || true
       else
         run_step "$tool $t" 90 env -C "$work" "$sanitizer" --tool "$tool" --error-exitcode 86 \
           --print-limit 20 "$tests_dir/$t" --gtest_brief=1 || true
@@ -267,6 +283,12 @@ if has_step bench; then
     bench "allreduce nccl 1 rank" "$bin_dir/attncamp" bench allreduce --device cuda --backend nccl --max-bytes 268435456 --iters 10
   else
     missing "vit_s16 train step" "no attncamp binary"
+  fi
+  # The tile-shape sweep the attention launchers' shapes come from.
+  if [[ -x $bin_dir/attncamp_attention_tune ]]; then
+    bench "attncamp_attention_tune" "$bin_dir/attncamp_attention_tune"
+  else
+    missing "attncamp_attention_tune" "not built (yet)"
   fi
 fi
 

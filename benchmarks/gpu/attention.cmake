@@ -6,3 +6,10 @@ if(ATTNCAMP_WITH_CUDA)
   target_link_libraries(attncamp_attention_bench PRIVATE attncamp_ops CLI11::CLI11 attncamp_warnings)
   set_target_properties(attncamp_attention_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endif()
+# attncamp_attention_tune: tile-shape sweep of the tensor-core attention kernels (attention_tune.cu),
+# how the launchers' shapes were chosen. CUDA source: it instantiates the kernels itself.
+if(ATTNCAMP_WITH_CUDA)
+  add_executable(attncamp_attention_tune ${CMAKE_CURRENT_LIST_DIR}/attention_tune.cu)
+  target_link_libraries(attncamp_attention_tune PRIVATE attncamp_ops CLI11::CLI11 attncamp_warnings)
+  set_target_properties(attncamp_attention_tune PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+endif()

@@ -2,44 +2,66 @@
 // T = __nv_bfloat16 or __half and head dim kD in {32, 64, 128}. Probabilities are recomputed
 // from the saved lse, P = exp2(S * scale * log2 e - lse * log2 e), with delta = rowsum(dO * O)
 // precomputed (attention_delta_kernel). Two kernels, each owning what it writes:
-//   mma_dkdv_kernel: a block owns 64 keys (16 per warp) and walks query tiles, computing the
-//     transposed products S^T = K Q^T and dP^T = V dO^T, so P^T and dS^T = P^T (dP^T - delta)
-//     are C fragments with the warp's keys as rows: reused as A operands of dV += P^T dO and
-//     dK += dS^T Q.
-//   mma_dq_kernel: a block owns 64 queries (16 per warp) and walks key tiles: S = Q K^T,
-//     dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+//   mma_dkdv_kernel: a block owns kKeys keys (kTiles x 16 per warp) and walks query tiles,
+//     computing the transposed products S^T = K Q^T and dP^T = V dO^T, so P^T and
+//     dS^T = P^T (dP^T - delta) are C fragments with the warp's keys as rows: reused as A
+//     operands of dV += P^T dO and dK += dS^T Q.
+//   mma_dq_kernel: a block owns kRows queries (kTiles x 16 per warp) and walks key tiles:
+//     S = Q K^T, dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+// Each B fragment loaded from shared memory feeds the warp's kTiles row tiles.
 // The walked tiles are double-buffered: the cp.async copies of tile j + 1 fly while tile j is
 // computed, one __syncthreads per tile. Fragment layouts: ops/cuda/attention_warp.cuh.
 #pragma once
 
 #include "ops/cuda/attention_common.cuh"
+#include "ops/cuda/attention_launch.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
-template <int kD>
-struct MmaBwdShape {
+// Tile shape of the dK/dV kernel: kTiles 16-key tiles per warp, kWarps warps, kQueries queries
+// per walked tile.
+template <int kD, int kTiles, int kQueries, int kWarps, int kMinBlocks = 1>
+struct MmaDkdvConfig {
   static_assert(kD == 32 || kD == 64 || kD == 128, "tensor-core attention supports head dim 32, 64, 128");
-  static constexpr int kThreads = 128;
-  static constexpr int kStride = kD + 8;  // smem row stride in elements
-  // dK/dV: keys per block (16 per warp) and queries per tile.
-  static constexpr int kKeys = 64;
-  static constexpr int kQueries = kD <= 64 ? 64 : 32;
+  static_assert(kQueries % 16 == 0 && kTiles >= 1 && kWarps >= 1, "query tiles are multiples of 16");
+  static constexpr int kBlocksPerSm = kMinBlocks;  // __launch_bounds__ minimum (caps registers)
+  static constexpr int kHeadDim = kD, kRowTiles = kTiles, kTileQueries = kQueries, kThreads = 32 * kWarps;
+  static constexpr int kKeys = 16 * kTiles * kWarps;  // keys per block
+  static constexpr int kStride = kD + 8;              // smem row stride in elements
   // sK, sV [kKeys][kStride], sQ, sdO [2][kQueries][kStride] (16-bit), lse and delta [2][kQueries]
   // (f32), key flags [kKeys].
-  static constexpr size_t kDkdvSmemBytes =
+  static constexpr size_t kSmemBytes =
       size_t{2} * 2 * (kKeys + 2 * kQueries) * kStride + sizeof(float) * 4 * kQueries + kKeys;
-  // dQ: queries per block (16 per warp) and keys per tile.
-  static constexpr int kRows = 64;
-  static constexpr int kTileKeys = kD <= 64 ? 64 : 32;
-  // sQ, sdO [kRows][kStride], sK, sV [2][kTileKeys][kStride] (16-bit), key flags [2][kTileKeys].
-  static constexpr size_t kDqSmemBytes = size_t{2} * 2 * (kRows + 2 * kTileKeys) * kStride + 2 * kTileKeys;
 };
 
-// Grid (key tiles of 64, H, B).
-template <typename T, int kD>
-__global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dkdv_kernel(const AttentionArgs p) {
-  using Shape = MmaBwdShape<kD>;
-  constexpr int kN = Shape::kKeys, kM = Shape::kQueries, kS = Shape::kStride, kThreads = Shape::kThreads;
+// Tile shape of the dQ kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per walked
+// tile.
+template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1>
+struct MmaDqConfig {
+  static_assert(kD == 32 || kD == 64 || kD == 128, "tensor-core attention supports head dim 32, 64, 128");
+  static_assert(kN % 16 == 0 && kTiles >= 1 && kWarps >= 1, "key tiles are multiples of 16");
+  static constexpr int kBlocksPerSm = kMinBlocks;  // __launch_bounds__ minimum (caps registers)
+  static constexpr int kHeadDim = kD, kRowTiles = kTiles, kTileKeys = kN, kThreads = 32 * kWarps;
+  static constexpr int kRows = 16 * kTiles * kWarps;  // queries per block
+  static constexpr int kStride = kD + 8;              // smem row stride in elements
+  // sQ, sdO [kRows][kStride], sK, sV [2][kN][kStride] (16-bit), key flags [2][kN].
+  static constexpr size_t kSmemBytes = size_t{2} * 2 * (kRows + 2 * kN) * kStride + 2 * kN;
+};
+
+// The shapes the launcher uses, picked on an H100 with benchmarks/gpu/attention_tune.cu
+// (benchmarks/RESULTS.md). dQ at D <= 64: registers capped for 3 blocks per SM (160 instead of
+// 176 per thread) keep a third block resident; at D = 128 the cap would spill.
+template <int kD>
+struct MmaBwdShape {
+  using Dkdv = MmaDkdvConfig<kD, kD <= 64 ? 2 : 1, 32, 4>;
+  using Dq = MmaDqConfig<kD, 1, 64, 4, kD <= 64 ? 3 : 1>;
+};
+
+// Grid (key tiles of C::kKeys, H, B).
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(const AttentionArgs p) {
+  constexpr int kD = C::kHeadDim, kN = C::kKeys, kM = C::kTileQueries, kS = C::kStride, kThreads = C::kThreads;
+  constexpr int kTiles = C::kRowTiles;
   T* sk = reinterpret_cast<T*>(dynamic_smem());
   T* sv = sk + kN * kS;
   T* sq = sv + kN * kS;                                         // [2][kM][kS]
@@ -75,9 +97,15 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dkdv_kernel(con
   __syncthreads();
 
   const float scale2 = p.scale * kLog2e;
-  float dk[kD / 8][4] = {};  // C fragments: rows = the warp's keys, n-block dn = dims 8 dn ..
-  float dv[kD / 8][4] = {};
-  const int key_local[2] = {warp * 16 + g, warp * 16 + g + 8};  // this thread's C-fragment rows
+  float dk[kTiles][kD / 8][4] = {};  // C fragments: rows = the warp's keys, n-block dn = dims 8 dn ..
+  float dv[kTiles][kD / 8][4] = {};
+  const int r0 = warp * 16 * kTiles;  // the warp's first key (block-local); tile mt: r0 + 16 mt ..
+  int key_local[kTiles][2];           // this thread's C-fragment rows
+#pragma unroll
+  for (int mt = 0; mt < kTiles; ++mt) {
+    key_local[mt][0] = r0 + 16 * mt + g;
+    key_local[mt][1] = key_local[mt][0] + 8;
+  }
   for (int it = 0; it < m_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read in iteration it - 1, before its closing __syncthreads.
     if (it + 1 < m_tiles) {
@@ -90,28 +118,34 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dkdv_kernel(con
     const float* slsej = slse + (it & 1) * kM;
     const float* sdeltaj = sdelta + (it & 1) * kM;
 
-    // S^T = K Q^T and dP^T = V dO^T: A = the warp's 16 key rows of K (V); B[k = d][n = query]
-    // = Q[query][d] (dO[query][d]), two 8-query n-blocks per ldmatrix.
-    float st[kM / 8][4] = {};
-    float dpt[kM / 8][4] = {};
+    // S^T = K Q^T and dP^T = V dO^T: A = the warp's 16-key row tiles of K (V); B[k = d][n =
+    // query] = Q[query][d] (dO[query][d]), two 8-query n-blocks per ldmatrix.
+    float st[kTiles][kM / 8][4] = {};
+    float dpt[kTiles][kM / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
-      uint32_t ka[4], va[4];
-      ldmatrix_x4(ka, sk + (warp * 16 + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
-      ldmatrix_x4(va, sv + (warp * 16 + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+      uint32_t ka[kTiles][4], va[kTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        ldmatrix_x4(ka[mt], sk + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+        ldmatrix_x4(va[mt], sv + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+      }
 #pragma unroll
       for (int nb = 0; nb < kM / 16; ++nb) {
         const int row = (nb * 16 + (lane / 16) * 8 + lane % 8) * kS + kk * 16 + ((lane / 8) % 2) * 8;
         uint32_t qb[4], ob[4];
         ldmatrix_x4(qb, sqj + row);
         ldmatrix_x4(ob, sdoj + row);
-        mma_16816<T>(st[2 * nb], ka, qb[0], qb[1]);
-        mma_16816<T>(st[2 * nb + 1], ka, qb[2], qb[3]);
-        mma_16816<T>(dpt[2 * nb], va, ob[0], ob[1]);
-        mma_16816<T>(dpt[2 * nb + 1], va, ob[2], ob[3]);
+#pragma unroll
+        for (int mt = 0; mt < kTiles; ++mt) {
+          mma_16816<T>(st[mt][2 * nb], ka[mt], qb[0], qb[1]);
+          mma_16816<T>(st[mt][2 * nb + 1], ka[mt], qb[2], qb[3]);
+          mma_16816<T>(dpt[mt][2 * nb], va[mt], ob[0], ob[1]);
+          mma_16816<T>(dpt[mt][2 * nb + 1], va[mt], ob[2], ob[3]);
+        }
       }
     }
-    // Element e of n-block j is (key n0 + key_local[e / 2], query m0 + 8 j + 2 t + e % 2).
+    // Element e of n-block j is (key n0 + key_local[mt][e / 2], query m0 + 8 j + 2 t + e % 2).
     // Queries past seq_q and queries without attendable keys get lse2 = +inf, so P^T = 0 there;
     // a tile whose queries attend all the block's keys skips the mask (uniform across the block).
     const bool masked = p.key_valid != nullptr || n0 + kN > seq_k || (p.causal && n0 + kN - 1 > m0);
@@ -120,33 +154,46 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dkdv_kernel(con
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int c = 8 * j + 2 * t + (e & 1);
-        const int kl = key_local[e >> 1];
-        const bool ok = !masked || (skey[kl] != 0 && (!p.causal || n0 + kl <= m0 + c));
-        const float pt = ok ? exp2f(st[j][e] * scale2 - lse2_of(slsej[c], m0 + c < seq_q)) : 0.0f;
-        st[j][e] = pt;
-        dpt[j][e] = pt * (dpt[j][e] - sdeltaj[c]);
+        const float neg_lse2 = -lse2_of(slsej[c], m0 + c < seq_q), delta = sdeltaj[c];
+#pragma unroll
+        for (int mt = 0; mt < kTiles; ++mt) {
+          const int kl = key_local[mt][e >> 1];
+          const bool ok = !masked || (skey[kl] != 0 && (!p.causal || n0 + kl <= m0 + c));
+          const float pt = ok ? fast_exp2(fmaf(st[mt][j][e], scale2, neg_lse2)) : 0.0f;
+          st[mt][j][e] = pt;
+          dpt[mt][j][e] = pt * (dpt[mt][j][e] - delta);
+        }
       }
     }
     // dV += P^T dO and dK += dS^T Q: the C fragments of query n-blocks 2 kk and 2 kk + 1 are
     // the A fragment of queries 16 kk .. 16 kk + 15; B[k = query][n = d] via ldmatrix.trans.
 #pragma unroll
     for (int kk = 0; kk < kM / 16; ++kk) {
-      const uint32_t pa[4] = {pack2<T>(st[2 * kk][0], st[2 * kk][1]), pack2<T>(st[2 * kk][2], st[2 * kk][3]),
-                              pack2<T>(st[2 * kk + 1][0], st[2 * kk + 1][1]),
-                              pack2<T>(st[2 * kk + 1][2], st[2 * kk + 1][3])};
-      const uint32_t dsa[4] = {pack2<T>(dpt[2 * kk][0], dpt[2 * kk][1]), pack2<T>(dpt[2 * kk][2], dpt[2 * kk][3]),
-                               pack2<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
-                               pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+      uint32_t pa[kTiles][4], dsa[kTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        pa[mt][0] = pack2<T>(st[mt][2 * kk][0], st[mt][2 * kk][1]);
+        pa[mt][1] = pack2<T>(st[mt][2 * kk][2], st[mt][2 * kk][3]);
+        pa[mt][2] = pack2<T>(st[mt][2 * kk + 1][0], st[mt][2 * kk + 1][1]);
+        pa[mt][3] = pack2<T>(st[mt][2 * kk + 1][2], st[mt][2 * kk + 1][3]);
+        dsa[mt][0] = pack2<T>(dpt[mt][2 * kk][0], dpt[mt][2 * kk][1]);
+        dsa[mt][1] = pack2<T>(dpt[mt][2 * kk][2], dpt[mt][2 * kk][3]);
+        dsa[mt][2] = pack2<T>(dpt[mt][2 * kk + 1][0], dpt[mt][2 * kk + 1][1]);
+        dsa[mt][3] = pack2<T>(dpt[mt][2 * kk + 1][2], dpt[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dp = 0; dp < kD / 16; ++dp) {
         const int row = (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kS + dp * 16 + (lane / 16) * 8;
         uint32_t ob[4], qb[4];
         ldmatrix_x4_trans(ob, sdoj + row);
         ldmatrix_x4_trans(qb, sqj + row);
-        mma_16816<T>(dv[2 * dp], pa, ob[0], ob[1]);
-        mma_16816<T>(dv[2 * dp + 1], pa, ob[2], ob[3]);
-        mma_16816<T>(dk[2 * dp], dsa, qb[0], qb[1]);
-        mma_16816<T>(dk[2 * dp + 1], dsa, qb[2], qb[3]);
+#pragma unroll
+        for (int mt = 0; mt < kTiles; ++mt) {
+          mma_16816<T>(dv[mt][2 * dp], pa[mt], ob[0], ob[1]);
+          mma_16816<T>(dv[mt][2 * dp + 1], pa[mt], ob[2], ob[3]);
+          mma_16816<T>(dk[mt][2 * dp], dsa[mt], qb[0], qb[1]);
+          mma_16816<T>(dk[mt][2 * dp + 1], dsa[mt], qb[2], qb[3]);
+        }
       }
     }
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
@@ -157,25 +204,28 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dkdv_kernel(con
   T* gk = slice_ptr<T>(p.dk, p.k_stride, b, h);
   T* gv = slice_ptr<T>(p.dv, p.v_stride, b, h);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int j = n0 + key_local[r];
-    if (j >= seq_k) continue;
-    T* krow = gk + static_cast<int64_t>(j) * p.k_stride.seq;
-    T* vrow = gv + static_cast<int64_t>(j) * p.v_stride.seq;
+  for (int mt = 0; mt < kTiles; ++mt) {
 #pragma unroll
-    for (int dn = 0; dn < kD / 8; ++dn) {
-      *reinterpret_cast<uint32_t*>(krow + 8 * dn + 2 * t) =
-          pack2<T>(dk[dn][2 * r] * p.scale, dk[dn][2 * r + 1] * p.scale);
-      *reinterpret_cast<uint32_t*>(vrow + 8 * dn + 2 * t) = pack2<T>(dv[dn][2 * r], dv[dn][2 * r + 1]);
+    for (int r = 0; r < 2; ++r) {
+      const int j = n0 + key_local[mt][r];
+      if (j >= seq_k) continue;
+      T* krow = gk + static_cast<int64_t>(j) * p.k_stride.seq;
+      T* vrow = gv + static_cast<int64_t>(j) * p.v_stride.seq;
+#pragma unroll
+      for (int dn = 0; dn < kD / 8; ++dn) {
+        *reinterpret_cast<uint32_t*>(krow + 8 * dn + 2 * t) =
+            pack2<T>(dk[mt][dn][2 * r] * p.scale, dk[mt][dn][2 * r + 1] * p.scale);
+        *reinterpret_cast<uint32_t*>(vrow + 8 * dn + 2 * t) = pack2<T>(dv[mt][dn][2 * r], dv[mt][dn][2 * r + 1]);
+      }
     }
   }
 }
 
-// Grid (query tiles of 64, H, B).
-template <typename T, int kD>
-__global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dq_kernel(const AttentionArgs p) {
-  using Shape = MmaBwdShape<kD>;
-  constexpr int kM = Shape::kRows, kN = Shape::kTileKeys, kS = Shape::kStride, kThreads = Shape::kThreads;
+// Grid (query tiles of C::kRows, H, B).
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dq_kernel(const AttentionArgs p) {
+  constexpr int kD = C::kHeadDim, kM = C::kRows, kN = C::kTileKeys, kS = C::kStride, kThreads = C::kThreads;
+  constexpr int kTiles = C::kRowTiles;
   T* sq = reinterpret_cast<T*>(dynamic_smem());
   T* sdo = sq + kM * kS;
   T* sk = sdo + kM * kS;                                         // [2][kN][kS]
@@ -204,18 +254,23 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dq_kernel(const
   cp_async_commit();
   const float* lse_bh = p.lse + (b * p.heads + h) * p.seq_q;
   const float* delta_bh = p.delta + (b * p.heads + h) * p.seq_q;
-  const int rows[2] = {m0 + warp * 16 + g, m0 + warp * 16 + g + 8};  // this thread's C-fragment rows
-  float lse2[2], delta[2];
+  const int r0 = warp * 16 * kTiles;  // the warp's first query (block-local); tile mt: r0 + 16 mt ..
+  int rows[kTiles][2];                // this thread's C-fragment rows
+  float neg_lse2[kTiles][2], delta[kTiles][2];
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    lse2[r] = lse_log2(lse_bh, rows[r], seq_q);  // +inf past seq_q or without keys: P = 0
-    delta[r] = rows[r] < seq_q ? delta_bh[rows[r]] : 0.0f;
+  for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      rows[mt][r] = m0 + r0 + 16 * mt + g + 8 * r;
+      neg_lse2[mt][r] = -lse_log2(lse_bh, rows[mt][r], seq_q);  // -inf past seq_q or without keys: P = 0
+      delta[mt][r] = rows[mt][r] < seq_q ? delta_bh[rows[mt][r]] : 0.0f;
+    }
   }
   cp_async_wait_all();
   __syncthreads();
 
   const float scale2 = p.scale * kLog2e;
-  float dq[kD / 8][4] = {};
+  float dq[kTiles][kD / 8][4] = {};
   for (int it = 0; it < n_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read in iteration it - 1, before its closing __syncthreads.
     if (it + 1 < n_tiles) {
@@ -227,54 +282,71 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dq_kernel(const
     const T* svj = sv + (it & 1) * kN * kS;
     const uint8_t* skeyj = skey + (it & 1) * kN;
 
-    // S = Q K^T and dP = dO V^T: A = the warp's 16 rows of Q (dO); B[k = d][n = key] =
+    // S = Q K^T and dP = dO V^T: A = the warp's 16-row tiles of Q (dO); B[k = d][n = key] =
     // K[key][d] (V[key][d]).
-    float s[kN / 8][4] = {};
-    float dp[kN / 8][4] = {};
+    float s[kTiles][kN / 8][4] = {};
+    float dp[kTiles][kN / 8][4] = {};
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
-      uint32_t qa[4], oa[4];
-      ldmatrix_x4(qa, sq + (warp * 16 + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
-      ldmatrix_x4(oa, sdo + (warp * 16 + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+      uint32_t qa[kTiles][4], oa[kTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        ldmatrix_x4(qa[mt], sq + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+        ldmatrix_x4(oa[mt], sdo + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+      }
 #pragma unroll
       for (int nb = 0; nb < kN / 16; ++nb) {
         const int row = (nb * 16 + (lane / 16) * 8 + lane % 8) * kS + kk * 16 + ((lane / 8) % 2) * 8;
         uint32_t kb[4], vb[4];
         ldmatrix_x4(kb, skj + row);
         ldmatrix_x4(vb, svj + row);
-        mma_16816<T>(s[2 * nb], qa, kb[0], kb[1]);
-        mma_16816<T>(s[2 * nb + 1], qa, kb[2], kb[3]);
-        mma_16816<T>(dp[2 * nb], oa, vb[0], vb[1]);
-        mma_16816<T>(dp[2 * nb + 1], oa, vb[2], vb[3]);
+#pragma unroll
+        for (int mt = 0; mt < kTiles; ++mt) {
+          mma_16816<T>(s[mt][2 * nb], qa[mt], kb[0], kb[1]);
+          mma_16816<T>(s[mt][2 * nb + 1], qa[mt], kb[2], kb[3]);
+          mma_16816<T>(dp[mt][2 * nb], oa[mt], vb[0], vb[1]);
+          mma_16816<T>(dp[mt][2 * nb + 1], oa[mt], vb[2], vb[3]);
+        }
       }
     }
-    // Element e of n-block j is (query rows[e / 2], key n0 + 8 j + 2 t + e % 2); s becomes dS.
-    // A tile whose keys are all attendable by every row of the block skips the mask.
+    // Element e of n-block j is (query rows[mt][e / 2], key n0 + 8 j + 2 t + e % 2); s becomes
+    // dS. A tile whose keys are all attendable by every row of the block skips the mask.
     const bool masked = p.key_valid != nullptr || n0 + kN > seq_k || (p.causal && n0 + kN - 1 > m0);
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j) {
+    for (int mt = 0; mt < kTiles; ++mt) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = 8 * j + 2 * t + (e & 1);
-        const int r = e >> 1;
-        const bool ok = !masked || (skeyj[c] != 0 && (!p.causal || n0 + c <= rows[r]));
-        const float prob = ok ? exp2f(s[j][e] * scale2 - lse2[r]) : 0.0f;
-        s[j][e] = prob * (dp[j][e] - delta[r]);
+      for (int j = 0; j < kN / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int c = 8 * j + 2 * t + (e & 1);
+          const int r = e >> 1;
+          const bool ok = !masked || (skeyj[c] != 0 && (!p.causal || n0 + c <= rows[mt][r]));
+          const float prob = ok ? fast_exp2(fmaf(s[mt][j][e], scale2, neg_lse2[mt][r])) : 0.0f;
+          s[mt][j][e] = prob * (dp[mt][j][e] - delta[mt][r]);
+        }
       }
     }
     // dQ += dS K: A from the C fragments of key n-blocks 2 kk, 2 kk + 1; B[k = key][n = d] =
     // K[key][d] via ldmatrix.trans.
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk) {
-      const uint32_t dsa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                               pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                               pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t dsa[kTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        dsa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        dsa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        dsa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        dsa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dn = 0; dn < kD / 16; ++dn) {
         uint32_t kb[4];
         ldmatrix_x4_trans(kb, skj + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kS + dn * 16 + (lane / 16) * 8);
-        mma_16816<T>(dq[2 * dn], dsa, kb[0], kb[1]);
-        mma_16816<T>(dq[2 * dn + 1], dsa, kb[2], kb[3]);
+#pragma unroll
+        for (int mt = 0; mt < kTiles; ++mt) {
+          mma_16816<T>(dq[mt][2 * dn], dsa[mt], kb[0], kb[1]);
+          mma_16816<T>(dq[mt][2 * dn + 1], dsa[mt], kb[2], kb[3]);
+        }
       }
     }
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
@@ -283,15 +355,33 @@ __global__ void __launch_bounds__(MmaBwdShape<kD>::kThreads) mma_dq_kernel(const
 
   T* gq = slice_ptr<T>(p.dq, p.q_stride, b, h);
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (rows[r] >= seq_q) continue;
-    T* qrow = gq + static_cast<int64_t>(rows[r]) * p.q_stride.seq;
+  for (int mt = 0; mt < kTiles; ++mt) {
 #pragma unroll
-    for (int dn = 0; dn < kD / 8; ++dn) {
-      *reinterpret_cast<uint32_t*>(qrow + 8 * dn + 2 * t) =
-          pack2<T>(dq[dn][2 * r] * p.scale, dq[dn][2 * r + 1] * p.scale);
+    for (int r = 0; r < 2; ++r) {
+      if (rows[mt][r] >= seq_q) continue;
+      T* qrow = gq + static_cast<int64_t>(rows[mt][r]) * p.q_stride.seq;
+#pragma unroll
+      for (int dn = 0; dn < kD / 8; ++dn) {
+        *reinterpret_cast<uint32_t*>(qrow + 8 * dn + 2 * t) =
+            pack2<T>(dq[mt][dn][2 * r] * p.scale, dq[mt][dn][2 * r + 1] * p.scale);
+      }
     }
   }
+}
+
+// Launch the dK/dV kernel with tile shape C, and the dQ kernel with tile shape Cq, on `stream`
+// (after launch_delta).
+template <typename T, class C>
+void launch_mma_dkdv(const AttentionArgs& a, cudaStream_t stream) {
+  allow_smem(mma_dkdv_kernel<T, C>, C::kSmemBytes);
+  mma_dkdv_kernel<T, C><<<attention_grid(a.seq_k, C::kKeys, a), C::kThreads, C::kSmemBytes, stream>>>(a);
+  ATTNCAMP_CUDA_LAUNCH_CHECK();
+}
+template <typename T, class Cq>
+void launch_mma_dq(const AttentionArgs& a, cudaStream_t stream) {
+  allow_smem(mma_dq_kernel<T, Cq>, Cq::kSmemBytes);
+  mma_dq_kernel<T, Cq><<<attention_grid(a.seq_q, Cq::kRows, a), Cq::kThreads, Cq::kSmemBytes, stream>>>(a);
+  ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 
 }  // namespace attncamp::ops::cuda::attn

@@ -9,18 +9,8 @@ namespace attncamp::ops::cuda::attn {
 
 template <typename T, int kD>
 void run_mma_backward(const AttentionArgs& a, cudaStream_t stream) {
-  using Shape = MmaBwdShape<kD>;
-  if (a.seq_k > 0) {
-    allow_smem(mma_dkdv_kernel<T, kD>, Shape::kDkdvSmemBytes);
-    mma_dkdv_kernel<T, kD>
-        <<<attention_grid(a.seq_k, Shape::kKeys, a), Shape::kThreads, Shape::kDkdvSmemBytes, stream>>>(a);
-    ATTNCAMP_CUDA_LAUNCH_CHECK();
-  }
-  if (a.seq_q > 0) {
-    allow_smem(mma_dq_kernel<T, kD>, Shape::kDqSmemBytes);
-    mma_dq_kernel<T, kD><<<attention_grid(a.seq_q, Shape::kRows, a), Shape::kThreads, Shape::kDqSmemBytes, stream>>>(a);
-    ATTNCAMP_CUDA_LAUNCH_CHECK();
-  }
+  if (a.seq_k > 0) launch_mma_dkdv<T, typename MmaBwdShape<kD>::Dkdv>(a, stream);
+  if (a.seq_q > 0) launch_mma_dq<T, typename MmaBwdShape<kD>::Dq>(a, stream);
 }
 
 template <typename T>

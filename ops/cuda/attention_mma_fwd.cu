@@ -8,10 +8,7 @@ namespace {
 
 template <typename T, int kD>
 void run(const AttentionArgs& a, cudaStream_t stream) {
-  using Shape = MmaFwdShape<kD>;
-  allow_smem(mma_forward_kernel<T, kD>, Shape::kSmemBytes);
-  mma_forward_kernel<T, kD><<<attention_grid(a.seq_q, Shape::kM, a), kMmaThreads, Shape::kSmemBytes, stream>>>(a);
-  ATTNCAMP_CUDA_LAUNCH_CHECK();
+  launch_mma_forward<T, MmaFwdShape<kD>>(a, stream);
 }
 
 }  // namespace

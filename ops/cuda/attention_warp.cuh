@@ -62,6 +62,15 @@ __device__ __forceinline__ void cp_async_4(void* smem_dst, const void* gmem_src,
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
+// 2^x by the special-function unit alone (ex2.approx.ftz: results below 2^-126 flush to 0, as
+// do inputs of -inf; relative error 2^-22). exp2f without --use_fast_math adds a subnormal
+// fix-up of three instructions around it, which the softmax of every score would pay.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Four 8 x 8 b16 matrices from shared memory (see the header comment for the addressing).
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row_address) {
   const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row_address));
