@@ -38,6 +38,13 @@ template <typename T>
 void delta_t(const AttentionArgs& a, cudaStream_t stream) {
   constexpr int kThreads = 256;  // 8 rows (warps) per block and grid-stride step
   const int64_t rows = a.batch * a.seq_q * a.heads;
+  if (sizeof(T) == 2 && a.impl == AttentionImpl::kMma) {  // aligned rows, head_dim in {32, 64, 128}
+    const int64_t threads = rows * (a.head_dim / 8);
+    attention_delta_vec_kernel<T>
+        <<<static_cast<unsigned>((threads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(a);
+    ATTNCAMP_CUDA_LAUNCH_CHECK();
+    return;
+  }
   attention_delta_kernel<T><<<attncamp::cuda::grid_1d(rows * 32, kThreads), kThreads, 0, stream>>>(a);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }

@@ -142,6 +142,31 @@ __global__ void attention_delta_kernel(const AttentionArgs p) {
 }
 
 // Probability and score gradient of (query i, key j) from raw dot products s = q.k and
+// The same for the tensor-core path, whose rows are 16-byte aligned with head_dim in {32, 64,
+// 128}: each thread loads 8 elements of out and dout with one 16-byte load each, head_dim / 8
+// adjacent lanes share a row (rows in (b, i, h) order, so consecutive rows are adjacent in a dense
+// [B,S,H,D] tensor). One thread per 8 elements, no grid stride.
+template <typename T>
+__global__ void attention_delta_vec_kernel(const AttentionArgs p) {
+  const int lanes = static_cast<int>(p.head_dim / 8);  // 4, 8 or 16: divides the warp
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t row = tid / lanes;
+  const int64_t h = row % p.heads, i = (row / p.heads) % p.seq_q, b = row / (p.heads * p.seq_q);
+  const bool in_range = b < p.batch;
+  float s = 0.0f;
+  if (in_range) {
+    const int64_t offset = i * p.out_stride.seq + 8 * (tid % lanes);
+    const uint4 ov = *reinterpret_cast<const uint4*>(slice_ptr<const T>(p.out, p.out_stride, b, h) + offset);
+    const uint4 gv = *reinterpret_cast<const uint4*>(slice_ptr<const T>(p.dout, p.out_stride, b, h) + offset);
+    const T* oe = reinterpret_cast<const T*>(&ov);
+    const T* ge = reinterpret_cast<const T*>(&gv);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) s += to_f32(oe[e]) * to_f32(ge[e]);
+  }
+  for (int o = lanes / 2; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);  // every lane takes part
+  if (in_range && tid % lanes == 0) p.delta[(b * p.heads + h) * p.seq_q + i] = s;
+}
+
 // dp = dout.v, the row's lse (+inf: row has no probability mass) and delta.
 __device__ __forceinline__ void simple_grad_entry(float s, float dp, float lse, float delta, bool ok, float scale,
                                                   float& prob, float& dscore) {
