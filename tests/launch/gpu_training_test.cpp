@@ -1,6 +1,7 @@
 // Training on the GPU against the CPU: the first steps of the tiny ViT give the same losses on
-// CUDA in fp32 (float reordering only) and in bf16 (within bf16 rounding), and the parameters
-// after those steps agree; plus the device/precision rules that need no GPU.
+// CUDA in fp32 (float reordering only), bf16 (within bf16 rounding) and loss-scaled f16, and so
+// do the first steps of the ViT-S/16 configuration in bf16; plus the device/precision rules that
+// need no GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -47,15 +48,20 @@ TEST(GpuTraining, SyntheticDataLearnsOnCpu) {
   EXPECT_LT(r.step_losses.back(), r.step_losses.front());
 }
 
-void compare_with_cpu(const std::string& precision, double rel_tol) {
-  const TrainResult cpu = Trainer(tiny(test::temp_dir(), "cpu", "fp32"), "gpu_tiny.pbtxt").run();
-  const TrainResult gpu = Trainer(tiny(test::temp_dir(), "cuda", precision), "gpu_tiny.pbtxt").run();
+// The per-step losses and the final evaluation loss of a GPU run agree with the CPU run's.
+void expect_same_losses(const TrainResult& cpu, const TrainResult& gpu, const std::string& precision, double rel_tol) {
   ASSERT_EQ(cpu.step_losses.size(), gpu.step_losses.size());
   for (size_t i = 0; i < cpu.step_losses.size(); ++i) {
     EXPECT_NEAR(gpu.step_losses[i], cpu.step_losses[i], rel_tol * std::fabs(cpu.step_losses[i]))
         << precision << " step " << i + 1;
   }
   EXPECT_NEAR(gpu.final_eval.loss, cpu.final_eval.loss, 2 * rel_tol * std::fabs(cpu.final_eval.loss)) << precision;
+}
+
+void compare_with_cpu(const std::string& precision, double rel_tol) {
+  const TrainResult cpu = Trainer(tiny(test::temp_dir(), "cpu", "fp32"), "gpu_tiny.pbtxt").run();
+  const TrainResult gpu = Trainer(tiny(test::temp_dir(), "cuda", precision), "gpu_tiny.pbtxt").run();
+  expect_same_losses(cpu, gpu, precision, rel_tol);
 }
 
 TEST(GpuTraining, Fp32LossesMatchCpu) {
@@ -73,6 +79,25 @@ TEST(GpuTraining, Bf16LossesMatchCpuWithinBf16) {
 TEST(GpuTraining, Fp16WithLossScalingMatchesCpu) {
   ATTNCAMP_REQUIRE_GPU();
   compare_with_cpu("fp16", 1e-2);
+}
+
+// configs/vit_s16_synthetic.pbtxt itself (224x224, patch 16, dim 384, depth 12, heads 6, 1000
+// classes), cut to batch 8 and 3 steps so the f32 CPU reference stays quick: bf16 on the GPU
+// gives the CPU's losses within bf16 rounding.
+TEST(GpuTraining, VitS16Bf16LossesMatchCpu) {
+  ATTNCAMP_REQUIRE_GPU();
+  auto run = [](const std::string& device, const std::string& precision) {
+    const std::string path = test::source_dir() + "/configs/vit_s16_synthetic.pbtxt";
+    return Trainer(load_config(path, {"trainer.device=" + device, "trainer.precision=" + precision,
+                                      "trainer.batch_size=8", "trainer.eval_batch_size=8", "trainer.max_steps=3",
+                                      "data.synthetic_samples=80", "trainer.output_dir=" + test::temp_dir()}),
+                   path)
+        .run();
+  };
+  const TrainResult cpu = run("cpu", "fp32");
+  const TrainResult gpu = run("cuda", "bf16");
+  ASSERT_EQ(cpu.step_losses.size(), 3u);
+  expect_same_losses(cpu, gpu, "bf16 ViT-S/16", 2e-2);
 }
 
 }  // namespace
