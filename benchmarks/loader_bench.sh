@@ -4,7 +4,7 @@
 # synthetic ImageNet-like files (2000 JPEG 256x256, 2000 raw 224x224), batch and worker count.
 # JPEG: RandomResizedCrop(224) + flip + normalise; raw: flip + normalise (both f32 out).
 # Usage: benchmarks/loader_bench.sh [--threads "1 2"] [--batch 64] [--seconds 10] [--n 2000]
-#          [--dir DIR] [--h100-rate 4900]
+#          [--dir DIR] [--h100-rate 6154]
 # Environment: PYTHON (default /usr/bin/python3, Debian's with python3-torch/torchvision/h5py),
 # ATTNCAMP (default build/bin/attncamp).
 set -euo pipefail
@@ -15,7 +15,7 @@ batch=64
 seconds=10
 n=2000
 dir=${TMPDIR:-/tmp}/attncamp_loader_bench
-h100_rate=4900  # images/s one H100 consumes training ViT-S/16 (placeholder; replace with a measurement)
+h100_rate=6154  # images/s one H100 consumes training ViT-S/16 in bf16 (benchmarks/RESULTS.md, 2026-11-24)
 python=${PYTHON:-/usr/bin/python3}
 attncamp=${ATTNCAMP:-build/bin/attncamp}
 
