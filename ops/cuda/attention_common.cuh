@@ -60,6 +60,18 @@ __device__ __forceinline__ float lse_log2(const float* lse_row0, int i, int seq_
   return i < seq_q ? lse2_of(lse_row0[i], true) : INFINITY;
 }
 
+// The tile shape every tensor-core attention kernel shares: kWarps warps per block, each owning
+// kTiles 16-row tiles of the block's rows (queries or keys), walking tiles of kWalk rows of the
+// other side; kMinBlocks is the __launch_bounds__ minimum of blocks per SM (it caps registers).
+template <int kD, int kTiles, int kWalk, int kWarps, int kMinBlocks>
+struct TileConfig {
+  static_assert(kD == 32 || kD == 64 || kD == 128, "tensor-core attention supports head dim 32, 64, 128");
+  static_assert(kWalk % 16 == 0 && kTiles >= 1 && kWarps >= 1, "walked tiles are multiples of 16 rows");
+  static constexpr int kHeadDim = kD, kRowTiles = kTiles, kThreads = 32 * kWarps, kBlocksPerSm = kMinBlocks;
+  static constexpr int kBlockRows = 16 * kTiles * kWarps;  // rows a block owns
+  static constexpr int kStride = kD + 8;                   // smem row stride in elements
+};
+
 // 16-bit tiles for the tensor-core kernels, asynchronously (cp.async; see attention_warp.cuh for
 // when they land): rows row0 .. row0 + kRows - 1 (zero past n) of a slice, each kD elements, in
 // 16-byte chunks into smem rows of kD + 8 elements (the 16-byte pad staggers rows across banks, so

@@ -21,31 +21,23 @@ namespace attncamp::ops::cuda::attn {
 // Tile shape of the dK/dV kernel: kTiles 16-key tiles per warp, kWarps warps, kQueries queries
 // per walked tile.
 template <int kD, int kTiles, int kQueries, int kWarps, int kMinBlocks = 1>
-struct MmaDkdvConfig {
-  static_assert(kD == 32 || kD == 64 || kD == 128, "tensor-core attention supports head dim 32, 64, 128");
-  static_assert(kQueries % 16 == 0 && kTiles >= 1 && kWarps >= 1, "query tiles are multiples of 16");
-  static constexpr int kBlocksPerSm = kMinBlocks;  // __launch_bounds__ minimum (caps registers)
-  static constexpr int kHeadDim = kD, kRowTiles = kTiles, kTileQueries = kQueries, kThreads = 32 * kWarps;
-  static constexpr int kKeys = 16 * kTiles * kWarps;  // keys per block
-  static constexpr int kStride = kD + 8;              // smem row stride in elements
+struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
+  using Base = TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks>;
+  static constexpr int kKeys = Base::kBlockRows, kTileQueries = kQueries;  // keys per block, queries per tile
   // sK, sV [kKeys][kStride], sQ, sdO [2][kQueries][kStride] (16-bit), lse and delta [2][kQueries]
   // (f32), key flags [kKeys].
   static constexpr size_t kSmemBytes =
-      size_t{2} * 2 * (kKeys + 2 * kQueries) * kStride + sizeof(float) * 4 * kQueries + kKeys;
+      size_t{2} * 2 * (kKeys + 2 * kQueries) * Base::kStride + sizeof(float) * 4 * kQueries + kKeys;
 };
 
 // Tile shape of the dQ kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per walked
 // tile.
 template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1>
-struct MmaDqConfig {
-  static_assert(kD == 32 || kD == 64 || kD == 128, "tensor-core attention supports head dim 32, 64, 128");
-  static_assert(kN % 16 == 0 && kTiles >= 1 && kWarps >= 1, "key tiles are multiples of 16");
-  static constexpr int kBlocksPerSm = kMinBlocks;  // __launch_bounds__ minimum (caps registers)
-  static constexpr int kHeadDim = kD, kRowTiles = kTiles, kTileKeys = kN, kThreads = 32 * kWarps;
-  static constexpr int kRows = 16 * kTiles * kWarps;  // queries per block
-  static constexpr int kStride = kD + 8;              // smem row stride in elements
+struct MmaDqConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
+  using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
+  static constexpr int kRows = Base::kBlockRows, kTileKeys = kN;  // queries per block, keys per tile
   // sQ, sdO [kRows][kStride], sK, sV [2][kN][kStride] (16-bit), key flags [2][kN].
-  static constexpr size_t kSmemBytes = size_t{2} * 2 * (kRows + 2 * kN) * kStride + 2 * kN;
+  static constexpr size_t kSmemBytes = size_t{2} * 2 * (kRows + 2 * kN) * Base::kStride + 2 * kN;
 };
 
 // The shapes the launcher uses, picked on an H100 with benchmarks/gpu/attention_tune.cu

@@ -13,17 +13,13 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the forward kernel: kTiles 16-row tiles per warp, kWarps warps, kN keys per tile.
+// Tile shape of the forward kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per tile.
 template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1>
-struct MmaFwdConfig {
-  static_assert(kD == 32 || kD == 64 || kD == 128, "tensor-core attention supports head dim 32, 64, 128");
-  static_assert(kN % 16 == 0 && kTiles >= 1 && kWarps >= 1, "key tiles are multiples of 16");
-  static constexpr int kBlocksPerSm = kMinBlocks;  // __launch_bounds__ minimum (caps registers)
-  static constexpr int kHeadDim = kD, kRowTiles = kTiles, kKeys = kN, kThreads = 32 * kWarps;
-  static constexpr int kM = 16 * kTiles * kWarps;  // queries per block
-  static constexpr int kStride = kD + 8;           // smem row stride in elements
+struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
+  using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
+  static constexpr int kM = Base::kBlockRows, kKeys = kN;  // queries per block, keys per tile
   // sQ [kM][kStride], sK and sV [2][kN][kStride] (16-bit), then key flags [2][kN].
-  static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * kStride + 2 * kN;
+  static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };
 
 // The shapes the launcher uses, picked on an H100 with benchmarks/gpu/attention_tune.cu (two row
