@@ -39,6 +39,17 @@ __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
   return u;
 }
 
+// The A fragment (16 x 16, T) of two adjacent n-blocks' C fragments (f32): columns 0-7 from c0,
+// 8-15 from c1 (attention_warp.cuh explains why this needs no data movement). The kernels turn
+// P, P^T, dS and dS^T into the A operand of their second matmul this way.
+template <typename T>
+__device__ __forceinline__ void a_from_c(uint32_t (&a)[4], const float (&c0)[4], const float (&c1)[4]) {
+  a[0] = pack2<T>(c0[0], c0[1]);
+  a[1] = pack2<T>(c0[2], c0[3]);
+  a[2] = pack2<T>(c1[0], c1[1]);
+  a[3] = pack2<T>(c1[2], c1[3]);
+}
+
 // Row 0 of the (b, h) slice of a [B,S,H,D] view; row i is at i * st.seq from it.
 template <typename T>
 __device__ __forceinline__ T* slice_ptr(const void* base, const SeqStrides& st, int64_t b, int64_t h) {

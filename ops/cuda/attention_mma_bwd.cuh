@@ -164,14 +164,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
       uint32_t pa[kTiles][4], dsa[kTiles][4];
 #pragma unroll
       for (int mt = 0; mt < kTiles; ++mt) {
-        pa[mt][0] = pack2<T>(st[mt][2 * kk][0], st[mt][2 * kk][1]);
-        pa[mt][1] = pack2<T>(st[mt][2 * kk][2], st[mt][2 * kk][3]);
-        pa[mt][2] = pack2<T>(st[mt][2 * kk + 1][0], st[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack2<T>(st[mt][2 * kk + 1][2], st[mt][2 * kk + 1][3]);
-        dsa[mt][0] = pack2<T>(dpt[mt][2 * kk][0], dpt[mt][2 * kk][1]);
-        dsa[mt][1] = pack2<T>(dpt[mt][2 * kk][2], dpt[mt][2 * kk][3]);
-        dsa[mt][2] = pack2<T>(dpt[mt][2 * kk + 1][0], dpt[mt][2 * kk + 1][1]);
-        dsa[mt][3] = pack2<T>(dpt[mt][2 * kk + 1][2], dpt[mt][2 * kk + 1][3]);
+        a_from_c<T>(pa[mt], st[mt][2 * kk], st[mt][2 * kk + 1]);
+        a_from_c<T>(dsa[mt], dpt[mt][2 * kk], dpt[mt][2 * kk + 1]);
       }
 #pragma unroll
       for (int dp = 0; dp < kD / 16; ++dp) {
@@ -325,10 +319,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dq_kernel(co
       uint32_t dsa[kTiles][4];
 #pragma unroll
       for (int mt = 0; mt < kTiles; ++mt) {
-        dsa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        dsa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        dsa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        dsa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        a_from_c<T>(dsa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
       }
 #pragma unroll
       for (int dn = 0; dn < kD / 16; ++dn) {

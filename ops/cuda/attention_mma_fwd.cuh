@@ -172,10 +172,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
       uint32_t pa[kTiles][4];
 #pragma unroll
       for (int mt = 0; mt < kTiles; ++mt) {
-        pa[mt][0] = pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][1] = pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][2] = pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        a_from_c<T>(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
       }
 #pragma unroll
       for (int dp = 0; dp < kD / 16; ++dp) {
