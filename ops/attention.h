@@ -23,6 +23,11 @@ struct AttentionOptions {
   double scale = 0;
   // CUDA kernel family; kAuto defers to $ATTNCAMP_ATTENTION_IMPL (auto, simple or mma) when set.
   AttentionImpl impl = AttentionImpl::kAuto;
+  // CUDA tensor-core backward: false sums dQ with atomics inside the dK/dV kernel (faster; the
+  // summation order, and so the last bits of dq, vary from run to run), true runs a separate dQ
+  // kernel (bitwise reproducible). $ATTNCAMP_DETERMINISTIC=1 makes every call deterministic.
+  // The CPU and the simple CUDA kernels are always deterministic.
+  bool deterministic = false;
 };
 
 // Layouts (all contiguous): q [B,Sq,H,D], k and v [B,Sk,H,D], out [B,Sq,H,D], lse [B,H,Sq].
@@ -55,6 +60,10 @@ void attention_qkvpacked_backward(const Tensor& qkv, const Tensor& key_valid, co
 // gradient row) starts 16-byte aligned. Throws when the chosen family cannot run the call.
 AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64_t head_dim, bool rows_aligned);
 
+// Whether the backward must be deterministic: `requested` or $ATTNCAMP_DETERMINISTIC (1 or 0,
+// unset: 0). Throws on another value of the variable.
+bool resolve_attention_deterministic(bool requested);
+
 // CUDA launchers (ops/cuda/attention_*.cu), queued on the calling thread's current stream of
 // `device`. Device pointers; q, k, v, out, dout, dq, dk, dv have dtype `dtype` (f32, bf16 or
 // f16) and the D stride 1; lse and delta are f32.
@@ -82,6 +91,10 @@ struct AttentionArgs {
   void* dk = nullptr;                           // backward: strides k_stride, overwritten
   void* dv = nullptr;                           // backward: strides v_stride, overwritten
   float* delta = nullptr;                       // backward workspace: [B,H,Sq], rowsum(dout * out)
+  // Backward workspace [B,H,Sq,D] f32 of the tensor-core path: when set, dQ is summed there
+  // with atomics inside the dK/dV kernel (faster, summation order varies); nullptr selects the
+  // deterministic backward (a separate dQ kernel). The simple path ignores it.
+  float* dq_accum = nullptr;
   SeqStrides q_stride, k_stride, v_stride, out_stride;
   int device = 0;
 };

@@ -11,6 +11,9 @@ constexpr const char* kFashionMnistDir = "ATTNCAMP_FASHION_MNIST_DIR";
 constexpr const char* kGemm = "ATTNCAMP_GEMM";
 // CUDA attention kernels: "simple" (f32 FMA tiles) or "mma" (tensor cores); unset or "auto" picks.
 constexpr const char* kAttentionImpl = "ATTNCAMP_ATTENTION_IMPL";
+// "1": bitwise reproducible kernels where a faster non-deterministic one is the default (the CUDA
+// attention backward's dQ); "0" or unset: the defaults.
+constexpr const char* kDeterministic = "ATTNCAMP_DETERMINISTIC";
 
 // Tests only: the attncamp binary and the source tree the tests use, overriding the paths
 // compiled into them (a relocated bundle, scripts/bundle.sh, sets these).

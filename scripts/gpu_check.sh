@@ -234,12 +234,13 @@ if has_step sanitizer; then
       elif ((!has_gpu)); then
         not_here "$tool $t"
       elif [[ $tool == racecheck && $t == test_ops_cuda_attention ]]; then
-        # racecheck runs the f32 simple kernels' tests for over two minutes: three filters in
+        # racecheck runs the f32 simple kernels' tests for over two minutes: four filters in
         # parallel, each with its own log, keep the step near that.
-        run_step "$tool $t (3 filters in parallel)" 300 bash -c '
+        run_step "$tool $t (4 filters in parallel)" 300 bash -c '
           cd "$2" || exit 1
           rc=0 pids=()
-          for f in "CudaAttention.Mma*" "CudaAttention.Simple*" "-CudaAttention.Mma*:CudaAttention.Simple*"; do
+          for f in "CudaAttention.MmaBf16*:CudaAttention.MmaF16*" "CudaAttention.MmaDeterministic*" \
+            "CudaAttention.Simple*" "-CudaAttention.Mma*:CudaAttention.Simple*"; do
             "$0" --tool racecheck --error-exitcode 86 --print-limit 20 "$1" --gtest_brief=1 --gtest_filter="$f" \
               >"$2/racecheck.${#pids[@]}.log" 2>&1 &
             pids+=($!)

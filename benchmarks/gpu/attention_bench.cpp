@@ -3,7 +3,8 @@
 // CUDA events on one stream after warmup runs. FLOPs: forward 4*B*H*S^2*D (two matmuls), backward
 // 2.5x that, so forward + backward counts 3.5x (halved with --causal). Prints a table last: what,
 // shape, time, TFLOP/s, the peer's TFLOP/s and the ratio (peer: benchmarks/peers/attention_torch.py,
-// torch SDPA, read with --peer).
+// torch SDPA, read with --peer). fwdbwd rows run the default backward (tensor cores: dQ summed with
+// atomics), fwdbwd-det rows the deterministic one, both against the peer's fwdbwd.
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -53,7 +54,7 @@ Tensor random_bf16(const attncamp::Shape& shape, uint64_t seed) {
 }
 
 struct Timing {
-  double fwd_ms, fwdbwd_ms;
+  double fwd_ms, fwdbwd_ms, fwdbwd_det_ms;
 };
 
 Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
@@ -65,12 +66,17 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
   Tensor dq = Tensor::empty(q.shape(), DType::kBF16, dev), dk = Tensor::empty(q.shape(), DType::kBF16, dev);
   Tensor dv = Tensor::empty(q.shape(), DType::kBF16, dev);
   auto fwd = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), opt, out, lse); };
-  auto fwdbwd = [&] {
-    fwd();
-    attncamp::ops::attention_backward(q, k, v, Tensor(), opt, out, lse, dout, dq, dk, dv);
+  attncamp::ops::AttentionOptions det = opt;
+  det.deterministic = true;
+  auto fwdbwd_with = [&](const attncamp::ops::AttentionOptions& o) {
+    return [&, o] {
+      fwd();
+      attncamp::ops::attention_backward(q, k, v, Tensor(), o, out, lse, dout, dq, dk, dv);
+    };
   };
   return Timing{attncamp::bench::time_ms(fwd, warmup, iters, stream),
-                attncamp::bench::time_ms(fwdbwd, warmup, iters, stream)};
+                attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream),
+                attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream)};
 }
 
 attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
@@ -88,7 +94,7 @@ int run(int warmup, int iters, bool causal, const std::string& impl, const std::
   opt.causal = causal;
   opt.impl = parse_impl(impl);
   struct Row {
-    std::string what, shape;
+    std::string what, peer_key, shape;
     double ms, tflops;
   };
   std::vector<Row> rows;
@@ -96,19 +102,23 @@ int run(int warmup, int iters, bool causal, const std::string& impl, const std::
     const Timing t = time_case(c, opt, warmup, iters, stream);
     const double fwd_flops = 4.0 * static_cast<double>(c.b * c.h) * static_cast<double>(c.s * c.s) *
                              static_cast<double>(c.d) * (causal ? 0.5 : 1.0);
-    rows.push_back({label("fwd", c), shape_label(c), t.fwd_ms, fwd_flops / (t.fwd_ms * 1e-3) * 1e-12});
-    rows.push_back({label("fwdbwd", c), shape_label(c), t.fwdbwd_ms, 3.5 * fwd_flops / (t.fwdbwd_ms * 1e-3) * 1e-12});
+    auto tflops = [](double flops, double ms) { return flops / (ms * 1e-3) * 1e-12; };
+    rows.push_back({label("fwd", c), label("fwd", c), shape_label(c), t.fwd_ms, tflops(fwd_flops, t.fwd_ms)});
+    rows.push_back(
+        {label("fwdbwd", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_ms, tflops(3.5 * fwd_flops, t.fwdbwd_ms)});
+    rows.push_back({label("fwdbwd-det", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_det_ms,
+                    tflops(3.5 * fwd_flops, t.fwdbwd_det_ms)});
   }
   std::printf("\nbf16 attention (%s kernels%s), B*S = %lld tokens, H*D = %lld, mean of %d runs\n", impl.c_str(),
               causal ? ", causal" : "", static_cast<long long>(kTokens), static_cast<long long>(kModelDim), iters);
-  std::printf("%-18s %-18s %10s %10s %12s %7s\n", "what", "shape BxSxHxD", "time ms", "TFLOP/s", "peer TFLOP/s",
+  std::printf("%-22s %-18s %10s %10s %12s %7s\n", "what", "shape BxSxHxD", "time ms", "TFLOP/s", "peer TFLOP/s",
               "ratio");
   for (const Row& r : rows) {
-    auto it = peer.find(r.what);
+    auto it = peer.find(r.peer_key);
     if (it == peer.end()) {
-      std::printf("%-18s %-18s %10.4f %10.1f %12s %7s\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops, "-", "-");
+      std::printf("%-22s %-18s %10.4f %10.1f %12s %7s\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops, "-", "-");
     } else {
-      std::printf("%-18s %-18s %10.4f %10.1f %12.1f %7.2f\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops,
+      std::printf("%-22s %-18s %10.4f %10.1f %12.1f %7.2f\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops,
                   it->second, r.tflops / it->second);
     }
   }

@@ -1,9 +1,11 @@
 // Tile-shape sweep of the tensor-core attention kernels (bf16): times the forward, dK/dV and dQ
-// kernels for each candidate tile shape on the shapes of attention_bench and on ViT-S/16, and
-// checks each against the shipped kernels' results (max |difference|; the kernels differ only
-// in summation order, so it stays within a few bf16 ulps of the values). The shapes the
-// launchers use (MmaFwdShape, MmaBwdShape) were picked from this table; rerun it when changing
-// a kernel. Prints a table: kernel, tile shape, case, time, TFLOP/s, max |diff|.
+// kernels, and the dK/dV kernel that also sums dQ with atomics (dkdvq: zeroing, kernel and
+// conversion together), for each candidate tile shape on the shapes of attention_bench and on
+// ViT-S/16, and checks each against the shipped kernels' results (the deterministic backward's
+// for dK, dV and dQ; max |difference|: the kernels differ only in summation order, so it stays
+// within a few bf16 ulps of the values). The shapes the launchers use (MmaFwdShape, MmaBwdShape)
+// were picked from this table; rerun it when changing a kernel. Prints a table: kernel, tile shape, case, time,
+// TFLOP/s, max |diff|.
 //
 // A tile shape <D, tiles, warps[, blocks]> n|q means: warps warps per block, each owning
 // tiles x 16 rows (queries for forward and dQ, keys for dK/dV), walking tiles of n keys
@@ -22,9 +24,7 @@
 
 #include "benchmarks/gpu/bench_util.h"
 #include "ops/attention.h"
-#include "ops/cuda/attention_launch.cuh"
-#include "ops/cuda/attention_mma_bwd.cuh"
-#include "ops/cuda/attention_mma_fwd.cuh"
+#include "ops/cuda/attention_mma_launchers.cuh"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
 #include "runtime/half.h"
@@ -60,6 +60,7 @@ struct Problem {
   Case c;
   Tensor q, k, v, dout, out, lse, dq, dk, dv;  // reference (shipped kernels)
   Tensor out2, lse2, dq2, dk2, dv2, delta;     // candidate
+  Tensor dq_accum;                             // dkdvq candidates' f32 dQ sums
   attncamp::ops::cuda::AttentionArgs args;     // pointing at the candidate's outputs
 
   explicit Problem(const Case& cs) : c(cs) {
@@ -74,8 +75,10 @@ struct Problem {
     lse = Tensor::empty({c.b, c.h, c.s}, DType::kF32, dev);
     lse2 = Tensor::empty({c.b, c.h, c.s}, DType::kF32, dev);
     delta = Tensor::empty({c.b, c.h, c.s}, DType::kF32, dev);
+    dq_accum = Tensor::empty({c.b, c.h, c.s, c.d}, DType::kF32, dev);
     attncamp::ops::AttentionOptions opt;
     opt.impl = attncamp::ops::AttentionImpl::kMma;
+    opt.deterministic = true;
     attncamp::ops::attention_forward(q, k, v, Tensor(), opt, out, lse);
     attncamp::ops::attention_backward(q, k, v, Tensor(), opt, out, lse, dout, dq, dk, dv);
 
@@ -135,6 +138,17 @@ struct Tuner {
         std::max(max_diff(p.dk, p.dk2), max_diff(p.dv, p.dv2)));
   }
   template <class C>
+  void dkdvq(Problem& p) const {
+    if (C::kHeadDim != p.c.d) return;
+    attn::launch_delta(p.args, stream);
+    attncamp::ops::cuda::AttentionArgs a = p.args;
+    a.dq_accum = p.dq_accum.data<float>();
+    auto run = [&] { attn::launch_mma_backward_atomic_dq<bf16, C>(a, stream); };
+    const double ms = time(run);
+    row("dkdvq", shape_name<C>() + " q" + std::to_string(C::kTileQueries), p, ms, 2.5 * p.fwd_flops(),
+        std::max({max_diff(p.dk, p.dk2), max_diff(p.dv, p.dv2), max_diff(p.dq, p.dq2)}));
+  }
+  template <class C>
   void dq(Problem& p) const {
     if (C::kHeadDim != p.c.d) return;
     auto run = [&] { attn::launch_mma_dq<bf16, C>(p.args, stream); };
@@ -159,6 +173,7 @@ void sweep(Problem& p, const Tuner& t) {
   t.fwd<F<64, 2, 32, 4, 3>>(p);
   t.fwd<F<64, 1, 128, 4>>(p);
   t.fwd<F<64, 1, 64, 8>>(p);
+  t.fwd<F<64, 2, 128, 4>>(p);  // FlashAttention-2's hdim-64 tile (128 x 128); spills 60 bytes
   t.fwd<F<64, 2, 64, 4>>(p);
   t.fwd<F<128, 1, 32, 4>>(p);
   t.fwd<F<128, 1, 64, 4>>(p);
@@ -171,6 +186,13 @@ void sweep(Problem& p, const Tuner& t) {
   t.dkdv<KV<128, 1, 16, 4>>(p);
   t.dkdv<KV<128, 1, 32, 8>>(p);
   t.dkdv<KV<128, 1, 32, 4>>(p);
+  t.dkdvq<KV<64, 2, 32, 4>>(p);
+  t.dkdvq<KV<64, 1, 64, 4>>(p);
+  t.dkdvq<KV<64, 1, 32, 4, 3>>(p);
+  t.dkdvq<KV<64, 2, 32, 8>>(p);
+  t.dkdvq<KV<128, 1, 16, 4>>(p);
+  t.dkdvq<KV<128, 1, 32, 8>>(p);
+  t.dkdvq<KV<128, 1, 32, 4>>(p);
   t.dq<DQ<64, 1, 64, 4>>(p);
   t.dq<DQ<64, 1, 32, 4, 4>>(p);
   t.dq<DQ<64, 2, 32, 4>>(p);

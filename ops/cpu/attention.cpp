@@ -547,6 +547,11 @@ void run_cuda(cuda::AttentionArgs& c, const AttentionOptions& opt, bool backward
   }
   Tensor delta = Tensor::empty({c.batch, c.heads, c.seq_q}, DType::kF32, Device::cuda(c.device));
   c.delta = delta.data<float>();
+  Tensor dq_accum;
+  if (c.impl == AttentionImpl::kMma && !resolve_attention_deterministic(opt.deterministic)) {
+    dq_accum = Tensor::empty({c.batch, c.heads, c.seq_q, c.head_dim}, DType::kF32, Device::cuda(c.device));
+    c.dq_accum = dq_accum.data<float>();
+  }
   cuda::attention_backward(c);
 }
 
@@ -581,6 +586,14 @@ AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64
     ATTNCAMP_CHECK(head_dim <= 256, "attention on CUDA supports head dims up to 256, got ", head_dim);
   }
   return impl;
+}
+
+bool resolve_attention_deterministic(bool requested) {
+  const char* env_value = std::getenv(env::kDeterministic);
+  const std::string choice = env_value != nullptr ? env_value : "";
+  ATTNCAMP_CHECK(choice.empty() || choice == "0" || choice == "1", env::kDeterministic, " must be 0 or 1, got '",
+                 choice, "'");
+  return requested || choice == "1";
 }
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,

@@ -1,20 +1,24 @@
-// Tensor-core attention backward (FlashAttention-2 structure, deterministic: no atomics) for
-// T = __nv_bfloat16 or __half and head dim kD in {32, 64, 128}. Probabilities are recomputed
-// from the saved lse, P = exp2(S * scale * log2 e - lse * log2 e), with delta = rowsum(dO * O)
-// precomputed (attention_delta_kernel). Two kernels, each owning what it writes:
+// Tensor-core attention backward (FlashAttention-2 structure) for T = __nv_bfloat16 or __half
+// and head dim kD in {32, 64, 128}. Probabilities are recomputed from the saved lse,
+// P = exp2(S * scale * log2 e - lse * log2 e), with delta = rowsum(dO * O) precomputed
+// (attention_delta_kernel). Two ways to get dQ:
 //   mma_dkdv_kernel: a block owns kKeys keys (kTiles x 16 per warp) and walks query tiles,
 //     computing the transposed products S^T = K Q^T and dP^T = V dO^T, so P^T and
 //     dS^T = P^T (dP^T - delta) are C fragments with the warp's keys as rows: reused as A
 //     operands of dV += P^T dO and dK += dS^T Q.
-//   mma_dq_kernel: a block owns kRows queries (kTiles x 16 per warp) and walks key tiles:
-//     S = Q K^T, dP = dO V^T, dS = P (dP - delta), dQ += dS K.
+//     With kDq (the default backward) it also stores dS^T in shared memory and adds each query
+//     tile's dQ part dS K (over the block's keys) to an f32 [B,H,Sq,D] workspace with atomics:
+//     5 products per (query, key) tile instead of 7, in an order that varies from run to run;
+//     mma_dq_convert_kernel then scales and rounds the sums into dq.
+//   mma_dq_kernel (the deterministic backward, with mma_dkdv_kernel without kDq): a block owns
+//     kRows queries (kTiles x 16 per warp) and walks key tiles: S = Q K^T, dP = dO V^T,
+//     dS = P (dP - delta), dQ += dS K; every dq element is written by one thread, in one order.
 // Each B fragment loaded from shared memory feeds the warp's kTiles row tiles.
 // The walked tiles are double-buffered: the cp.async copies of tile j + 1 fly while tile j is
 // computed, one __syncthreads per tile. Fragment layouts: ops/cuda/attention_warp.cuh.
 #pragma once
 
 #include "ops/cuda/attention_common.cuh"
-#include "ops/cuda/attention_launch.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
@@ -28,6 +32,17 @@ struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
   // (f32), key flags [kKeys].
   static constexpr size_t kSmemBytes =
       size_t{2} * 2 * (kKeys + 2 * kQueries) * Base::kStride + sizeof(float) * 4 * kQueries + kKeys;
+  // With dQ (kDq): dS^T [kKeys][kDsStride] (16-bit) after the key flags, 16-byte aligned. Rows of
+  // kQueries + 8 elements keep the fragment stores and the ldmatrix reads conflict-free.
+  static constexpr int kDsStride = kQueries + 8;
+  static constexpr size_t kDsOffset = (kSmemBytes + 15) / 16 * 16;
+  static constexpr size_t kSmemBytesDq = kDsOffset + size_t{2} * kKeys * kDsStride;
+  // The dQ part of a query tile (kQueries x kD) is split among the warps: warp w takes query row
+  // tile w % kDqRowTiles and kDqDims head dims starting at (w / kDqRowTiles) * kDqDims.
+  static constexpr int kDqRowTiles = kQueries / 16;
+  static constexpr int kDqDims = kD / (kWarps / (kDqRowTiles < kWarps ? kDqRowTiles : kWarps));
+  static constexpr bool kDqSplits = kWarps % kDqRowTiles == 0 && kDqDims % 16 == 0;
+  static constexpr size_t smem_bytes(bool dq) { return dq ? kSmemBytesDq : kSmemBytes; }
 };
 
 // Tile shape of the dQ kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per walked
@@ -47,20 +62,70 @@ template <int kD>
 struct MmaBwdShape {
   using Dkdv = MmaDkdvConfig<kD, kD <= 64 ? 2 : 1, 32, 4>;
   using Dq = MmaDqConfig<kD, 1, 64, 4, kD <= 64 ? 3 : 1>;
+  // The dK/dV kernel with dQ by atomics (the default backward): not yet tuned on a GPU, it takes
+  // the dK/dV kernel's shape.
+  using Dkdvq = Dkdv;
 };
 
-// Grid (key tiles of C::kKeys, H, B).
+// dst[0..1] += (x, y) with atomics (one 8-byte vector reduction on sm_90, two 4-byte ones before).
+__device__ __forceinline__ void atomic_add2(float* dst, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(dst), make_float2(x, y));
+#else
+  atomicAdd(dst, x);
+  atomicAdd(dst + 1, y);
+#endif
+}
+
+// dQ[m0 + i][:] += sum over the block's keys of dS[i][key] K[key][:] for the warp's part of the
+// query tile (C::kDqRowTiles x C::kDqDims split), added to p.dq_accum with atomics; queries past
+// seq_q are skipped. A = dS from sds ([key][query], so ldmatrix.trans), B[k = key][n = d] =
+// K[key][d] via ldmatrix.trans.
 template <typename T, class C>
+__device__ __forceinline__ void add_dq_part(const AttentionArgs& p, const T* sds, const T* sk, int64_t b, int64_t h,
+                                            int m0, int warp, int lane) {
+  constexpr int kD = C::kHeadDim, kN = C::kKeys, kS = C::kStride, kDs = C::kDsStride, kDims = C::kDqDims;
+  const int qt = warp % C::kDqRowTiles, d0 = (warp / C::kDqRowTiles) * kDims;
+  const int g = lane / 4, t = lane % 4;
+  float dq[kDims / 8][4] = {};
+#pragma unroll
+  for (int kk = 0; kk < kN / 16; ++kk) {
+    uint32_t dsa[4];
+    ldmatrix_x4_trans(dsa, sds + (kk * 16 + (lane / 16) * 8 + lane % 8) * kDs + qt * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+    for (int dn = 0; dn < kDims / 16; ++dn) {
+      uint32_t kb[4];
+      ldmatrix_x4_trans(kb, sk + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kS + d0 + dn * 16 + (lane / 16) * 8);
+      mma_16816<T>(dq[2 * dn], dsa, kb[0], kb[1]);
+      mma_16816<T>(dq[2 * dn + 1], dsa, kb[2], kb[3]);
+    }
+  }
+  const int seq_q = static_cast<int>(p.seq_q);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = m0 + qt * 16 + g + 8 * r;
+    if (i >= seq_q) continue;
+    float* row = p.dq_accum + ((b * p.heads + h) * p.seq_q + i) * kD + d0;
+#pragma unroll
+    for (int nb = 0; nb < kDims / 8; ++nb) atomic_add2(row + 8 * nb + 2 * t, dq[nb][2 * r], dq[nb][2 * r + 1]);
+  }
+}
+
+// Grid (key tiles of C::kKeys, H, B); C::smem_bytes(kDq) of dynamic shared memory. With kDq,
+// p.dq_accum (zeroed beforehand) receives the unscaled dQ sums.
+template <typename T, class C, bool kDq = false>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(const AttentionArgs p) {
   constexpr int kD = C::kHeadDim, kN = C::kKeys, kM = C::kTileQueries, kS = C::kStride, kThreads = C::kThreads;
   constexpr int kTiles = C::kRowTiles;
+  static_assert(!kDq || C::kDqSplits, "dQ tile does not split evenly among the warps");
   T* sk = reinterpret_cast<T*>(dynamic_smem());
   T* sv = sk + kN * kS;
-  T* sq = sv + kN * kS;                                         // [2][kM][kS]
-  T* sdo = sq + 2 * kM * kS;                                    // [2][kM][kS]
-  float* slse = reinterpret_cast<float*>(sdo + 2 * kM * kS);    // [2][kM]: lse of query m0 + c (0 past seq_q)
-  float* sdelta = slse + 2 * kM;                                // [2][kM]: delta of query m0 + c (0 past seq_q)
-  uint8_t* skey = reinterpret_cast<uint8_t*>(sdelta + 2 * kM);  // [kN]: key n0 + c may be attended
+  T* sq = sv + kN * kS;                                          // [2][kM][kS]
+  T* sdo = sq + 2 * kM * kS;                                     // [2][kM][kS]
+  float* slse = reinterpret_cast<float*>(sdo + 2 * kM * kS);     // [2][kM]: lse of query m0 + c (0 past seq_q)
+  float* sdelta = slse + 2 * kM;                                 // [2][kM]: delta of query m0 + c (0 past seq_q)
+  uint8_t* skey = reinterpret_cast<uint8_t*>(sdelta + 2 * kM);   // [kN]: key n0 + c may be attended
+  T* sds = reinterpret_cast<T*>(dynamic_smem() + C::kDsOffset);  // kDq: [kN][kDsStride], dS^T of the tile
 
   const int n0 = blockIdx.x * kN;
   const int64_t h = blockIdx.y, b = blockIdx.z;
@@ -157,6 +222,21 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
         }
       }
     }
+    if constexpr (kDq) {
+      // dS^T as T into shared memory, row = the block-local key, column = the tile's query. The
+      // previous tile's readers are done (the closing __syncthreads of the last iteration).
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+        for (int j = 0; j < kM / 8; ++j) {
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            *reinterpret_cast<uint32_t*>(sds + key_local[mt][r] * C::kDsStride + 8 * j + 2 * t) =
+                pack2<T>(dpt[mt][j][2 * r], dpt[mt][j][2 * r + 1]);
+          }
+        }
+      }
+    }
     // dV += P^T dO and dK += dS^T Q: the C fragments of query n-blocks 2 kk and 2 kk + 1 are
     // the A fragment of queries 16 kk .. 16 kk + 15; B[k = query][n = d] via ldmatrix.trans.
 #pragma unroll
@@ -181,6 +261,10 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
           mma_16816<T>(dk[mt][2 * dp + 1], dsa[mt], qb[2], qb[3]);
         }
       }
+    }
+    if constexpr (kDq) {
+      __syncthreads();  // every warp's dS^T is in sds
+      add_dq_part<T, C>(p, sds, sk, b, h, m0, warp, lane);
     }
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
     __syncthreads();      // ... for every thread, and nobody reads buffer it % 2 any more
@@ -352,19 +436,26 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dq_kernel(co
   }
 }
 
-// Launch the dK/dV kernel with tile shape C, and the dQ kernel with tile shape Cq, on `stream`
-// (after launch_delta).
-template <typename T, class C>
-void launch_mma_dkdv(const AttentionArgs& a, cudaStream_t stream) {
-  allow_smem(mma_dkdv_kernel<T, C>, C::kSmemBytes);
-  mma_dkdv_kernel<T, C><<<attention_grid(a.seq_k, C::kKeys, a), C::kThreads, C::kSmemBytes, stream>>>(a);
-  ATTNCAMP_CUDA_LAUNCH_CHECK();
-}
-template <typename T, class Cq>
-void launch_mma_dq(const AttentionArgs& a, cudaStream_t stream) {
-  allow_smem(mma_dq_kernel<T, Cq>, Cq::kSmemBytes);
-  mma_dq_kernel<T, Cq><<<attention_grid(a.seq_q, Cq::kRows, a), Cq::kThreads, Cq::kSmemBytes, stream>>>(a);
-  ATTNCAMP_CUDA_LAUNCH_CHECK();
+// dq = scale * dq_accum rounded to T: dq_accum [B,H,Sq,kD] f32 (contiguous), dq strides
+// p.q_stride. Each thread converts 8 consecutive elements of a row (32-byte load, 16-byte store).
+template <typename T, int kD>
+__global__ void mma_dq_convert_kernel(const AttentionArgs p) {
+  constexpr int kChunks = kD / 8;
+  const int64_t n = p.batch * p.heads * p.seq_q * kChunks;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < n;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t row = c / kChunks, i = row % p.seq_q, bh = row / p.seq_q;
+    const int64_t h = bh % p.heads, b = bh / p.heads;
+    const int col = static_cast<int>(c % kChunks) * 8;
+    const float4* src = reinterpret_cast<const float4*>(p.dq_accum + row * kD + col);
+    const float4 x = src[0], y = src[1];
+    uint4 out;
+    out.x = pack2<T>(x.x * p.scale, x.y * p.scale);
+    out.y = pack2<T>(x.z * p.scale, x.w * p.scale);
+    out.z = pack2<T>(y.x * p.scale, y.y * p.scale);
+    out.w = pack2<T>(y.z * p.scale, y.w * p.scale);
+    *reinterpret_cast<uint4*>(slice_ptr<T>(p.dq, p.q_stride, b, h) + i * p.q_stride.seq + col) = out;
+  }
 }
 
 }  // namespace attncamp::ops::cuda::attn

@@ -1,14 +1,18 @@
-// Launcher of the tensor-core attention backward (dK/dV kernel, then dQ kernel) for one 16-bit
-// type; ops/cuda/attention_mma_bwd_{bf16,f16}.cu instantiate it, one type per translation unit.
+// Launcher of the tensor-core attention backward for one 16-bit type: the dK/dV kernel summing
+// dQ with atomics when a.dq_accum is set, else the dK/dV kernel then the dQ kernel;
+// ops/cuda/attention_mma_bwd_{bf16,f16}.cu instantiate it, one type per translation unit.
 #pragma once
 
-#include "ops/cuda/attention_launch.cuh"
-#include "ops/cuda/attention_mma_bwd.cuh"
+#include "ops/cuda/attention_mma_launchers.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
 template <typename T, int kD>
 void run_mma_backward(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.dq_accum != nullptr && a.seq_q > 0) {  // without queries dk, dv are 0: the plain kernel writes them
+    launch_mma_backward_atomic_dq<T, typename MmaBwdShape<kD>::Dkdvq>(a, stream);
+    return;
+  }
   if (a.seq_k > 0) launch_mma_dkdv<T, typename MmaBwdShape<kD>::Dkdv>(a, stream);
   if (a.seq_q > 0) launch_mma_dq<T, typename MmaBwdShape<kD>::Dq>(a, stream);
 }

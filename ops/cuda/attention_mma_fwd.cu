@@ -1,7 +1,6 @@
 // Launchers of the tensor-core attention forward for bf16 and f16, head dims 32, 64 and 128.
 // Kernel: ops/cuda/attention_mma_fwd.cuh.
-#include "ops/cuda/attention_launch.cuh"
-#include "ops/cuda/attention_mma_fwd.cuh"
+#include "ops/cuda/attention_mma_launchers.cuh"
 
 namespace attncamp::ops::cuda::attn {
 namespace {

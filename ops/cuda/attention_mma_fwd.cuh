@@ -9,7 +9,6 @@
 #pragma once
 
 #include "ops/cuda/attention_common.cuh"
-#include "ops/cuda/attention_launch.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
@@ -210,14 +209,6 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
       if (t == 0) lse[i] = l > 0.0f ? (m_run[mt][r] + log2f(l)) * kLn2 : -INFINITY;
     }
   }
-}
-
-// Launches the forward with tile shape C on `stream`.
-template <typename T, class C>
-void launch_mma_forward(const AttentionArgs& a, cudaStream_t stream) {
-  allow_smem(mma_forward_kernel<T, C>, C::kSmemBytes);
-  mma_forward_kernel<T, C><<<attention_grid(a.seq_q, C::kM, a), C::kThreads, C::kSmemBytes, stream>>>(a);
-  ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 
 }  // namespace attncamp::ops::cuda::attn

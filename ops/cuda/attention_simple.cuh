@@ -141,7 +141,6 @@ __global__ void attention_delta_kernel(const AttentionArgs p) {
   }
 }
 
-// Probability and score gradient of (query i, key j) from raw dot products s = q.k and
 // The same for the tensor-core path, whose rows are 16-byte aligned with head_dim in {32, 64,
 // 128}: each thread loads 8 elements of out and dout with one 16-byte load each, head_dim / 8
 // adjacent lanes share a row (rows in (b, i, h) order, so consecutive rows are adjacent in a dense
@@ -158,8 +157,9 @@ __global__ void attention_delta_vec_kernel(const AttentionArgs p) {
     const int64_t offset = i * p.out_stride.seq + 8 * (tid % lanes);
     const uint4 ov = *reinterpret_cast<const uint4*>(slice_ptr<const T>(p.out, p.out_stride, b, h) + offset);
     const uint4 gv = *reinterpret_cast<const uint4*>(slice_ptr<const T>(p.dout, p.out_stride, b, h) + offset);
-    const T* oe = reinterpret_cast<const T*>(&ov);
-    const T* ge = reinterpret_cast<const T*>(&gv);
+    T oe[8], ge[8];  // the 8 elements of each load (memcpy: no aliasing of the uint4 through T)
+    memcpy(static_cast<void*>(oe), &ov, sizeof(oe));
+    memcpy(static_cast<void*>(ge), &gv, sizeof(ge));
 #pragma unroll
     for (int e = 0; e < 8; ++e) s += to_f32(oe[e]) * to_f32(ge[e]);
   }

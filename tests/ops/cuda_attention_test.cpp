@@ -2,7 +2,8 @@
 // against the CPU reference, forward (out, lse) and backward (dq, dk, dv), on ragged sizes with
 // causal and key-padding masks (one batch row with every key masked) and the packed entry points.
 // f32 runs are compared with the CPU in f32; bf16 and f16 runs with the CPU in f64 under STYLE's
-// rule max|out - ref64| <= 2 max|ref_lowp - ref64| + eps. Outputs are poisoned first.
+// rule max|out - ref64| <= 2 max|ref_lowp - ref64| + eps. Outputs are poisoned first. The
+// tensor-core backward runs both ways: dQ summed with atomics (the default) and deterministic.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -105,10 +106,11 @@ Tensor part(const Tensor& qkv, int64_t which) {
 
 // Runs forward then backward on the device of `in`'s tensors (all already in dtype `dt`);
 // lse is f32 on CUDA, `dt` on the CPU.
-Result run(const Inputs& in, bool causal, AttentionImpl impl, Device dev, DType dt) {
+Result run(const Inputs& in, bool causal, AttentionImpl impl, Device dev, DType dt, bool deterministic = false) {
   ops::AttentionOptions opt;
   opt.causal = causal;
   opt.impl = impl;
+  opt.deterministic = deterministic;
   const Tensor& q_like = in.packed ? in.qkv : in.q;
   const int64_t b = q_like.size(0), s = q_like.size(1);
   const int64_t h = in.packed ? q_like.size(3) : q_like.size(2), d = q_like.shape().back();
@@ -148,10 +150,10 @@ Result run_cpu(const Inputs& in, bool causal, DType dt) {
              Device::cpu(), dt);
 }
 
-Result run_gpu(const Inputs& in, bool causal, AttentionImpl impl, DType dt) {
+Result run_gpu(const Inputs& in, bool causal, AttentionImpl impl, DType dt, bool deterministic = false) {
   Inputs g = map_inputs(in, [&](const Tensor& t) { return test::to_gpu(t, dt); });
   if (g.mask.defined()) g.mask = in.mask.to(Device::cuda(0));
-  return run(g, causal, impl, Device::cuda(0), dt);
+  return run(g, causal, impl, Device::cuda(0), dt, deterministic);
 }
 
 double max_abs(const Tensor& t) {
@@ -179,10 +181,10 @@ double lse_diff(const Tensor& a, const Tensor& b) {
 }
 
 // One case in dtype `dt` on kernel family `impl`, checked as the file comment says.
-void check_case(const Inputs& in, bool causal, AttentionImpl impl, DType dt) {
+void check_case(const Inputs& in, bool causal, AttentionImpl impl, DType dt, bool deterministic) {
   if (dt == DType::kF32) {
     const Result ref = run_cpu(in, causal, DType::kF32);
-    const Result got = run_gpu(in, causal, impl, DType::kF32);
+    const Result got = run_gpu(in, causal, impl, DType::kF32, deterministic);
     const std::vector<std::pair<const char*, std::pair<const Tensor*, const Tensor*>>> outs = {
         {"out", {&got.out, &ref.out}},
         {"dq", {&got.dq, &ref.dq}},
@@ -197,7 +199,7 @@ void check_case(const Inputs& in, bool causal, AttentionImpl impl, DType dt) {
   const Inputs rounded = map_inputs(in, [&](const Tensor& t) { return test::round_through(t, dt); });
   const Result ref64 = run_cpu(rounded, causal, DType::kF64);
   const Result ref32 = run_cpu(rounded, causal, DType::kF32);
-  const Result got = run_gpu(in, causal, impl, dt);
+  const Result got = run_gpu(in, causal, impl, dt, deterministic);
   const std::vector<std::pair<const char*, std::vector<const Tensor*>>> outs = {
       {"out", {&got.out, &ref64.out, &ref32.out}},
       {"dq", {&got.dq, &ref64.dq, &ref32.dq}},
@@ -215,7 +217,7 @@ void check_case(const Inputs& in, bool causal, AttentionImpl impl, DType dt) {
 const char* impl_name(AttentionImpl impl) { return impl == AttentionImpl::kMma ? "mma" : "simple"; }
 
 // Every case of kCases for head dims `dims` (unpacked, plus packed when Sq == Sk).
-void check_all(AttentionImpl impl, DType dt, const std::vector<int64_t>& dims) {
+void check_all(AttentionImpl impl, DType dt, const std::vector<int64_t>& dims, bool deterministic = false) {
   uint64_t seed = 1000;
   for (const int64_t d : dims) {
     for (const Case& c : kCases) {
@@ -223,8 +225,8 @@ void check_all(AttentionImpl impl, DType dt, const std::vector<int64_t>& dims) {
         if (packed && c.sq != c.sk) continue;
         SCOPED_TRACE(testing::Message() << impl_name(impl) << " " << dtype_name(dt) << " D=" << d << " Sq=" << c.sq
                                         << " Sk=" << c.sk << " causal=" << c.causal << " masked=" << c.masked
-                                        << " packed=" << packed);
-        check_case(make_inputs(c, d, packed, seed), c.causal, impl, dt);
+                                        << " packed=" << packed << " deterministic=" << deterministic);
+        check_case(make_inputs(c, d, packed, seed), c.causal, impl, dt, deterministic);
         seed += 10;
       }
     }
@@ -259,16 +261,43 @@ TEST(CudaAttention, MmaF16MatchesCpuF64) {
   check_all(AttentionImpl::kMma, DType::kF16, {32, 64, 128});
 }
 
+TEST(CudaAttention, MmaDeterministicBackwardMatchesCpuF64) {
+  ATTNCAMP_REQUIRE_GPU();
+  check_all(AttentionImpl::kMma, DType::kBF16, {32, 64, 128}, true);
+}
+
 TEST(CudaAttention, BackwardIsDeterministic) {
   ATTNCAMP_REQUIRE_GPU();
   const Inputs in = make_inputs({257, 257, true, true}, 64, true, 77);
   for (const AttentionImpl impl : {AttentionImpl::kSimple, AttentionImpl::kMma}) {
     SCOPED_TRACE(impl_name(impl));
-    const Result a = run_gpu(in, true, impl, DType::kBF16);
-    const Result b = run_gpu(in, true, impl, DType::kBF16);
+    const Result a = run_gpu(in, true, impl, DType::kBF16, true);
+    const Result b = run_gpu(in, true, impl, DType::kBF16, true);
     EXPECT_EQ(test::max_abs_diff(a.dq, b.dq), 0.0);
     EXPECT_EQ(test::max_abs_diff(a.dk, b.dk), 0.0);
     EXPECT_EQ(test::max_abs_diff(a.dv, b.dv), 0.0);
+  }
+}
+
+// The atomic-dQ backward runs the deterministic path's dK/dV arithmetic, so dk and dv agree
+// bitwise; dq differs only by the f32 summation order, which can move its rounding to bf16 by one
+// unit (2^-8 relative), plus a floor for sums that cancel to near 0.
+TEST(CudaAttention, AtomicDqMatchesDeterministicBackward) {
+  ATTNCAMP_REQUIRE_GPU();
+  uint64_t seed = 300;
+  for (const int64_t d : {32, 64, 128}) {
+    for (const Case& c : {Case{257, 257, true, true}, Case{100, 300, false, false}, Case{300, 33, false, true}}) {
+      SCOPED_TRACE(testing::Message() << "D=" << d << " Sq=" << c.sq << " Sk=" << c.sk);
+      const Inputs in = make_inputs(c, d, false, seed += 10);
+      const Result det = run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16, true);
+      const Result atomic = run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16, false);
+      EXPECT_EQ(test::max_abs_diff(atomic.dk, det.dk), 0.0);
+      EXPECT_EQ(test::max_abs_diff(atomic.dv, det.dv), 0.0);
+      for (int64_t i = 0; i < det.dq.numel(); ++i) {
+        const double x = atomic.dq.data<double>()[i], y = det.dq.data<double>()[i];
+        ASSERT_LE(std::fabs(x - y), std::fabs(y) / 128 + 1e-5) << "dq element " << i;
+      }
+    }
   }
 }
 
@@ -288,6 +317,27 @@ TEST(CudaAttention, DeviceChecksNameTheProblem) {
   Tensor host_out = Tensor::empty(in.q.shape(), DType::kF32);
   test::expect_error([&] { ops::attention_forward(in.q, in.k, in.v, Tensor(), {}, host_out, lse); },
                      {"attention_forward", "different devices"});
+}
+
+// Host-side choice of the deterministic backward: runs on every machine.
+TEST(CudaAttention, DeterministicFollowsOptionAndEnvironment) {
+  const char* saved = std::getenv(env::kDeterministic);
+  const std::string saved_value = saved != nullptr ? saved : "";
+  unsetenv(env::kDeterministic);
+  EXPECT_FALSE(ops::resolve_attention_deterministic(false));
+  EXPECT_TRUE(ops::resolve_attention_deterministic(true));
+  setenv(env::kDeterministic, "1", 1);
+  EXPECT_TRUE(ops::resolve_attention_deterministic(false));
+  setenv(env::kDeterministic, "0", 1);
+  EXPECT_FALSE(ops::resolve_attention_deterministic(false));
+  EXPECT_TRUE(ops::resolve_attention_deterministic(true));
+  setenv(env::kDeterministic, "yes", 1);
+  test::expect_error([] { ops::resolve_attention_deterministic(false); }, {env::kDeterministic, "0 or 1", "yes"});
+  if (saved != nullptr) {
+    setenv(env::kDeterministic, saved_value.c_str(), 1);
+  } else {
+    unsetenv(env::kDeterministic);
+  }
 }
 
 // Host-side kernel choice: runs on every machine.

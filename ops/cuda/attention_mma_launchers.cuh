@@ -1,0 +1,52 @@
+// Host launchers of the tensor-core attention kernels for a given tile shape (CUDA translation
+// units only). The kernel headers hold device code alone, so tests/emu can compile them for its CPU
+// emulation; the dispatch by head dim is in attention_mma_fwd.cu and attention_mma_bwd_launch.cuh.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ops/cuda/attention_launch.cuh"
+#include "ops/cuda/attention_mma_bwd.cuh"
+#include "ops/cuda/attention_mma_fwd.cuh"
+
+namespace attncamp::ops::cuda::attn {
+
+// Launches the forward with tile shape C on `stream`.
+template <typename T, class C>
+void launch_mma_forward(const AttentionArgs& a, cudaStream_t stream) {
+  allow_smem(mma_forward_kernel<T, C>, C::kSmemBytes);
+  mma_forward_kernel<T, C><<<attention_grid(a.seq_q, C::kM, a), C::kThreads, C::kSmemBytes, stream>>>(a);
+  ATTNCAMP_CUDA_LAUNCH_CHECK();
+}
+
+// Launch the dK/dV kernel with tile shape C (with kDq also summing dQ into a.dq_accum, which the
+// caller zeroes), and the dQ kernel with tile shape Cq, on `stream` (after launch_delta).
+template <typename T, class C, bool kDq = false>
+void launch_mma_dkdv(const AttentionArgs& a, cudaStream_t stream) {
+  constexpr size_t kSmem = C::smem_bytes(kDq);
+  allow_smem(mma_dkdv_kernel<T, C, kDq>, kSmem);
+  mma_dkdv_kernel<T, C, kDq><<<attention_grid(a.seq_k, C::kKeys, a), C::kThreads, kSmem, stream>>>(a);
+  ATTNCAMP_CUDA_LAUNCH_CHECK();
+}
+template <typename T, class Cq>
+void launch_mma_dq(const AttentionArgs& a, cudaStream_t stream) {
+  allow_smem(mma_dq_kernel<T, Cq>, Cq::kSmemBytes);
+  mma_dq_kernel<T, Cq><<<attention_grid(a.seq_q, Cq::kRows, a), Cq::kThreads, Cq::kSmemBytes, stream>>>(a);
+  ATTNCAMP_CUDA_LAUNCH_CHECK();
+}
+
+// The atomic-dQ backward after launch_delta: zero a.dq_accum, the dK/dV kernel with dQ (tile
+// shape C), then dq = scale * dq_accum.
+template <typename T, class C>
+void launch_mma_backward_atomic_dq(const AttentionArgs& a, cudaStream_t stream) {
+  constexpr int kD = C::kHeadDim, kThreads = 256;
+  const int64_t elems = a.batch * a.heads * a.seq_q * kD;
+  ATTNCAMP_CUDA_CHECK(cudaMemsetAsync(a.dq_accum, 0, sizeof(float) * static_cast<size_t>(elems), stream));
+  if (a.seq_k > 0) launch_mma_dkdv<T, C, true>(a, stream);
+  const int64_t blocks = std::min<int64_t>((elems / 8 + kThreads - 1) / kThreads, int64_t{1} << 20);
+  mma_dq_convert_kernel<T, kD><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(a);
+  ATTNCAMP_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace attncamp::ops::cuda::attn

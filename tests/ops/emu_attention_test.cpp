@@ -1,0 +1,541 @@
+// CPU emulation of the tensor-core attention kernels: g++ compiles the real kernel headers
+// (ops/cuda/attention_mma_{fwd,bwd}.cuh and the delta pre-kernel of attention_simple.cuh) with
+// tests/emu's shadow of ops/cuda/attention_warp.cuh, which emulates the PTX semantics of mma.sync,
+// ldmatrix, cp.async and the shuffles on the host. The forward and the whole backward chain (delta,
+// dK/dV, dQ kernels) run through the emulator and are compared with the CPU reference in f64 under
+// tests/ops/cuda_attention_test.cpp's rule, max|out - ref64| <= 2 max|ref32 - ref64| + eps. This
+// checks kernel logic (fragment layouts, addressing, masking, cp.async ordering) in CI without a
+// GPU; it is not a substitute for the GPU parity tests (no hardware rounding, timing or memory model).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "cuda_emu.h"  // before the kernel headers: the CUDA built-ins they use under g++
+#include "ops/attention.h"
+#include "ops/cuda/attention_mma_bwd.cuh"
+#include "ops/cuda/attention_mma_fwd.cuh"
+#include "ops/cuda/attention_simple.cuh"
+#include "tests/cuda_test_util.h"
+#include "tests/test_util.h"
+
+namespace attncamp {
+namespace {
+
+namespace attn = ops::cuda::attn;
+using ops::cuda::AttentionArgs;
+using ops::cuda::SeqStrides;
+
+// Tolerances as in cuda_attention_test.cpp: the kernels round P and dS to the input dtype before
+// their products (kRoundedOperands unit roundoffs of max|ref64|), an absolute floor for gradients
+// that cancel to 0, and kLseTol (1 + max|lse|) for the f32 lse.
+constexpr double kRoundedOperands = 2;
+constexpr double kAbsEps = 1e-5;
+constexpr double kLseTol = 1e-5;
+double unit_roundoff(DType dt) { return dt == DType::kBF16 ? 1.0 / 256 : 1.0 / 2048; }
+
+struct Case {
+  int64_t sq, sk;
+  bool causal, masked;
+};
+// Ragged tails around the 16/32/64/128-row tiles, Sq != Sk both ways (kept small: every mma is
+// emulated lane by lane).
+const std::vector<Case> kCases = {{1, 1, false, false},    {17, 17, true, true},     {100, 57, true, false},
+                                  {33, 100, false, true},  {130, 130, false, false}, {257, 257, true, true},
+                                  {257, 64, false, false}, {1, 257, true, true}};
+constexpr int64_t kBatch = 2, kHeads = 2;
+
+// Key mask with about 30% padded keys; the last batch row has every key masked, row 0 keeps key 0.
+Tensor make_mask(int64_t b, int64_t sk, uint64_t seed) {
+  Tensor m = Tensor::empty({b, sk}, DType::kU8);
+  Tensor r = test::random_tensor({b, sk}, DType::kF64, seed, 0, 1);
+  for (int64_t i = 0; i < b * sk; ++i) m.data<uint8_t>()[i] = r.data<double>()[i] < 0.7 ? 1 : 0;
+  for (int64_t j = 0; j < sk; ++j) m.data<uint8_t>()[(b - 1) * sk + j] = 0;
+  m.data<uint8_t>()[0] = 1;
+  return m;
+}
+
+// Inputs: q, k, v [B,S,H,D] or qkv [B,S,3,H,D] (packed), dout, mask; f64, or the kernel's dtype.
+struct Inputs {
+  bool packed = false;
+  Tensor q, k, v, qkv, dout, mask;
+};
+
+Inputs make_inputs(const Case& c, int64_t d, bool packed, uint64_t seed) {
+  Inputs in;
+  in.packed = packed;
+  if (packed) {
+    in.qkv = test::random_tensor({kBatch, c.sq, 3, kHeads, d}, DType::kF64, seed, -2, 2);
+  } else {
+    in.q = test::random_tensor({kBatch, c.sq, kHeads, d}, DType::kF64, seed, -2, 2);
+    in.k = test::random_tensor({kBatch, c.sk, kHeads, d}, DType::kF64, seed + 1, -2, 2);
+    in.v = test::random_tensor({kBatch, c.sk, kHeads, d}, DType::kF64, seed + 2);
+  }
+  in.dout = test::random_tensor({kBatch, c.sq, kHeads, d}, DType::kF64, seed + 3);
+  if (c.masked) in.mask = make_mask(kBatch, c.sk, seed + 4);
+  return in;
+}
+
+template <typename F>
+Inputs map_inputs(const Inputs& in, F f) {
+  Inputs r = in;
+  for (Tensor* t : {&r.q, &r.k, &r.v, &r.qkv, &r.dout}) {
+    if (t->defined()) *t = f(*t);
+  }
+  return r;
+}
+
+// Outputs as CPU f64 (dq, dk, dv are the parts of dqkv when packed).
+struct Result {
+  Tensor out, lse, dq, dk, dv;
+};
+
+// Part `which` (0 q, 1 k, 2 v) of [B,S,3,H,D] as [B,S,H,D] f64.
+Tensor part(const Tensor& qkv, int64_t which) {
+  const Tensor x = test::to_dtype(qkv, DType::kF64);
+  const int64_t bs = x.size(0) * x.size(1), hd = x.size(3) * x.size(4);
+  Tensor r = Tensor::empty({x.size(0), x.size(1), x.size(3), x.size(4)}, DType::kF64);
+  for (int64_t i = 0; i < bs; ++i) {
+    for (int64_t e = 0; e < hd; ++e) r.data<double>()[i * hd + e] = x.data<double>()[(i * 3 + which) * hd + e];
+  }
+  return r;
+}
+
+// The CPU reference in `dt` (f32 or f64) on inputs already rounded as the kernels see them.
+Result run_cpu(const Inputs& rounded, bool causal, DType dt, bool backward) {
+  const Inputs in = map_inputs(rounded, [&](const Tensor& t) { return test::to_dtype(t, dt); });
+  ops::AttentionOptions opt;
+  opt.causal = causal;
+  const Tensor& ql = in.packed ? in.qkv : in.q;
+  const int64_t b = ql.size(0), s = ql.size(1), h = in.packed ? ql.size(3) : ql.size(2), d = ql.shape().back();
+  Tensor out = Tensor::empty({b, s, h, d}, dt), lse = Tensor::empty({b, h, s}, dt);
+  Result r;
+  if (in.packed) {
+    ops::attention_qkvpacked_forward(in.qkv, in.mask, opt, out, lse);
+    if (backward) {
+      Tensor dqkv = Tensor::empty(in.qkv.shape(), dt);
+      ops::attention_qkvpacked_backward(in.qkv, in.mask, opt, out, lse, in.dout, dqkv);
+      r.dq = part(dqkv, 0);
+      r.dk = part(dqkv, 1);
+      r.dv = part(dqkv, 2);
+    }
+  } else {
+    ops::attention_forward(in.q, in.k, in.v, in.mask, opt, out, lse);
+    if (backward) {
+      Tensor dq = Tensor::empty(in.q.shape(), dt), dk = Tensor::empty(in.k.shape(), dt);
+      Tensor dv = Tensor::empty(in.v.shape(), dt);
+      ops::attention_backward(in.q, in.k, in.v, in.mask, opt, out, lse, in.dout, dq, dk, dv);
+      r.dq = test::to_dtype(dq, DType::kF64);
+      r.dk = test::to_dtype(dk, DType::kF64);
+      r.dv = test::to_dtype(dv, DType::kF64);
+    }
+  }
+  r.out = test::to_dtype(out, DType::kF64);
+  r.lse = test::to_dtype(lse, DType::kF64);
+  return r;
+}
+
+// Interleavings of a block's threads (emu::Schedule), cycled through by the runs.
+struct Sched {
+  emu::Schedule schedule;
+  bool reverse;
+  const char* name;
+};
+const std::vector<Sched> kScheds = {{emu::Schedule::kWarpByWarp, false, "warp-by-warp"},
+                                    {emu::Schedule::kLockstep, true, "lockstep-reversed"},
+                                    {emu::Schedule::kWarpByWarp, true, "warp-by-warp-reversed"},
+                                    {emu::Schedule::kLockstep, false, "lockstep"}};
+
+template <typename T>
+constexpr DType kDType = std::is_same_v<T, __half> ? DType::kF16 : DType::kBF16;
+
+// Grid (ceil(n / tile), H, B), as attention_grid in ops/cuda/attention_launch.cuh.
+dim3 grid_for(int64_t n, int tile, const AttentionArgs& a) {
+  return dim3(static_cast<unsigned>((n + tile - 1) / tile), static_cast<unsigned>(a.heads),
+              static_cast<unsigned>(a.batch));
+}
+
+emu::Buffer buffer(const Tensor& t) { return {t.raw_data(), t.nbytes()}; }
+
+// What a run checks: the forward (out, lse), or the forward then the backward chain (dq, dk, dv):
+// the delta kernel, then the dK/dV and dQ kernels or the dK/dV kernel summing dQ with atomics
+// and the dQ conversion kernel.
+enum class Pass { kForward, kBackward, kBackwardAtomicDq };
+
+// A run's buffers (host memory standing for device memory) and the kernel arguments into them.
+struct Run {
+  Inputs in;  // in the kernel's dtype
+  Tensor out, lse, delta, dq_accum, dqkv, dq, dk, dv;
+  AttentionArgs a;
+  emu::LaunchOptions opt;
+};
+
+// Inputs in the kernel's dtype, outputs and workspaces poisoned, unpacked [B,S,H,D] strides or
+// packed [B,S,3,H,D] ones (q, k, v and their gradients at offsets 0, H D, 2 H D of a row).
+template <typename T>
+Run make_run(const Inputs& in64, bool causal, int64_t d, const Sched& sched) {
+  constexpr DType dt = kDType<T>;
+  Run r;
+  r.in = map_inputs(in64, [&](const Tensor& t) { return test::to_dtype(t, dt); });
+  const Inputs& in = r.in;
+  AttentionArgs& a = r.a;
+  const Tensor& ql = in.packed ? in.qkv : in.q;
+  a.batch = ql.size(0);
+  a.seq_q = ql.size(1);
+  a.seq_k = in.packed ? a.seq_q : in.k.size(1);
+  a.heads = kHeads;
+  a.head_dim = d;
+  a.dtype = dt;
+  a.causal = causal;
+  a.scale = static_cast<float>(1 / std::sqrt(static_cast<double>(d)));
+  a.impl = ops::AttentionImpl::kMma;
+  a.key_valid = in.mask.defined() ? in.mask.data<uint8_t>() : nullptr;
+  const int64_t hd = kHeads * d;
+  if (in.packed) {
+    const T* base = static_cast<const T*>(in.qkv.raw_data());
+    a.q = base;
+    a.k = base + hd;
+    a.v = base + 2 * hd;
+    a.q_stride = a.k_stride = a.v_stride = SeqStrides{a.seq_q * 3 * hd, 3 * hd, d};
+    r.dqkv = Tensor::empty(in.qkv.shape(), dt);
+    r.dqkv.poison();
+    T* g = static_cast<T*>(r.dqkv.raw_data());
+    a.dq = g;
+    a.dk = g + hd;
+    a.dv = g + 2 * hd;
+  } else {
+    a.q = in.q.raw_data();
+    a.k = in.k.raw_data();
+    a.v = in.v.raw_data();
+    a.q_stride = SeqStrides{a.seq_q * hd, hd, d};
+    a.k_stride = a.v_stride = SeqStrides{a.seq_k * hd, hd, d};
+    r.dq = Tensor::empty(in.q.shape(), dt);
+    r.dk = Tensor::empty(in.k.shape(), dt);
+    r.dv = Tensor::empty(in.v.shape(), dt);
+    for (Tensor* t : {&r.dq, &r.dk, &r.dv}) t->poison();
+    a.dq = r.dq.raw_data();
+    a.dk = r.dk.raw_data();
+    a.dv = r.dv.raw_data();
+  }
+  r.out = Tensor::empty({a.batch, a.seq_q, kHeads, d}, dt);
+  r.lse = Tensor::empty({a.batch, kHeads, a.seq_q}, DType::kF32);
+  r.delta = Tensor::empty({a.batch, kHeads, a.seq_q}, DType::kF32);
+  r.dq_accum = Tensor::empty({a.batch, kHeads, a.seq_q, d}, DType::kF32);
+  for (Tensor* t : {&r.out, &r.lse, &r.delta, &r.dq_accum}) t->poison();
+  a.out = r.out.raw_data();
+  a.out_stride = SeqStrides{a.seq_q * hd, hd, d};
+  a.lse = r.lse.data<float>();
+  a.dout = in.dout.raw_data();
+  a.delta = r.delta.data<float>();
+  r.opt.schedule = sched.schedule;
+  r.opt.reverse = sched.reverse;
+  r.opt.global = {buffer(in.dout), buffer(r.lse), buffer(r.delta)};
+  for (const Tensor* t : {&in.q, &in.k, &in.v, &in.qkv}) {
+    if (t->defined()) r.opt.global.push_back(buffer(*t));
+  }
+  return r;
+}
+
+// The kernels of `pass` for head dim kD through the emulator, with grids, blocks and shared
+// memory as ops/cuda/attention_mma_launchers.cuh and attention_simple.cu launch them.
+template <typename T, int kD>
+void run_kernels(Run& r, Pass pass) {
+  AttentionArgs& a = r.a;
+  using Fwd = attn::MmaFwdShape<kD>;
+  emu::launch(
+      grid_for(a.seq_q, Fwd::kM, a), dim3(Fwd::kThreads), Fwd::kSmemBytes, [&] { attn::mma_forward_kernel<T, Fwd>(a); },
+      r.opt);
+  if (pass == Pass::kForward) return;
+  constexpr int kThreads = 256;  // delta and dQ conversion kernels
+  const int64_t delta_threads = a.batch * a.seq_q * a.heads * (kD / 8);
+  emu::launch(
+      dim3(static_cast<unsigned>((delta_threads + kThreads - 1) / kThreads)), dim3(kThreads), 0,
+      [&] { attn::attention_delta_vec_kernel<T>(a); }, r.opt);
+  if (pass == Pass::kBackward) {
+    using Dkdv = typename attn::MmaBwdShape<kD>::Dkdv;
+    using Dq = typename attn::MmaBwdShape<kD>::Dq;
+    emu::launch(
+        grid_for(a.seq_k, Dkdv::kKeys, a), dim3(Dkdv::kThreads), Dkdv::kSmemBytes,
+        [&] { attn::mma_dkdv_kernel<T, Dkdv>(a); }, r.opt);
+    emu::launch(
+        grid_for(a.seq_q, Dq::kRows, a), dim3(Dq::kThreads), Dq::kSmemBytes, [&] { attn::mma_dq_kernel<T, Dq>(a); },
+        r.opt);
+    return;
+  }
+  using Dkdvq = typename attn::MmaBwdShape<kD>::Dkdvq;
+  r.dq_accum.fill(0);
+  a.dq_accum = r.dq_accum.data<float>();
+  r.opt.global.push_back(buffer(r.dq_accum));
+  emu::launch(
+      grid_for(a.seq_k, Dkdvq::kKeys, a), dim3(Dkdvq::kThreads), Dkdvq::smem_bytes(true),
+      [&] { attn::mma_dkdv_kernel<T, Dkdvq, true>(a); }, r.opt);
+  const int64_t chunks = a.batch * a.heads * a.seq_q * kD / 8;
+  emu::launch(
+      dim3(static_cast<unsigned>((chunks + kThreads - 1) / kThreads)), dim3(kThreads), 0,
+      [&] { attn::mma_dq_convert_kernel<T, kD>(a); }, r.opt);
+}
+
+// One case through the emulator, its outputs as CPU f64.
+template <typename T>
+Result run_emu(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched& sched) {
+  Run r = make_run<T>(in, causal, d, sched);
+  switch (d) {
+    case 32: run_kernels<T, 32>(r, pass); break;
+    case 64: run_kernels<T, 64>(r, pass); break;
+    default: run_kernels<T, 128>(r, pass); break;
+  }
+  Result res;
+  res.out = test::to_dtype(r.out, DType::kF64);
+  res.lse = test::to_dtype(r.lse, DType::kF64);
+  if (pass == Pass::kForward) return res;
+  if (in.packed) {
+    res.dq = part(r.dqkv, 0);
+    res.dk = part(r.dqkv, 1);
+    res.dv = part(r.dqkv, 2);
+  } else {
+    res.dq = test::to_dtype(r.dq, DType::kF64);
+    res.dk = test::to_dtype(r.dk, DType::kF64);
+    res.dv = test::to_dtype(r.dv, DType::kF64);
+  }
+  return res;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double x = std::fabs(t.data<double>()[i]);
+    if (std::isfinite(x)) m = std::max(m, x);
+  }
+  return m;
+}
+
+// Largest |a - b| of two lse tensors; -inf (row without keys) must match exactly.
+double lse_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.data<double>()[i], y = b.data<double>()[i];
+    if (std::isinf(x) || std::isinf(y)) {
+      if (x != y) return INFINITY;
+      continue;
+    }
+    if (std::isnan(x - y)) return INFINITY;
+    m = std::max(m, std::fabs(x - y));
+  }
+  return m;
+}
+
+// One case through the emulator against the CPU in f64: out and lse, or dq, dk and dv.
+template <typename T>
+void check_case(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched& sched) {
+  const bool backward = pass != Pass::kForward;
+  constexpr DType dt = kDType<T>;
+  const Inputs rounded = map_inputs(in, [&](const Tensor& t) { return test::round_through(t, dt); });
+  const Result ref64 = run_cpu(rounded, causal, DType::kF64, backward);
+  const Result ref32 = run_cpu(rounded, causal, DType::kF32, backward);
+  const Result got = run_emu<T>(in, d, causal, pass, sched);
+  std::vector<std::pair<const char*, std::vector<const Tensor*>>> outs;
+  if (backward) {
+    outs = {{"dq", {&got.dq, &ref64.dq, &ref32.dq}},
+            {"dk", {&got.dk, &ref64.dk, &ref32.dk}},
+            {"dv", {&got.dv, &ref64.dv, &ref32.dv}}};
+  } else {
+    outs = {{"out", {&got.out, &ref64.out, &ref32.out}}};
+    const double lse_tol = 2 * lse_diff(ref32.lse, ref64.lse) + kLseTol * (1 + max_abs(ref64.lse));
+    EXPECT_LE(lse_diff(got.lse, ref64.lse), lse_tol) << "lse";
+  }
+  for (const auto& [what, t] : outs) {
+    const double tol = test::lowp_tolerance(*t[1], test::round_through(*t[2], dt),
+                                            kRoundedOperands * unit_roundoff(dt) * max_abs(*t[1]) + kAbsEps);
+    EXPECT_LE(test::max_abs_diff(*t[0], *t[1]), tol) << what;
+  }
+}
+
+// Every case of `cases` for head dims `dims`, unpacked and (Sq == Sk) packed, cycling through
+// the thread schedules.
+template <typename T>
+void check_all(const std::vector<int64_t>& dims, const std::vector<Case>& cases, Pass pass) {
+  uint64_t seed = 2000;
+  size_t run = 0;
+  for (const int64_t d : dims) {
+    for (const Case& c : cases) {
+      for (const bool packed : {false, true}) {
+        if (packed && c.sq != c.sk) continue;
+        SCOPED_TRACE(testing::Message() << dtype_name(kDType<T>) << " D=" << d << " Sq=" << c.sq << " Sk=" << c.sk
+                                        << " causal=" << c.causal << " masked=" << c.masked << " packed=" << packed
+                                        << " schedule=" << kScheds[run % kScheds.size()].name);
+        check_case<T>(make_inputs(c, d, packed, seed), d, c.causal, pass, kScheds[run % kScheds.size()]);
+        seed += 10;
+        ++run;
+      }
+    }
+  }
+}
+
+TEST(EmuAttention, MmaForwardBf16MatchesCpu) { check_all<__nv_bfloat16>({32, 64, 128}, kCases, Pass::kForward); }
+
+TEST(EmuAttention, MmaBackwardBf16MatchesCpu) { check_all<__nv_bfloat16>({32, 64, 128}, kCases, Pass::kBackward); }
+
+TEST(EmuAttention, MmaBackwardAtomicDqBf16MatchesCpu) {
+  check_all<__nv_bfloat16>({32, 64, 128}, kCases, Pass::kBackwardAtomicDq);
+}
+
+TEST(EmuAttention, MmaF16MatchesCpu) {
+  const std::vector<Case> cases = {kCases[1], kCases[4]};
+  check_all<__half>({64}, cases, Pass::kForward);
+  check_all<__half>({64}, cases, Pass::kBackward);
+  check_all<__half>({64}, cases, Pass::kBackwardAtomicDq);
+}
+
+// The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
+// comment of ops/cuda/attention_warp.cuh says) fed to mma give D = C + A B. Small integers keep
+// every product and sum exact.
+template <typename T>
+void check_fragments() {
+  constexpr int kS = 24;  // smem row stride in elements (16 + a 16-byte pad)
+  alignas(16) T x[16][16], y[16][16];
+  for (int i = 0; i < 16; ++i) {
+    for (int j = 0; j < 16; ++j) {
+      x[i][j] = ops::cuda::from_f32<T>(static_cast<float>((i * 7 + j * 3) % 9 - 4));
+      y[i][j] = ops::cuda::from_f32<T>(static_cast<float>((i * 5 + j * 11) % 7 - 3));
+    }
+  }
+  float got_nt[16][16], got_t[16][16];
+  emu::launch(dim3(1), dim3(32), 2 * 16 * kS * sizeof(T), [&] {
+    T* sx = reinterpret_cast<T*>(attn::dynamic_smem());
+    T* sy = sx + 16 * kS;
+    const int lane = static_cast<int>(threadIdx.x), g = lane / 4, t = lane % 4;
+    attn::cp_async_16(sx + (lane / 2) * kS + (lane % 2) * 8, &x[lane / 2][(lane % 2) * 8], true);
+    attn::cp_async_16(sy + (lane / 2) * kS + (lane % 2) * 8, &y[lane / 2][(lane % 2) * 8], true);
+    attn::cp_async_commit();
+    attn::cp_async_wait_all();
+    __syncthreads();
+    uint32_t a[4], b[4], bt[4];
+    attn::ldmatrix_x4(a, sx + (lane % 16) * kS + (lane / 16) * 8);
+    attn::ldmatrix_x4(b, sy + ((lane / 16) * 8 + lane % 8) * kS + ((lane / 8) % 2) * 8);         // B = Y^T
+    attn::ldmatrix_x4_trans(bt, sy + (((lane / 8) % 2) * 8 + lane % 8) * kS + (lane / 16) * 8);  // B = Y
+    for (int nb = 0; nb < 2; ++nb) {
+      float d[4], dt[4];
+      for (int e = 0; e < 4; ++e) d[e] = dt[e] = static_cast<float>(g + 8 * (e / 2) - nb * 8 - 2 * t - e % 2);
+      attn::mma_16816<T>(d, a, b[2 * nb], b[2 * nb + 1]);
+      attn::mma_16816<T>(dt, a, bt[2 * nb], bt[2 * nb + 1]);
+      for (int e = 0; e < 4; ++e) {
+        got_nt[g + 8 * (e / 2)][8 * nb + 2 * t + e % 2] = d[e];
+        got_t[g + 8 * (e / 2)][8 * nb + 2 * t + e % 2] = dt[e];
+      }
+    }
+  });
+  for (int i = 0; i < 16; ++i) {
+    for (int j = 0; j < 16; ++j) {
+      float nt = static_cast<float>(i - j), tr = nt;  // C
+      for (int k = 0; k < 16; ++k) {
+        nt += ops::cuda::to_f32(x[i][k]) * ops::cuda::to_f32(y[j][k]);
+        tr += ops::cuda::to_f32(x[i][k]) * ops::cuda::to_f32(y[k][j]);
+      }
+      EXPECT_EQ(got_nt[i][j], nt) << i << "," << j;
+      EXPECT_EQ(got_t[i][j], tr) << i << "," << j;
+    }
+  }
+}
+
+TEST(EmuRuntime, MmaOfLdmatrixFragmentsIsTheProduct) {
+  check_fragments<__nv_bfloat16>();
+  check_fragments<__half>();
+}
+
+TEST(EmuRuntime, CpAsyncLandsAtTheWaitAfterItsCommit) {
+  alignas(16) uint8_t src[32];
+  for (int i = 0; i < 32; ++i) src[i] = static_cast<uint8_t>(i + 1);
+  int seen[5] = {};
+  emu::launch(dim3(1), dim3(32), 64, [&] {
+    if (threadIdx.x != 0) return;
+    unsigned char* s = attn::dynamic_smem();
+    attn::cp_async_16(s, src, true);
+    seen[0] = s[0];  // not landed: 0xff
+    attn::cp_async_commit();
+    attn::cp_async_16(s + 16, src + 16, true);  // after the last commit: not waited for
+    attn::cp_async_16(s + 32, src, false);      // zero fill
+    attn::cp_async_wait_all();
+    seen[1] = s[0];
+    seen[2] = s[16];
+    attn::cp_async_commit();
+    attn::cp_async_wait_all();
+    seen[3] = s[16];
+    seen[4] = s[32];
+  });
+  EXPECT_EQ(seen[0], 0xff);
+  EXPECT_EQ(seen[1], 1);
+  EXPECT_EQ(seen[2], 0xff);
+  EXPECT_EQ(seen[3], 17);
+  EXPECT_EQ(seen[4], 0);
+}
+
+TEST(EmuRuntime, FastExp2FlushesLikeEx2ApproxFtz) {
+  EXPECT_EQ(attn::fast_exp2(3.0f), 8.0f);
+  EXPECT_EQ(attn::fast_exp2(-126.0f), 0x1p-126f);
+  EXPECT_EQ(attn::fast_exp2(-126.5f), 0.0f);
+  EXPECT_EQ(attn::fast_exp2(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::isnan(attn::fast_exp2(NAN)));
+}
+
+// What the hardware rejects (or leaves undefined) fails loudly, naming the problem.
+TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
+  alignas(16) uint8_t src[32] = {};
+  const dim3 one(1), warp(32);
+  test::expect_error(
+      [&] { emu::launch(one, warp, 64, [&] { attn::cp_async_16(attn::dynamic_smem() + 8, src, true); }); },
+      {"cp.async", "16-byte aligned"});
+  test::expect_error(
+      [&] { emu::launch(one, warp, 64, [&] { attn::cp_async_16(attn::dynamic_smem(), src + 4, true); }); },
+      {"cp.async", "16-byte aligned"});
+  test::expect_error(
+      [&] { emu::launch(one, warp, 64, [&] { attn::cp_async_4(attn::dynamic_smem() + 64, src, true); }); },
+      {"cp.async", "outside"});
+  test::expect_error(
+      [&] {
+        emu::launch(one, warp, 64, [&] {
+          uint32_t r[4];
+          attn::ldmatrix_x4(r, attn::dynamic_smem() + 64);
+        });
+      },
+      {"ldmatrix", "outside"});
+  test::expect_error(
+      [&] {
+        emu::launch(one, warp, 64, [&] {
+          uint32_t r[4];
+          attn::ldmatrix_x4(r, attn::dynamic_smem() + 8);
+        });
+      },
+      {"ldmatrix", "16-byte aligned"});
+  test::expect_error([&] { emu::launch(one, warp, 64, [&] { attn::cp_async_16(attn::dynamic_smem(), src, true); }); },
+                     {"never waited"});
+  test::expect_error(
+      [&] {
+        emu::launch(one, dim3(64), 0, [&] {
+          if (threadIdx.x < 32) __syncthreads();
+        });
+      },
+      {"deadlock", "__syncthreads"});
+  test::expect_error(
+      [&] {
+        emu::launch(one, warp, 64, [&] {
+          uint32_t r[4];
+          if (threadIdx.x < 16) {
+            attn::shfl_xor(1.0f, 1);
+          } else {
+            attn::ldmatrix_x4(r, attn::dynamic_smem());
+          }
+        });
+      },
+      {"divergent warp"});
+  test::expect_error([&] { emu::launch(one, warp, 0, [] { __shfl_xor_sync(0xffffu, 1.0f, 1); }); },
+                     {"__shfl_xor_sync", "full-warp"});
+  test::expect_error([&] { emu::launch(one, dim3(48), 0, [] {}); }, {"multiple of 32"});
+  test::expect_error([&] { emu::launch(one, warp, emu::kMaxSharedBytes + 1, [] {}); }, {"shared memory"});
+}
+
+}  // namespace
+}  // namespace attncamp
