@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -100,6 +101,15 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
     const double d = std::fabs(x - y);
     if (std::isnan(d)) return INFINITY;
     m = std::max(m, d);
+  }
+  return m;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double x = std::fabs(get_float(t, i));
+    if (std::isfinite(x)) m = std::max(m, x);
   }
   return m;
 }

@@ -24,6 +24,8 @@ Tensor to_dtype(const Tensor& t, DType dtype);
 // Largest absolute elementwise difference of two floating-point CPU tensors of equal size
 // (infinity if any difference is NaN).
 double max_abs_diff(const Tensor& a, const Tensor& b);
+// Largest finite |x| of a floating-point CPU tensor (infinities and NaN are passed over; 0 if none).
+double max_abs(const Tensor& t);
 
 struct CommandResult {
   int exit_code = -1;  // exit status, or 128+signal when killed by a signal

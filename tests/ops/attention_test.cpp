@@ -1,6 +1,7 @@
 // Tests for fused attention: forward against a naive reference with an explicit scores matrix,
 // packed against unpacked, backward against finite differences (f64), f32 against f64 with a
-// tolerance from f32's own reference error, masks, causal alignment and shape errors.
+// tolerance from f32's own reference error, masks, causal alignment and shape errors. Key masks
+// and lse_diff come from attention_test_cases.h, shared with the CUDA attention tests.
 #include "ops/attention.h"
 
 #include <gtest/gtest.h>
@@ -10,26 +11,20 @@
 #include <limits>
 #include <vector>
 
+#include "tests/ops/attention_test_cases.h"
 #include "tests/test_util.h"
 
 namespace attncamp {
 namespace {
+
+using test::attention::lse_diff;
+using test::attention::make_mask;
 
 struct Case {
   int64_t b, sq, sk, h, d;
   bool causal;
   bool masked;
 };
-
-// Key mask with some padded keys; batch row 0 (when b > 1: the last row) has every key masked.
-Tensor make_mask(int64_t b, int64_t sk, uint64_t seed) {
-  Tensor m = Tensor::empty({b, sk}, DType::kU8);
-  Tensor r = test::random_tensor({b, sk}, DType::kF64, seed, 0, 1);
-  for (int64_t i = 0; i < b * sk; ++i) m.data<uint8_t>()[i] = r.data<double>()[i] < 0.7 ? 1 : 0;
-  for (int64_t j = 0; j < sk; ++j) m.data<uint8_t>()[(b - 1) * sk + j] = 0;
-  if (b > 1) m.data<uint8_t>()[0] = 1;  // row 0 keeps its first key, so causal rows are attendable
-  return m;
-}
 
 // Naive attention in T with an explicit [Sq,Sk] scores matrix per (b,h); same contract as the op.
 template <typename T>
@@ -74,22 +69,6 @@ void reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
       }
     }
   }
-}
-
-// Largest difference of two lse tensors, where -inf must match -inf exactly.
-double lse_diff(const Tensor& a, const Tensor& b) {
-  double m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.dtype() == DType::kF32 ? a.data<float>()[i] : a.data<double>()[i];
-    const double y = b.dtype() == DType::kF32 ? b.data<float>()[i] : b.data<double>()[i];
-    if (std::isinf(x) || std::isinf(y)) {
-      if (x != y) return INFINITY;
-      continue;
-    }
-    if (std::isnan(x - y)) return INFINITY;
-    m = std::max(m, std::fabs(x - y));
-  }
-  return m;
 }
 
 struct Outputs {

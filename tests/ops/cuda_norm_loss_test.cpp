@@ -20,6 +20,7 @@
 namespace attncamp {
 namespace {
 
+using test::max_abs;
 using test::round_through;
 using test::to_dtype;
 using test::to_gpu;
@@ -30,13 +31,6 @@ constexpr double kF32Rel = 2e-5;   // f32 kernel vs CPU f32: max|diff| <= kF32Re
 constexpr double kLowpRel = 1e-5;  // eps of the bf16 rule: kLowpRel * (1 + max|ref64|)
 constexpr double kSumRel = 1e-12;  // double-accumulated sums, relative to the sum of |x|
 constexpr double kOptRel = 1e-6;   // optimizer f32 vs CPU f32 (contracted multiply-adds differ by ulps)
-
-double max_abs(const Tensor& t) {
-  const Tensor h = to_host_f64(t);
-  double m = 0;
-  for (int64_t i = 0; i < h.numel(); ++i) m = std::max(m, std::fabs(h.data<double>()[i]));
-  return m;
-}
 
 Tensor gpu_out(const Shape& shape, DType dtype) {
   Tensor t = Tensor::empty(shape, dtype, Device::cuda(0));
@@ -57,7 +51,8 @@ Tensor to_gpu_at(const Tensor& t, DType dtype, int64_t offset) {
 Tensor host_in(const Tensor& t, DType via, DType cdt) { return to_dtype(round_through(to_host_f64(t), via), cdt); }
 
 void expect_f32(const Tensor& out, const Tensor& ref, double rel, const std::string& what) {
-  EXPECT_LE(test::max_abs_diff(to_host_f64(out), to_host_f64(ref)), rel * (1.0 + max_abs(ref))) << what;
+  const Tensor r = to_host_f64(ref);
+  EXPECT_LE(test::max_abs_diff(to_host_f64(out), r), rel * (1.0 + max_abs(r))) << what;
 }
 
 // STYLE's rule max|out - ref64| <= 2 max|ref_lowp - ref64| + eps.

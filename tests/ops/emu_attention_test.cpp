@@ -3,16 +3,15 @@
 // tests/emu's shadow of ops/cuda/attention_warp.cuh, which emulates the PTX semantics of mma.sync,
 // ldmatrix, cp.async and the shuffles on the host. The forward and the whole backward chain (delta,
 // dK/dV, dQ kernels) run through the emulator and are compared with the CPU reference in f64 under
-// tests/ops/cuda_attention_test.cpp's rule, max|out - ref64| <= 2 max|ref32 - ref64| + eps. This
-// checks kernel logic (fragment layouts, addressing, masking, cp.async ordering) in CI without a
-// GPU; it is not a substitute for the GPU parity tests (no hardware rounding, timing or memory model).
+// the GPU parity tests' rule, max|out - ref64| <= 2 max|ref32 - ref64| + eps (both take their
+// inputs, reference runs and eps from attention_test_cases.h). This checks kernel logic (fragment
+// layouts, addressing, masking, cp.async ordering) in CI without a GPU; it is not a substitute for
+// the GPU parity tests (no hardware rounding, timing or memory model).
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "cuda_emu.h"  // before the kernel headers: the CUDA built-ins they use under g++
@@ -21,6 +20,7 @@
 #include "ops/cuda/attention_mma_fwd.cuh"
 #include "ops/cuda/attention_simple.cuh"
 #include "tests/cuda_test_util.h"
+#include "tests/ops/attention_test_cases.h"
 #include "tests/test_util.h"
 
 namespace attncamp {
@@ -30,114 +30,21 @@ namespace attn = ops::cuda::attn;
 using ops::cuda::AttentionArgs;
 using ops::cuda::SeqStrides;
 
-// Tolerances as in cuda_attention_test.cpp: the kernels round P and dS to the input dtype before
-// their products (kRoundedOperands unit roundoffs of max|ref64|), an absolute floor for gradients
-// that cancel to 0, and kLseTol (1 + max|lse|) for the f32 lse.
-constexpr double kRoundedOperands = 2;
-constexpr double kAbsEps = 1e-5;
-constexpr double kLseTol = 1e-5;
-double unit_roundoff(DType dt) { return dt == DType::kBF16 ? 1.0 / 256 : 1.0 / 2048; }
+using test::attention::Case;
+using test::attention::Compared;
+using test::attention::expect_lowp_match;
+using test::attention::Inputs;
+using test::attention::kHeads;
+using test::attention::make_inputs;
+using test::attention::map_inputs;
+using test::attention::part;
+using test::attention::Result;
 
-struct Case {
-  int64_t sq, sk;
-  bool causal, masked;
-};
 // Ragged tails around the 16/32/64/128-row tiles, Sq != Sk both ways (kept small: every mma is
 // emulated lane by lane).
 const std::vector<Case> kCases = {{1, 1, false, false},    {17, 17, true, true},     {100, 57, true, false},
                                   {33, 100, false, true},  {130, 130, false, false}, {257, 257, true, true},
                                   {257, 64, false, false}, {1, 257, true, true}};
-constexpr int64_t kBatch = 2, kHeads = 2;
-
-// Key mask with about 30% padded keys; the last batch row has every key masked, row 0 keeps key 0.
-Tensor make_mask(int64_t b, int64_t sk, uint64_t seed) {
-  Tensor m = Tensor::empty({b, sk}, DType::kU8);
-  Tensor r = test::random_tensor({b, sk}, DType::kF64, seed, 0, 1);
-  for (int64_t i = 0; i < b * sk; ++i) m.data<uint8_t>()[i] = r.data<double>()[i] < 0.7 ? 1 : 0;
-  for (int64_t j = 0; j < sk; ++j) m.data<uint8_t>()[(b - 1) * sk + j] = 0;
-  m.data<uint8_t>()[0] = 1;
-  return m;
-}
-
-// Inputs: q, k, v [B,S,H,D] or qkv [B,S,3,H,D] (packed), dout, mask; f64, or the kernel's dtype.
-struct Inputs {
-  bool packed = false;
-  Tensor q, k, v, qkv, dout, mask;
-};
-
-Inputs make_inputs(const Case& c, int64_t d, bool packed, uint64_t seed) {
-  Inputs in;
-  in.packed = packed;
-  if (packed) {
-    in.qkv = test::random_tensor({kBatch, c.sq, 3, kHeads, d}, DType::kF64, seed, -2, 2);
-  } else {
-    in.q = test::random_tensor({kBatch, c.sq, kHeads, d}, DType::kF64, seed, -2, 2);
-    in.k = test::random_tensor({kBatch, c.sk, kHeads, d}, DType::kF64, seed + 1, -2, 2);
-    in.v = test::random_tensor({kBatch, c.sk, kHeads, d}, DType::kF64, seed + 2);
-  }
-  in.dout = test::random_tensor({kBatch, c.sq, kHeads, d}, DType::kF64, seed + 3);
-  if (c.masked) in.mask = make_mask(kBatch, c.sk, seed + 4);
-  return in;
-}
-
-template <typename F>
-Inputs map_inputs(const Inputs& in, F f) {
-  Inputs r = in;
-  for (Tensor* t : {&r.q, &r.k, &r.v, &r.qkv, &r.dout}) {
-    if (t->defined()) *t = f(*t);
-  }
-  return r;
-}
-
-// Outputs as CPU f64 (dq, dk, dv are the parts of dqkv when packed).
-struct Result {
-  Tensor out, lse, dq, dk, dv;
-};
-
-// Part `which` (0 q, 1 k, 2 v) of [B,S,3,H,D] as [B,S,H,D] f64.
-Tensor part(const Tensor& qkv, int64_t which) {
-  const Tensor x = test::to_dtype(qkv, DType::kF64);
-  const int64_t bs = x.size(0) * x.size(1), hd = x.size(3) * x.size(4);
-  Tensor r = Tensor::empty({x.size(0), x.size(1), x.size(3), x.size(4)}, DType::kF64);
-  for (int64_t i = 0; i < bs; ++i) {
-    for (int64_t e = 0; e < hd; ++e) r.data<double>()[i * hd + e] = x.data<double>()[(i * 3 + which) * hd + e];
-  }
-  return r;
-}
-
-// The CPU reference in `dt` (f32 or f64) on inputs already rounded as the kernels see them.
-Result run_cpu(const Inputs& rounded, bool causal, DType dt, bool backward) {
-  const Inputs in = map_inputs(rounded, [&](const Tensor& t) { return test::to_dtype(t, dt); });
-  ops::AttentionOptions opt;
-  opt.causal = causal;
-  const Tensor& ql = in.packed ? in.qkv : in.q;
-  const int64_t b = ql.size(0), s = ql.size(1), h = in.packed ? ql.size(3) : ql.size(2), d = ql.shape().back();
-  Tensor out = Tensor::empty({b, s, h, d}, dt), lse = Tensor::empty({b, h, s}, dt);
-  Result r;
-  if (in.packed) {
-    ops::attention_qkvpacked_forward(in.qkv, in.mask, opt, out, lse);
-    if (backward) {
-      Tensor dqkv = Tensor::empty(in.qkv.shape(), dt);
-      ops::attention_qkvpacked_backward(in.qkv, in.mask, opt, out, lse, in.dout, dqkv);
-      r.dq = part(dqkv, 0);
-      r.dk = part(dqkv, 1);
-      r.dv = part(dqkv, 2);
-    }
-  } else {
-    ops::attention_forward(in.q, in.k, in.v, in.mask, opt, out, lse);
-    if (backward) {
-      Tensor dq = Tensor::empty(in.q.shape(), dt), dk = Tensor::empty(in.k.shape(), dt);
-      Tensor dv = Tensor::empty(in.v.shape(), dt);
-      ops::attention_backward(in.q, in.k, in.v, in.mask, opt, out, lse, in.dout, dq, dk, dv);
-      r.dq = test::to_dtype(dq, DType::kF64);
-      r.dk = test::to_dtype(dk, DType::kF64);
-      r.dv = test::to_dtype(dv, DType::kF64);
-    }
-  }
-  r.out = test::to_dtype(out, DType::kF64);
-  r.lse = test::to_dtype(lse, DType::kF64);
-  return r;
-}
 
 // Interleavings of a block's threads (emu::Schedule), cycled through by the runs.
 struct Sched {
@@ -304,54 +211,11 @@ Result run_emu(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched&
   return res;
 }
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double x = std::fabs(t.data<double>()[i]);
-    if (std::isfinite(x)) m = std::max(m, x);
-  }
-  return m;
-}
-
-// Largest |a - b| of two lse tensors; -inf (row without keys) must match exactly.
-double lse_diff(const Tensor& a, const Tensor& b) {
-  double m = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.data<double>()[i], y = b.data<double>()[i];
-    if (std::isinf(x) || std::isinf(y)) {
-      if (x != y) return INFINITY;
-      continue;
-    }
-    if (std::isnan(x - y)) return INFINITY;
-    m = std::max(m, std::fabs(x - y));
-  }
-  return m;
-}
-
 // One case through the emulator against the CPU in f64: out and lse, or dq, dk and dv.
 template <typename T>
 void check_case(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched& sched) {
-  const bool backward = pass != Pass::kForward;
-  constexpr DType dt = kDType<T>;
-  const Inputs rounded = map_inputs(in, [&](const Tensor& t) { return test::round_through(t, dt); });
-  const Result ref64 = run_cpu(rounded, causal, DType::kF64, backward);
-  const Result ref32 = run_cpu(rounded, causal, DType::kF32, backward);
-  const Result got = run_emu<T>(in, d, causal, pass, sched);
-  std::vector<std::pair<const char*, std::vector<const Tensor*>>> outs;
-  if (backward) {
-    outs = {{"dq", {&got.dq, &ref64.dq, &ref32.dq}},
-            {"dk", {&got.dk, &ref64.dk, &ref32.dk}},
-            {"dv", {&got.dv, &ref64.dv, &ref32.dv}}};
-  } else {
-    outs = {{"out", {&got.out, &ref64.out, &ref32.out}}};
-    const double lse_tol = 2 * lse_diff(ref32.lse, ref64.lse) + kLseTol * (1 + max_abs(ref64.lse));
-    EXPECT_LE(lse_diff(got.lse, ref64.lse), lse_tol) << "lse";
-  }
-  for (const auto& [what, t] : outs) {
-    const double tol = test::lowp_tolerance(*t[1], test::round_through(*t[2], dt),
-                                            kRoundedOperands * unit_roundoff(dt) * max_abs(*t[1]) + kAbsEps);
-    EXPECT_LE(test::max_abs_diff(*t[0], *t[1]), tol) << what;
-  }
+  expect_lowp_match(in, causal, kDType<T>, run_emu<T>(in, d, causal, pass, sched),
+                    pass == Pass::kForward ? Compared::kForward : Compared::kBackward);
 }
 
 // Every case of `cases` for head dims `dims`, unpacked and (Sq == Sk) packed, cycling through
