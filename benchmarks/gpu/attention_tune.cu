@@ -174,6 +174,10 @@ void sweep(Problem& p, const Tuner& t) {
   t.fwd<F<64, 1, 128, 4>>(p);
   t.fwd<F<64, 1, 64, 8>>(p);
   t.fwd<F<64, 2, 128, 4>>(p);  // FlashAttention-2's hdim-64 tile (128 x 128); spills 60 bytes
+  // Two warps per block: twice the K/V traffic from L2, but four blocks per SM whose per-tile
+  // __syncthreads are independent, so one block's softmax can overlap another's mma.
+  t.fwd<F<64, 2, 64, 2>>(p);
+  t.fwd<F<128, 2, 32, 2>>(p);
   t.fwd<F<64, 2, 64, 4>>(p);
   t.fwd<F<128, 1, 32, 4>>(p);
   t.fwd<F<128, 1, 64, 4>>(p);
@@ -182,6 +186,7 @@ void sweep(Problem& p, const Tuner& t) {
   t.dkdv<KV<64, 1, 32, 4, 3>>(p);
   t.dkdv<KV<64, 2, 32, 8>>(p);
   t.dkdv<KV<64, 2, 16, 8>>(p);
+  t.dkdv<KV<64, 2, 32, 2>>(p);
   t.dkdv<KV<64, 2, 32, 4>>(p);
   t.dkdv<KV<128, 1, 16, 4>>(p);
   t.dkdv<KV<128, 1, 32, 8>>(p);
@@ -190,6 +195,8 @@ void sweep(Problem& p, const Tuner& t) {
   t.dkdvq<KV<64, 1, 64, 4>>(p);
   t.dkdvq<KV<64, 1, 32, 4, 3>>(p);
   t.dkdvq<KV<64, 2, 32, 8>>(p);
+  t.dkdvq<KV<64, 2, 32, 2>>(p);
+  t.dkdvq<KV<128, 1, 32, 2>>(p);
   t.dkdvq<KV<128, 1, 16, 4>>(p);
   t.dkdvq<KV<128, 1, 32, 8>>(p);
   t.dkdvq<KV<128, 1, 32, 4>>(p);

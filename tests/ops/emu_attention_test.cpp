@@ -148,11 +148,11 @@ Run make_run(const Inputs& in64, bool causal, int64_t d, const Sched& sched) {
 }
 
 // The kernels of `pass` for head dim kD through the emulator, with grids, blocks and shared
-// memory as ops/cuda/attention_mma_launchers.cuh and attention_simple.cu launch them.
-template <typename T, int kD>
+// memory as ops/cuda/attention_mma_launchers.cuh and attention_simple.cu launch them; the forward
+// and the atomic-dQ backward with tile shapes Fwd and Dkdvq (the shipped ones by default).
+template <typename T, int kD, class Fwd = attn::MmaFwdShape<kD>, class Dkdvq = typename attn::MmaBwdShape<kD>::Dkdvq>
 void run_kernels(Run& r, Pass pass) {
   AttentionArgs& a = r.a;
-  using Fwd = attn::MmaFwdShape<kD>;
   emu::launch(
       grid_for(a.seq_q, Fwd::kM, a), dim3(Fwd::kThreads), Fwd::kSmemBytes, [&] { attn::mma_forward_kernel<T, Fwd>(a); },
       r.opt);
@@ -173,7 +173,6 @@ void run_kernels(Run& r, Pass pass) {
         r.opt);
     return;
   }
-  using Dkdvq = typename attn::MmaBwdShape<kD>::Dkdvq;
   r.dq_accum.fill(0);
   a.dq_accum = r.dq_accum.data<float>();
   r.opt.global.push_back(buffer(r.dq_accum));
@@ -186,15 +185,8 @@ void run_kernels(Run& r, Pass pass) {
       [&] { attn::mma_dq_convert_kernel<T, kD>(a); }, r.opt);
 }
 
-// One case through the emulator, its outputs as CPU f64.
-template <typename T>
-Result run_emu(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched& sched) {
-  Run r = make_run<T>(in, causal, d, sched);
-  switch (d) {
-    case 32: run_kernels<T, 32>(r, pass); break;
-    case 64: run_kernels<T, 64>(r, pass); break;
-    default: run_kernels<T, 128>(r, pass); break;
-  }
+// The outputs of a run (of `pass` on inputs `in`) as CPU f64.
+Result collect(const Run& r, const Inputs& in, Pass pass) {
   Result res;
   res.out = test::to_dtype(r.out, DType::kF64);
   res.lse = test::to_dtype(r.lse, DType::kF64);
@@ -209,6 +201,18 @@ Result run_emu(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched&
     res.dv = test::to_dtype(r.dv, DType::kF64);
   }
   return res;
+}
+
+// One case through the emulator with the shipped tile shapes, its outputs as CPU f64.
+template <typename T>
+Result run_emu(const Inputs& in, int64_t d, bool causal, Pass pass, const Sched& sched) {
+  Run r = make_run<T>(in, causal, d, sched);
+  switch (d) {
+    case 32: run_kernels<T, 32>(r, pass); break;
+    case 64: run_kernels<T, 64>(r, pass); break;
+    default: run_kernels<T, 128>(r, pass); break;
+  }
+  return collect(r, in, pass);
 }
 
 // One case through the emulator against the CPU in f64: out and lse, or dq, dk and dv.
@@ -252,6 +256,37 @@ TEST(EmuAttention, MmaF16MatchesCpu) {
   check_all<__half>({64}, cases, Pass::kForward);
   check_all<__half>({64}, cases, Pass::kBackward);
   check_all<__half>({64}, cases, Pass::kBackwardAtomicDq);
+}
+
+// Other tile shapes (benchmarks/gpu/attention_tune.cu's candidates: 2 and 8 warps, 128-key
+// forward tiles, 4 query row tiles in the dQ split) on a causal masked case and a ragged one.
+template <class Fwd, class Dkdvq>
+void check_shapes() {
+  static_assert(Fwd::kHeadDim == Dkdvq::kHeadDim, "one head dim per check");
+  constexpr int kD = Fwd::kHeadDim;
+  uint64_t seed = 5000;
+  size_t run = 0;
+  for (const Case& c : {kCases[5], kCases[3]}) {
+    for (const Pass pass : {Pass::kForward, Pass::kBackwardAtomicDq}) {
+      const Sched& sched = kScheds[run++ % kScheds.size()];
+      SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
+                                      << Fwd::kKeys << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32
+                                      << "w> q" << Dkdvq::kTileQueries << " Sq=" << c.sq << " Sk=" << c.sk
+                                      << " schedule=" << sched.name);
+      const Inputs in = make_inputs(c, kD, false, seed += 10);
+      Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
+      run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);
+      expect_lowp_match(in, c.causal, DType::kBF16, collect(r, in, pass),
+                        pass == Pass::kForward ? Compared::kForward : Compared::kBackward);
+    }
+  }
+}
+
+TEST(EmuAttention, TuneCandidateShapesMatchCpu) {
+  check_shapes<attn::MmaFwdConfig<64, 2, 64, 2>, attn::MmaDkdvConfig<64, 2, 32, 2>>();
+  check_shapes<attn::MmaFwdConfig<64, 2, 128, 4>, attn::MmaDkdvConfig<64, 2, 32, 8>>();
+  check_shapes<attn::MmaFwdConfig<64, 1, 64, 8>, attn::MmaDkdvConfig<64, 1, 64, 4>>();
+  check_shapes<attn::MmaFwdConfig<128, 2, 32, 2>, attn::MmaDkdvConfig<128, 1, 32, 2>>();
 }
 
 // The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
