@@ -37,22 +37,21 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { attncamp::emu::warp_barrie
 
 // Warp shuffles of 32-bit values.
 template <typename T>
-inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
+inline T emu_shuffle(bool xor_mode, unsigned mask, T v, int arg, int width) {
   static_assert(sizeof(T) == 4, "the emulator shuffles 32-bit values only");
   uint32_t bits;
   std::memcpy(&bits, &v, 4);
-  bits = attncamp::emu::shfl_xor(mask, bits, lane_mask, width);
+  bits = attncamp::emu::shuffle(xor_mode, mask, bits, arg, width);
   std::memcpy(&v, &bits, 4);
   return v;
 }
 template <typename T>
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
+  return emu_shuffle(true, mask, v, lane_mask, width);
+}
+template <typename T>
 inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = warpSize) {
-  static_assert(sizeof(T) == 4, "the emulator shuffles 32-bit values only");
-  uint32_t bits;
-  std::memcpy(&bits, &v, 4);
-  bits = attncamp::emu::shfl_idx(mask, bits, src_lane, width);
-  std::memcpy(&v, &bits, 4);
-  return v;
+  return emu_shuffle(false, mask, v, src_lane, width);
 }
 
 // Atomic additions to global memory; they return the old value. Blocks run concurrently on

@@ -438,22 +438,13 @@ void warp_barrier(unsigned mask) {
   collective(Op::kSyncWarp, p);
 }
 
-uint32_t shfl_xor(unsigned mask, uint32_t bits, int lane_mask, int width) {
+uint32_t shuffle(bool xor_mode, unsigned mask, uint32_t bits, int arg, int width) {
   Post p{};
   p.bits = bits;
   p.mask = mask;
-  p.arg = lane_mask;
+  p.arg = arg;
   p.width = width;
-  return collective(Op::kShflXor, p).r[0];
-}
-
-uint32_t shfl_idx(unsigned mask, uint32_t bits, int src_lane, int width) {
-  Post p{};
-  p.bits = bits;
-  p.mask = mask;
-  p.arg = src_lane;
-  p.width = width;
-  return collective(Op::kShflIdx, p).r[0];
+  return collective(xor_mode ? Op::kShflXor : Op::kShflIdx, p).r[0];
 }
 
 void cp_async(void* dst, const void* src, int bytes, bool fill) {

@@ -71,8 +71,8 @@ void block_barrier();
 void warp_barrier(unsigned mask);
 
 // Warp shuffles of 32-bit values (mask must be the full warp, width a power of two <= 32).
-uint32_t shfl_xor(unsigned mask, uint32_t bits, int lane_mask, int width);
-uint32_t shfl_idx(unsigned mask, uint32_t bits, int src_lane, int width);
+// `xor_mode`: from lane ^ arg (__shfl_xor_sync), else from lane arg (__shfl_sync).
+uint32_t shuffle(bool xor_mode, unsigned mask, uint32_t bits, int arg, int width);
 
 // cp.async of `bytes` (4, 8 or 16) from global `src` to shared `dst`; zeros when !fill. Queued per
 // thread; commit closes the group of queued copies, wait_all performs every committed copy.
