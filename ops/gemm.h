@@ -76,6 +76,10 @@ void gemm(const GemmCudaParams& p, int device);
 // The same product on a plain kernel (one thread per element of C, f32 sum over K in order):
 // the reference rung below cuBLASLt, and its fallback.
 void gemm_naive(const GemmCudaParams& p, int device);
+// Whether new GEMM plans time cuBLASLt's candidate algorithms and keep the fastest instead of
+// taking the heuristic's first: $ATTNCAMP_GEMM_AUTOTUNE=1 and $ATTNCAMP_DETERMINISTIC not 1 (the
+// timed choice can differ between runs). Each variable must be 0, 1 or unset. CUDA builds only.
+bool gemm_autotune_enabled();
 }  // namespace cuda
 
 }  // namespace attncamp::ops

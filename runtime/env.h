@@ -14,6 +14,9 @@ constexpr const char* kAttentionImpl = "ATTNCAMP_ATTENTION_IMPL";
 // "1": bitwise reproducible kernels where a faster non-deterministic one is the default (the CUDA
 // attention backward's dQ); "0" or unset: the defaults.
 constexpr const char* kDeterministic = "ATTNCAMP_DETERMINISTIC";
+// "1": each cuBLASLt GEMM plan times the heuristic's candidate algorithms on first use and keeps
+// the fastest (ignored when kDeterministic is 1); "0" or unset: the heuristic's first choice.
+constexpr const char* kGemmAutotune = "ATTNCAMP_GEMM_AUTOTUNE";
 
 // Tests only: the attncamp binary and the source tree the tests use, overriding the paths
 // compiled into them (a relocated bundle, scripts/bundle.sh, sets these).

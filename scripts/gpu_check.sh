@@ -270,6 +270,10 @@ if has_step bench; then
   for b in attncamp_gpu_bench attncamp_norm_loss_bench attncamp_attention_bench; do
     if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
   done
+  # The GEMMs again with cuBLASLt's candidates timed per shape (ops/cuda/lt_autotune.h).
+  if [[ -x $bin_dir/attncamp_gpu_bench ]]; then
+    bench "attncamp_gpu_bench autotune" env ATTNCAMP_GEMM_AUTOTUNE=1 "$bin_dir/attncamp_gpu_bench"
+  fi
   for p in gemm_torch.py norm_loss_torch.py attention_torch.py; do
     if [[ -f benchmarks/peers/$p ]]; then
       bench "peer $p" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$p"

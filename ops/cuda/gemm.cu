@@ -3,6 +3,8 @@
 // matrix is described as column-major [cols, rows] with the same leading dimension. A plan (matmul
 // descriptor, layouts, the heuristic's algorithm) is built once per device, shape, strides, dtypes,
 // transposes and pointer alignment and cached, so steady-state training queries no heuristics.
+// With ATTNCAMP_GEMM_AUTOTUNE=1 a new plan times the heuristic's candidates on its first call's
+// operands and keeps the fastest (ops/cuda/lt_autotune.h).
 // Problems cuBLASLt has no algorithm for (and K == 0) run on the naive kernel below.
 #include <cublasLt.h>
 
@@ -16,6 +18,7 @@
 #include <tuple>
 #include <utility>
 
+#include "ops/cuda/lt_autotune.h"
 #include "ops/cuda/lt_matmul.h"
 #include "runtime/cuda/blas.h"
 #include "runtime/cuda/launch.h"
@@ -226,6 +229,32 @@ PlanKey make_key(const GemmCudaParams& p, const void* bias, int device) {
                  bias != nullptr ? alignment(bias) : 0};
 }
 
+// cuBLASLt workspace for `stream`: slot 0 for the legacy default stream, one slot per other
+// stream, so matmuls on concurrent streams of a device never share a workspace.
+void* workspace_for(int device, cudaStream_t stream) {
+  static auto* slots = new std::map<std::pair<int, cudaStream_t>, int>();
+  static std::mutex mu;
+  int slot = 0;
+  if (stream != nullptr) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = slots->find({device, stream});
+    if (it == slots->end()) {
+      const int next = 1 + static_cast<int>(std::count_if(slots->begin(), slots->end(),
+                                                          [&](const auto& kv) { return kv.first.first == device; }));
+      it = slots->emplace(std::make_pair(device, stream), next).first;
+    }
+    slot = it->second;
+  }
+  return attncamp::cuda::cublaslt_workspace(device, slot);
+}
+
+// Bytes of C from its first to its last element: rows m of ldc elements (the last row n), batch
+// entries stride_c apart.
+size_t c_span_bytes(const GemmCudaParams& p) {
+  const int64_t elems = (p.batch - 1) * p.stride_c + (p.m - 1) * p.ldc + p.n;
+  return static_cast<size_t>(elems) * dtype_size(p.c_dtype);
+}
+
 std::unique_ptr<Plan> make_plan(const GemmCudaParams& p, const void* bias, const PlanKey& key,
                                 cublasLtHandle_t handle) {
   auto plan = std::make_unique<Plan>();
@@ -264,13 +293,33 @@ std::unique_ptr<Plan> make_plan(const GemmCudaParams& p, const void* bias, const
   ATTNCAMP_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
                                                              &reductions, sizeof(reductions)));
 
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[kAutotuneCandidates] = {};
+  const bool autotune = gemm_autotune_enabled();
   int found = 0;
   const cublasStatus_t st =
       cublasLtMatmulAlgoGetHeuristic(handle, d, plan->lt_a.get(), plan->lt_b.get(), plan->lt_c.get(), plan->lt_c.get(),
-                                     pref.get(), 1, &result, &found);
+                                     pref.get(), autotune ? kAutotuneCandidates : 1, results, &found);
   if (st == CUBLAS_STATUS_SUCCESS && found > 0) {
-    plan->algo = result.algo;
+    int pick = 0;
+    if (autotune && found > 1) {
+      LtCall call;  // the first call's operands; the bias pointer is already in d
+      call.device = key.device;
+      call.handle = handle;
+      call.desc = d;
+      call.alpha = &p.alpha;
+      call.a = p.b;  // cuBLASLt's first operand is our B (see the file comment)
+      call.layout_a = plan->lt_a.get();
+      call.b = p.a;
+      call.layout_b = plan->lt_b.get();
+      call.beta = &p.beta;
+      call.layout_c = plan->lt_c.get();
+      call.c_bytes = c_span_bytes(p);
+      call.stream = attncamp::cuda::launch_stream(key.device);
+      call.workspace = workspace_for(key.device, call.stream);
+      call.workspace_bytes = attncamp::cuda::kCublasLtWorkspaceBytes;
+      pick = fastest_algorithm(call, results, found);
+    }
+    plan->algo = results[pick].algo;
   } else if (st == CUBLAS_STATUS_SUCCESS || st == CUBLAS_STATUS_NOT_SUPPORTED) {
     plan->use_naive = true;
     std::cerr << "attncamp: cuBLASLt has no algorithm for gemm m=" << p.m << " n=" << p.n << " k=" << p.k
@@ -291,25 +340,6 @@ Plan& plan_for(const GemmCudaParams& p, const void* bias, const PlanKey& key, cu
   auto it = plans->find(key);
   if (it == plans->end()) it = plans->emplace(key, make_plan(p, bias, key, handle)).first;
   return *it->second;
-}
-
-// cuBLASLt workspace for `stream`: slot 0 for the legacy default stream, one slot per other
-// stream, so matmuls on concurrent streams of a device never share a workspace.
-void* workspace_for(int device, cudaStream_t stream) {
-  static auto* slots = new std::map<std::pair<int, cudaStream_t>, int>();
-  static std::mutex mu;
-  int slot = 0;
-  if (stream != nullptr) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = slots->find({device, stream});
-    if (it == slots->end()) {
-      const int next = 1 + static_cast<int>(std::count_if(slots->begin(), slots->end(),
-                                                          [&](const auto& kv) { return kv.first.first == device; }));
-      it = slots->emplace(std::make_pair(device, stream), next).first;
-    }
-    slot = it->second;
-  }
-  return attncamp::cuda::cublaslt_workspace(device, slot);
 }
 
 void check_params(const GemmCudaParams& p, const void* bias) {

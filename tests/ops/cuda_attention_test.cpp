@@ -182,9 +182,7 @@ TEST(CudaAttention, DeviceChecksNameTheProblem) {
 
 // Host-side choice of the deterministic backward: runs on every machine.
 TEST(CudaAttention, DeterministicFollowsOptionAndEnvironment) {
-  const char* saved = std::getenv(env::kDeterministic);
-  const std::string saved_value = saved != nullptr ? saved : "";
-  unsetenv(env::kDeterministic);
+  test::ScopedEnv unset(env::kDeterministic, nullptr);
   EXPECT_FALSE(ops::resolve_attention_deterministic(false));
   EXPECT_TRUE(ops::resolve_attention_deterministic(true));
   setenv(env::kDeterministic, "1", 1);
@@ -194,18 +192,11 @@ TEST(CudaAttention, DeterministicFollowsOptionAndEnvironment) {
   EXPECT_TRUE(ops::resolve_attention_deterministic(true));
   setenv(env::kDeterministic, "yes", 1);
   test::expect_error([] { ops::resolve_attention_deterministic(false); }, {env::kDeterministic, "0 or 1", "yes"});
-  if (saved != nullptr) {
-    setenv(env::kDeterministic, saved_value.c_str(), 1);
-  } else {
-    unsetenv(env::kDeterministic);
-  }
 }
 
 // Host-side kernel choice: runs on every machine.
 TEST(CudaAttention, ResolveImplPicksTensorCoresWhereTheyApply) {
-  const char* saved = std::getenv(env::kAttentionImpl);
-  const std::string saved_value = saved != nullptr ? saved : "";
-  unsetenv(env::kAttentionImpl);
+  test::ScopedEnv unset(env::kAttentionImpl, nullptr);
   EXPECT_EQ(ops::resolve_attention_impl(AttentionImpl::kAuto, DType::kBF16, 64, true), AttentionImpl::kMma);
   EXPECT_EQ(ops::resolve_attention_impl(AttentionImpl::kAuto, DType::kF16, 128, true), AttentionImpl::kMma);
   EXPECT_EQ(ops::resolve_attention_impl(AttentionImpl::kAuto, DType::kF32, 64, true), AttentionImpl::kSimple);
@@ -224,11 +215,6 @@ TEST(CudaAttention, ResolveImplPicksTensorCoresWhereTheyApply) {
   setenv(env::kAttentionImpl, "fast", 1);
   test::expect_error([] { ops::resolve_attention_impl(AttentionImpl::kAuto, DType::kBF16, 64, true); },
                      {env::kAttentionImpl, "auto, simple or mma", "fast"});
-  if (saved != nullptr) {
-    setenv(env::kAttentionImpl, saved_value.c_str(), 1);
-  } else {
-    unsetenv(env::kAttentionImpl);
-  }
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // GEMM and linear layers on CUDA (ops/cuda/gemm.cu, ops/cuda/linear.cu) against the CPU reference:
 // every dtype combination on odd shapes (ragged tiles), transposes, batched and broadcast operands,
 // outputs poisoned first. f32 is held to the CPU f32 result; bf16/f16 to STYLE's rule against the
-// CPU f64 result on the rounded inputs. Also the CPU linear_gelu ops (finite differences in f64),
-// which run without a GPU.
+// CPU f64 result on the rounded inputs; plans autotuned by ATTNCAMP_GEMM_AUTOTUNE=1 too. Also the
+// CPU linear_gelu ops (finite differences in f64), which run without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 #include "ops/gelu.h"
 #include "ops/gemm.h"
 #include "ops/linear.h"
+#include "runtime/env.h"
 #include "tests/cuda_test_util.h"
 #include "tests/test_util.h"
 
@@ -165,6 +166,39 @@ TEST(CudaGemm, BatchedAndBroadcast) {
     check_gemm({3, 64, 32, 48, false, true, 0, ab, cd, 1.0, 0.0}, seed += 3);
   }
 }
+
+// Plans built with ATTNCAMP_GEMM_AUTOTUNE=1 (shapes no other test uses, so the plans are new) time
+// several algorithms on the call's operands first: results stay those of the CPU, also when beta
+// accumulates into C (the timing runs must not touch C).
+TEST(CudaGemm, AutotunedPlansMatchCpu) {
+  ATTNCAMP_REQUIRE_GPU();
+  test::ScopedEnv autotune(env::kGemmAutotune, "1");
+  test::ScopedEnv deterministic(env::kDeterministic, "0");
+  uint64_t seed = 700;
+  for (const auto& [ab, cd] : kCombos) {
+    check_gemm({0, 96, 80, 72, false, true, 0, ab, cd, 1.0, 0.0}, seed += 3);
+    check_gemm({0, 72, 96, 200, true, false, 0, ab, cd, 1.0, 1.0}, seed += 3);  // weight-gradient form
+    check_gemm({4, 40, 48, 24, false, false, 0, ab, cd, 0.5, -1.5}, seed += 3);
+  }
+}
+
+#ifdef ATTNCAMP_WITH_CUDA
+TEST(CudaGemm, AutotuneFollowsTheEnvironment) {
+  test::ScopedEnv deterministic(env::kDeterministic, "0");
+  {
+    test::ScopedEnv autotune(env::kGemmAutotune, "0");
+    EXPECT_FALSE(ops::cuda::gemm_autotune_enabled());
+  }
+  {
+    test::ScopedEnv autotune(env::kGemmAutotune, "1");
+    EXPECT_TRUE(ops::cuda::gemm_autotune_enabled());
+    test::ScopedEnv det(env::kDeterministic, "1");
+    EXPECT_FALSE(ops::cuda::gemm_autotune_enabled());
+  }
+  test::ScopedEnv bad(env::kGemmAutotune, "yes");
+  test::expect_error([] { ops::cuda::gemm_autotune_enabled(); }, {env::kGemmAutotune, "0 or 1", "yes"});
+}
+#endif
 
 TEST(CudaGemm, NaiveKernelMatchesCpu) {
   ATTNCAMP_REQUIRE_GPU();
