@@ -126,7 +126,8 @@ struct Tuner {
     if (C::kHeadDim != p.c.d) return;
     auto run = [&] { attn::launch_mma_forward<bf16, C>(p.args, stream); };
     const double ms = time(run);
-    row("fwd", shape_name<C>() + " n" + std::to_string(C::kKeys), p, ms, p.fwd_flops(), max_diff(p.out, p.out2));
+    row(C::kPipelined ? "fwd-p" : "fwd", shape_name<C>() + " n" + std::to_string(C::kKeys), p, ms, p.fwd_flops(),
+        max_diff(p.out, p.out2));
   }
   template <class C>
   void dkdv(Problem& p) const {
@@ -159,6 +160,8 @@ struct Tuner {
 
 template <int D, int T, int N, int W, int B = 1>
 using F = attn::MmaFwdConfig<D, T, N, W, B>;
+template <int D, int T, int N, int W, int B = 1>
+using FP = attn::MmaFwdConfig<D, T, N, W, B, true>;  // mma_forward_pipelined_kernel
 template <int D, int T, int Q, int W, int B = 1>
 using KV = attn::MmaDkdvConfig<D, T, Q, W, B>;
 template <int D, int T, int N, int W, int B = 1>
@@ -178,6 +181,11 @@ void sweep(Problem& p, const Tuner& t) {
   // __syncthreads are independent, so one block's softmax can overlap another's mma.
   t.fwd<F<64, 2, 64, 2>>(p);
   t.fwd<F<128, 2, 32, 2>>(p);
+  // Next tile's scores in flight during this tile's softmax (two score arrays: small tiles only).
+  t.fwd<FP<64, 2, 32, 4>>(p);
+  t.fwd<FP<64, 1, 64, 4>>(p);
+  t.fwd<FP<64, 1, 64, 4, 3>>(p);
+  t.fwd<FP<128, 1, 64, 4>>(p);
   t.fwd<F<64, 2, 64, 4>>(p);
   t.fwd<F<128, 1, 32, 4>>(p);
   t.fwd<F<128, 1, 64, 4>>(p);

@@ -12,11 +12,13 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the forward kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per tile.
-template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1>
+// Tile shape of the forward kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per tile;
+// kPipelined selects mma_forward_pipelined_kernel (below).
+template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1, bool kPipelinedLoop = false>
 struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
   static constexpr int kM = Base::kBlockRows, kKeys = kN;  // queries per block, keys per tile
+  static constexpr bool kPipelined = kPipelinedLoop;
   // sQ [kM][kStride], sK and sV [2][kN][kStride] (16-bit), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };
@@ -31,10 +33,190 @@ struct MmaFwdShapeFor {
 template <int kD>
 using MmaFwdShape = typename MmaFwdShapeFor<kD>::type;
 
+// ---- Phases of one key tile, shared by both forward kernels. `s` holds a tile's scores as C
+// fragments: element e of n-block j of row tile mt is (row rows[mt][e / 2], key n0 + 8 j + 2 t + e % 2).
+
+// s = Q K^T for the key tile at skj: B[k = d][n = key] = K[key][d], two 8-key n-blocks per ldmatrix,
+// each feeding the warp's kTiles row tiles.
+template <typename T, class C>
+__device__ __forceinline__ void fwd_scores(float (&s)[C::kRowTiles][C::kKeys / 8][4],
+                                           const uint32_t (&qa)[C::kRowTiles][C::kHeadDim / 16][4], const T* skj,
+                                           int lane) {
+  constexpr int kD = C::kHeadDim, kN = C::kKeys, kS = C::kStride, kTiles = C::kRowTiles;
+#pragma unroll
+  for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
+  }
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+#pragma unroll
+    for (int nb = 0; nb < kN / 16; ++nb) {
+      uint32_t kb[4];
+      ldmatrix_x4(kb, skj + (nb * 16 + (lane / 16) * 8 + lane % 8) * kS + kk * 16 + ((lane / 8) % 2) * 8);
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        mma_16816<T>(s[mt][2 * nb], qa[mt][kk], kb[0], kb[1]);
+        mma_16816<T>(s[mt][2 * nb + 1], qa[mt][kk], kb[2], kb[3]);
+      }
+    }
+  }
+}
+
+// Scores of keys a row may not attend (flags skeyj of the tile's keys, causal) become -inf.
+template <class C>
+__device__ __forceinline__ void fwd_mask(float (&s)[C::kRowTiles][C::kKeys / 8][4], const uint8_t* skeyj, int n0,
+                                         const int (&rows)[C::kRowTiles][2], bool causal, int t) {
+#pragma unroll
+  for (int mt = 0; mt < C::kRowTiles; ++mt) {
+#pragma unroll
+    for (int j = 0; j < C::kKeys / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = 8 * j + 2 * t + (e & 1);
+        if (skeyj[c] == 0 || (causal && n0 + c > rows[mt][e >> 1])) s[mt][j][e] = -INFINITY;
+      }
+    }
+  }
+}
+
+// Online softmax per row (the quad, lanes 4g .. 4g+3, holds the row's kN scores): s becomes
+// exp2(s * sc - m) with the new running max m (base-2 units), the running sums and O are rescaled.
+template <class C>
+__device__ __forceinline__ void fwd_softmax(float (&s)[C::kRowTiles][C::kKeys / 8][4],
+                                            float (&o)[C::kRowTiles][C::kHeadDim / 8][4],
+                                            float (&m_run)[C::kRowTiles][2], float (&l_run)[C::kRowTiles][2],
+                                            float sc) {
+  constexpr int kN = C::kKeys, kD = C::kHeadDim;
+#pragma unroll
+  for (int mt = 0; mt < C::kRowTiles; ++mt) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;  // of the raw scores
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) mx = fmaxf(mx, fmaxf(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+      mx = fmaxf(mx, shfl_xor(mx, 1));
+      mx = fmaxf(mx, shfl_xor(mx, 2));
+      const float m_new = fmaxf(m_run[mt][r], mx * sc);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // no finite score yet: everything is 0
+      const float alpha = fast_exp2(m_run[mt][r] - m_use);
+      m_run[mt][r] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) {
+        s[mt][j][2 * r] = fast_exp2(fmaf(s[mt][j][2 * r], sc, -m_use));
+        s[mt][j][2 * r + 1] = fast_exp2(fmaf(s[mt][j][2 * r + 1], sc, -m_use));
+        sum += s[mt][j][2 * r] + s[mt][j][2 * r + 1];
+      }
+      l_run[mt][r] = l_run[mt][r] * alpha + sum;
+#pragma unroll
+      for (int dn = 0; dn < kD / 8; ++dn) {
+        o[mt][dn][2 * r] *= alpha;
+        o[mt][dn][2 * r + 1] *= alpha;
+      }
+    }
+  }
+}
+
+// O += P V: the C fragments of key n-blocks 2 kk and 2 kk + 1 are the A fragment of keys
+// 16 kk .. 16 kk + 15; B[k = key][n = d] = V[key][d] via ldmatrix.trans.
+template <typename T, class C>
+__device__ __forceinline__ void fwd_accumulate(float (&o)[C::kRowTiles][C::kHeadDim / 8][4],
+                                               const float (&s)[C::kRowTiles][C::kKeys / 8][4], const T* svj,
+                                               int lane) {
+  constexpr int kD = C::kHeadDim, kN = C::kKeys, kS = C::kStride, kTiles = C::kRowTiles;
+#pragma unroll
+  for (int kk = 0; kk < kN / 16; ++kk) {
+    uint32_t pa[kTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+      a_from_c<T>(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
+    }
+#pragma unroll
+    for (int dp = 0; dp < kD / 16; ++dp) {
+      uint32_t vb[4];
+      ldmatrix_x4_trans(vb, svj + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kS + dp * 16 + (lane / 16) * 8);
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        mma_16816<T>(o[mt][2 * dp], pa[mt], vb[0], vb[1]);
+        mma_16816<T>(o[mt][2 * dp + 1], pa[mt], vb[2], vb[3]);
+      }
+    }
+  }
+}
+
+// The warp's part of one block of the forward: Q fragments, output accumulators and softmax state
+// of its kTiles x 16 query rows, set up from the block's Q tile (sq) and finished by store().
+template <typename T, class C>
+struct FwdRows {
+  static constexpr int kD = C::kHeadDim, kTiles = C::kRowTiles, kS = C::kStride;
+  uint32_t qa[kTiles][kD / 16][4];           // A fragments, per row tile and 16-wide slice of D
+  float o[kTiles][kD / 8][4];                // C fragments of O, n-block dn = columns 8 dn ..
+  float m_run[kTiles][2], l_run[kTiles][2];  // running max (base-2 units), this lane's part of the sum
+  int rows[kTiles][2];                       // this thread's query rows (C fragment rows g, g + 8)
+  float sc;                                  // |scale| log2 e: exp(x) = exp2(x * log2 e)
+
+  // A negative scale is folded into Q (flipping the sign bits of 16-bit values is exact), so the
+  // scores are raw products with a positive multiplier sc: the row max can be taken before
+  // scaling and exp2(s * sc - m) is one FFMA and one MUFU per score.
+  __device__ __forceinline__ FwdRows(const AttentionArgs& p, const T* sq, int m0, int warp, int lane) {
+    const int r0 = warp * 16 * kTiles;  // tile mt covers block rows r0 + 16 mt .. r0 + 16 mt + 15
+    const uint32_t sign = p.scale < 0 ? 0x80008000u : 0u;
+    sc = fabsf(p.scale) * kLog2e;
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        ldmatrix_x4(qa[mt][kk], sq + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) qa[mt][kk][i] ^= sign;
+      }
+      rows[mt][0] = m0 + r0 + 16 * mt + lane / 4;
+      rows[mt][1] = rows[mt][0] + 8;
+      m_run[mt][0] = m_run[mt][1] = -INFINITY;
+      l_run[mt][0] = l_run[mt][1] = 0.0f;
+#pragma unroll
+      for (int dn = 0; dn < kD / 8; ++dn) o[mt][dn][0] = o[mt][dn][1] = o[mt][dn][2] = o[mt][dn][3] = 0.0f;
+    }
+  }
+
+  // out = O / l rounded to T and lse = (m + log2 l) ln 2 for the rows below seq_q (rows without an
+  // attendable key: out 0, lse -inf).
+  __device__ __forceinline__ void store(const AttentionArgs& p, int64_t b, int64_t h, int lane) {
+    const int t = lane % 4, seq_q = static_cast<int>(p.seq_q);
+    T* out = slice_ptr<T>(p.out, p.out_stride, b, h);
+    float* lse = p.lse + (b * p.heads + h) * p.seq_q;
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float l = l_run[mt][r];
+        l += shfl_xor(l, 1);
+        l += shfl_xor(l, 2);
+        const int i = rows[mt][r];
+        if (i >= seq_q) continue;
+        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        T* orow = out + static_cast<int64_t>(i) * p.out_stride.seq;
+#pragma unroll
+        for (int dn = 0; dn < kD / 8; ++dn) {
+          *reinterpret_cast<uint32_t*>(orow + 8 * dn + 2 * t) =
+              pack2<T>(o[mt][dn][2 * r] * inv, o[mt][dn][2 * r + 1] * inv);
+        }
+        if (t == 0) lse[i] = l > 0.0f ? (m_run[mt][r] + log2f(l)) * kLn2 : -INFINITY;
+      }
+    }
+  }
+};
+
+// Key tile it may hold keys some row of the block must not attend (uniform across the block).
+__device__ __forceinline__ bool fwd_tile_masked(const AttentionArgs& p, int n0, int n, int m0, int seq_k) {
+  return p.key_valid != nullptr || n0 + n > seq_k || (p.causal && n0 + n - 1 > m0);
+}
+
+// Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory.
 template <typename T, class C>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kernel(const AttentionArgs p) {
-  constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kTiles = C::kRowTiles;
-  constexpr int kThreads = C::kThreads;
+  constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kThreads = C::kThreads;
   T* sq = reinterpret_cast<T*>(dynamic_smem());
   T* sk = sq + kM * kS;                                          // [2][kN][kS]
   T* sv = sk + 2 * kN * kS;                                      // [2][kN][kS]
@@ -44,7 +226,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
   const int tile = p.causal ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
   const int m0 = tile * kM;
   const int64_t h = blockIdx.y, b = blockIdx.z;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
   const T* k = slice_ptr<const T>(p.k, p.k_stride, b, h);
   const T* v = slice_ptr<const T>(p.v, p.v_stride, b, h);
@@ -61,39 +243,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
   cp_async_commit();
   cp_async_wait_all();
   __syncthreads();
-  // This warp's rows: tile mt covers block rows r0 + 16 mt .. r0 + 16 mt + 15.
-  const int r0 = warp * 16 * kTiles;
-  // A fragments of the warp's query rows, one per row tile and 16-wide slice of the head dim.
-  // A negative scale is folded into Q (flipping the sign bits of 16-bit values is exact), so the
-  // scores below are raw products with a positive multiplier sc: the row max can be taken before
-  // scaling and exp2(s * sc - m) is one FFMA and one MUFU per score.
-  const uint32_t sign = p.scale < 0 ? 0x80008000u : 0u;
-  const float sc = fabsf(p.scale) * kLog2e;  // base-2 units: exp(x) = exp2(x * log2 e)
-  uint32_t qa[kTiles][kD / 16][4];
-#pragma unroll
-  for (int mt = 0; mt < kTiles; ++mt) {
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      ldmatrix_x4(qa[mt][kk], sq + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) qa[mt][kk][i] ^= sign;
-    }
-  }
+  FwdRows<T, C> w(p, sq, m0, warp, lane);
 
-  // This thread's query rows: C fragment rows g and g + 8 of each row tile.
-  int rows[kTiles][2];
-#pragma unroll
-  for (int mt = 0; mt < kTiles; ++mt) {
-    rows[mt][0] = m0 + r0 + 16 * mt + g;
-    rows[mt][1] = rows[mt][0] + 8;
-  }
-  float o[kTiles][kD / 8][4] = {};           // C fragments of O, n-block dn = columns 8 dn .. 8 dn + 7
-  float m_run[kTiles][2], l_run[kTiles][2];  // running max (base-2 units), this lane's part of the sum
-#pragma unroll
-  for (int mt = 0; mt < kTiles; ++mt) {
-    m_run[mt][0] = m_run[mt][1] = -INFINITY;
-    l_run[mt][0] = l_run[mt][1] = 0.0f;
-  }
   for (int it = 0; it < n_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read in iteration it - 1, before its closing __syncthreads.
     if (it + 1 < n_tiles) {
@@ -101,114 +252,93 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
       cp_async_commit();
     }
     const int n0 = it * kN;
-    const T* skj = sk + (it & 1) * kN * kS;
-    const T* svj = sv + (it & 1) * kN * kS;
-    const uint8_t* skeyj = skey + (it & 1) * kN;
-
-    // S = Q K^T: B[k = d][n = key] = K[key][d], two 8-key n-blocks per ldmatrix.
-    float s[kTiles][kN / 8][4] = {};
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-#pragma unroll
-      for (int nb = 0; nb < kN / 16; ++nb) {
-        uint32_t kb[4];
-        ldmatrix_x4(kb, skj + (nb * 16 + (lane / 16) * 8 + lane % 8) * kS + kk * 16 + ((lane / 8) % 2) * 8);
-#pragma unroll
-        for (int mt = 0; mt < kTiles; ++mt) {
-          mma_16816<T>(s[mt][2 * nb], qa[mt][kk], kb[0], kb[1]);
-          mma_16816<T>(s[mt][2 * nb + 1], qa[mt][kk], kb[2], kb[3]);
-        }
-      }
-    }
-    // Element e of n-block j is (row rows[mt][e / 2], key n0 + 8 j + 2 t + e % 2). Only tiles with
-    // a key some row of the block may not attend are masked (uniform across the block).
-    if (p.key_valid != nullptr || n0 + kN > seq_k || (p.causal && n0 + kN - 1 > m0)) {
-#pragma unroll
-      for (int mt = 0; mt < kTiles; ++mt) {
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int c = 8 * j + 2 * t + (e & 1);
-            if (skeyj[c] == 0 || (p.causal && n0 + c > rows[mt][e >> 1])) s[mt][j][e] = -INFINITY;
-          }
-        }
-      }
-    }
-    // Online softmax per row: the quad (lanes 4g .. 4g+3) holds the row's kN scores.
-#pragma unroll
-    for (int mt = 0; mt < kTiles; ++mt) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = -INFINITY;  // of the raw scores
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j) mx = fmaxf(mx, fmaxf(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
-        mx = fmaxf(mx, shfl_xor(mx, 1));
-        mx = fmaxf(mx, shfl_xor(mx, 2));
-        const float m_new = fmaxf(m_run[mt][r], mx * sc);
-        const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // no finite score yet: everything is 0
-        const float alpha = fast_exp2(m_run[mt][r] - m_use);
-        m_run[mt][r] = m_new;
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kN / 8; ++j) {
-          s[mt][j][2 * r] = fast_exp2(fmaf(s[mt][j][2 * r], sc, -m_use));
-          s[mt][j][2 * r + 1] = fast_exp2(fmaf(s[mt][j][2 * r + 1], sc, -m_use));
-          sum += s[mt][j][2 * r] + s[mt][j][2 * r + 1];
-        }
-        l_run[mt][r] = l_run[mt][r] * alpha + sum;
-#pragma unroll
-        for (int dn = 0; dn < kD / 8; ++dn) {
-          o[mt][dn][2 * r] *= alpha;
-          o[mt][dn][2 * r + 1] *= alpha;
-        }
-      }
-    }
-    // O += P V: the C fragments of key n-blocks 2 kk and 2 kk + 1 are the A fragment of keys
-    // 16 kk .. 16 kk + 15; B[k = key][n = d] = V[key][d] via ldmatrix.trans.
-#pragma unroll
-    for (int kk = 0; kk < kN / 16; ++kk) {
-      uint32_t pa[kTiles][4];
-#pragma unroll
-      for (int mt = 0; mt < kTiles; ++mt) {
-        a_from_c<T>(pa[mt], s[mt][2 * kk], s[mt][2 * kk + 1]);
-      }
-#pragma unroll
-      for (int dp = 0; dp < kD / 16; ++dp) {
-        uint32_t vb[4];
-        ldmatrix_x4_trans(vb, svj + (kk * 16 + ((lane / 8) % 2) * 8 + lane % 8) * kS + dp * 16 + (lane / 16) * 8);
-#pragma unroll
-        for (int mt = 0; mt < kTiles; ++mt) {
-          mma_16816<T>(o[mt][2 * dp], pa[mt], vb[0], vb[1]);
-          mma_16816<T>(o[mt][2 * dp + 1], pa[mt], vb[2], vb[3]);
-        }
-      }
-    }
+    float s[C::kRowTiles][kN / 8][4];
+    fwd_scores<T, C>(s, w.qa, sk + (it & 1) * kN * kS, lane);
+    if (fwd_tile_masked(p, n0, kN, m0, seq_k)) fwd_mask<C>(s, skey + (it & 1) * kN, n0, w.rows, p.causal, t);
+    fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
+    fwd_accumulate<T, C>(w.o, s, sv + (it & 1) * kN * kS, lane);
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
     __syncthreads();      // ... for every thread, and nobody reads buffer it % 2 any more
   }
+  w.store(p, b, h, lane);
+}
 
-  T* out = slice_ptr<T>(p.out, p.out_stride, b, h);
-  float* lse = p.lse + (b * p.heads + h) * p.seq_q;
-#pragma unroll
-  for (int mt = 0; mt < kTiles; ++mt) {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float l = l_run[mt][r];
-      l += shfl_xor(l, 1);
-      l += shfl_xor(l, 2);
-      const int i = rows[mt][r];
-      if (i >= seq_q) continue;
-      const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-      T* orow = out + static_cast<int64_t>(i) * p.out_stride.seq;
-#pragma unroll
-      for (int dn = 0; dn < kD / 8; ++dn) {
-        *reinterpret_cast<uint32_t*>(orow + 8 * dn + 2 * t) =
-            pack2<T>(o[mt][dn][2 * r] * inv, o[mt][dn][2 * r + 1] * inv);
-      }
-      if (t == 0) lse[i] = l > 0.0f ? (m_run[mt][r] + log2f(l)) * kLn2 : -INFINITY;
-    }
+// The forward with the next tile's scores in flight: in iteration it the warp issues
+// S(it + 1) = Q K(it + 1)^T before the softmax and P V of tile it, all in one straight stretch of
+// code (the mask, when the tile needs it, takes a second copy), so the scheduler can overlap the
+// tensor-core work of one tile with the exp and FMA work of the other. K runs one tile ahead of V:
+// iteration it waits for K(it + 1), V(it) and flags(it), then loads K(it + 2) into K(it)'s buffer
+// and V(it + 1), flags(it + 1) into V(it - 1)'s (both read before that wait's __syncthreads). Two
+// score arrays alternate roles (the loop is unrolled by two), so it needs the registers of two
+// tiles of scores: a tune candidate for small tiles (benchmarks/gpu/attention_tune.cu).
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_pipelined_kernel(const AttentionArgs p) {
+  constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kThreads = C::kThreads;
+  T* sq = reinterpret_cast<T*>(dynamic_smem());
+  T* sk = sq + kM * kS;                                          // [2][kN][kS]
+  T* sv = sk + 2 * kN * kS;                                      // [2][kN][kS]
+  uint8_t* skey = reinterpret_cast<uint8_t*>(sv + 2 * kN * kS);  // [2][kN]: key n0 + c may be attended
+
+  const int tile = p.causal ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+  const int m0 = tile * kM;
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
+  const T* k = slice_ptr<const T>(p.k, p.k_stride, b, h);
+  const T* v = slice_ptr<const T>(p.v, p.v_stride, b, h);
+  auto load_k = [&](int tile_k) {
+    load_tile_async<T, kN, kD, kThreads>(sk + (tile_k & 1) * kN * kS, k, p.k_stride.seq, tile_k * kN, seq_k);
+  };
+  auto load_v = [&](int tile_k) {
+    load_tile_async<T, kN, kD, kThreads>(sv + (tile_k & 1) * kN * kS, v, p.v_stride.seq, tile_k * kN, seq_k);
+    load_key_flags<kN, kThreads>(skey + (tile_k & 1) * kN, p, b, tile_k * kN);
+  };
+  load_tile_async<T, kM, kD, kThreads>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
+  const int n_tiles = ((p.causal ? min(seq_k, m0 + kM) : seq_k) + kN - 1) / kN;
+  if (n_tiles > 0) {
+    load_k(0);
+    load_v(0);
   }
+  cp_async_commit();
+  cp_async_wait_all();
+  __syncthreads();
+  FwdRows<T, C> w(p, sq, m0, warp, lane);
+  if (n_tiles == 0) {
+    w.store(p, b, h, lane);
+    return;
+  }
+  float s0[C::kRowTiles][kN / 8][4], s1[C::kRowTiles][kN / 8][4];
+  fwd_scores<T, C>(s0, w.qa, sk, lane);
+  if (n_tiles > 1) load_k(1);
+  cp_async_commit();
+
+  // Tile it's softmax and P V on `cur` (its scores), with tile it + 1's scores into `nxt`.
+  auto step = [&](int it, auto& cur, auto& nxt) {
+    cp_async_wait_all();  // K(it + 1), V(it), flags(it) have landed (this thread's copies) ...
+    __syncthreads();      // ... for every thread; K(it) and V(it - 1) are no longer read
+    if (it + 2 < n_tiles) load_k(it + 2);
+    if (it + 1 < n_tiles) load_v(it + 1);
+    cp_async_commit();
+    const int n0 = it * kN;
+    const T* sk_next = sk + ((it + 1) & 1) * kN * kS;
+    const T* svj = sv + (it & 1) * kN * kS;
+    if (it + 1 < n_tiles && !fwd_tile_masked(p, n0, kN, m0, seq_k)) {
+      fwd_scores<T, C>(nxt, w.qa, sk_next, lane);
+      fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
+      fwd_accumulate<T, C>(w.o, cur, svj, lane);
+    } else {
+      if (it + 1 < n_tiles) fwd_scores<T, C>(nxt, w.qa, sk_next, lane);
+      if (fwd_tile_masked(p, n0, kN, m0, seq_k)) fwd_mask<C>(cur, skey + (it & 1) * kN, n0, w.rows, p.causal, t);
+      fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
+      fwd_accumulate<T, C>(w.o, cur, svj, lane);
+    }
+  };
+  for (int it = 0; it < n_tiles; it += 2) {
+    step(it, s0, s1);
+    if (it + 1 < n_tiles) step(it + 1, s1, s0);
+  }
+  cp_async_wait_all();  // nothing is in flight (the last commits were empty); the wait is for form
+  w.store(p, b, h, lane);
 }
 
 }  // namespace attncamp::ops::cuda::attn

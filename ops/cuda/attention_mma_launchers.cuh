@@ -12,11 +12,17 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Launches the forward with tile shape C on `stream`.
+// Launches the forward with tile shape C (the pipelined kernel when C::kPipelined) on `stream`.
 template <typename T, class C>
 void launch_mma_forward(const AttentionArgs& a, cudaStream_t stream) {
-  allow_smem(mma_forward_kernel<T, C>, C::kSmemBytes);
-  mma_forward_kernel<T, C><<<attention_grid(a.seq_q, C::kM, a), C::kThreads, C::kSmemBytes, stream>>>(a);
+  void (*kernel)(const AttentionArgs) = nullptr;  // only the chosen kernel is instantiated
+  if constexpr (C::kPipelined) {
+    kernel = mma_forward_pipelined_kernel<T, C>;
+  } else {
+    kernel = mma_forward_kernel<T, C>;
+  }
+  allow_smem(kernel, C::kSmemBytes);
+  kernel<<<attention_grid(a.seq_q, C::kM, a), C::kThreads, C::kSmemBytes, stream>>>(a);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 

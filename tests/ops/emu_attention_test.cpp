@@ -154,7 +154,14 @@ template <typename T, int kD, class Fwd = attn::MmaFwdShape<kD>, class Dkdvq = t
 void run_kernels(Run& r, Pass pass) {
   AttentionArgs& a = r.a;
   emu::launch(
-      grid_for(a.seq_q, Fwd::kM, a), dim3(Fwd::kThreads), Fwd::kSmemBytes, [&] { attn::mma_forward_kernel<T, Fwd>(a); },
+      grid_for(a.seq_q, Fwd::kM, a), dim3(Fwd::kThreads), Fwd::kSmemBytes,
+      [&] {
+        if constexpr (Fwd::kPipelined) {
+          attn::mma_forward_pipelined_kernel<T, Fwd>(a);
+        } else {
+          attn::mma_forward_kernel<T, Fwd>(a);
+        }
+      },
       r.opt);
   if (pass == Pass::kForward) return;
   constexpr int kThreads = 256;  // delta and dQ conversion kernels
@@ -259,19 +266,21 @@ TEST(EmuAttention, MmaF16MatchesCpu) {
 }
 
 // Other tile shapes (benchmarks/gpu/attention_tune.cu's candidates: 2 and 8 warps, 128-key
-// forward tiles, 4 query row tiles in the dQ split) on a causal masked case and a ragged one.
+// forward tiles, 4 query row tiles in the dQ split, the pipelined forward) on a causal masked
+// case, a causal ragged one and an unmasked one whose full tiles take the unmasked path.
 template <class Fwd, class Dkdvq>
 void check_shapes() {
   static_assert(Fwd::kHeadDim == Dkdvq::kHeadDim, "one head dim per check");
   constexpr int kD = Fwd::kHeadDim;
   uint64_t seed = 5000;
   size_t run = 0;
-  for (const Case& c : {kCases[5], kCases[3]}) {
+  for (const Case& c : {kCases[5], kCases[3], kCases[4]}) {
     for (const Pass pass : {Pass::kForward, Pass::kBackwardAtomicDq}) {
       const Sched& sched = kScheds[run++ % kScheds.size()];
       SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
-                                      << Fwd::kKeys << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32
-                                      << "w> q" << Dkdvq::kTileQueries << " Sq=" << c.sq << " Sk=" << c.sk
+                                      << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "") << ", dkdvq <"
+                                      << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
+                                      << Dkdvq::kTileQueries << " Sq=" << c.sq << " Sk=" << c.sk
                                       << " schedule=" << sched.name);
       const Inputs in = make_inputs(c, kD, false, seed += 10);
       Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
@@ -287,6 +296,9 @@ TEST(EmuAttention, TuneCandidateShapesMatchCpu) {
   check_shapes<attn::MmaFwdConfig<64, 2, 128, 4>, attn::MmaDkdvConfig<64, 2, 32, 8>>();
   check_shapes<attn::MmaFwdConfig<64, 1, 64, 8>, attn::MmaDkdvConfig<64, 1, 64, 4>>();
   check_shapes<attn::MmaFwdConfig<128, 2, 32, 2>, attn::MmaDkdvConfig<128, 1, 32, 2>>();
+  check_shapes<attn::MmaFwdConfig<64, 2, 32, 4, 1, true>, attn::MmaDkdvConfig<64, 1, 32, 4, 3>>();
+  check_shapes<attn::MmaFwdConfig<64, 1, 64, 4, 3, true>, attn::MmaDkdvConfig<64, 2, 32, 4>>();
+  check_shapes<attn::MmaFwdConfig<128, 1, 64, 4, 1, true>, attn::MmaDkdvConfig<128, 1, 16, 4>>();
 }
 
 // The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
