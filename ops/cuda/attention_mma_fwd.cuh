@@ -213,54 +213,88 @@ __device__ __forceinline__ bool fwd_tile_masked(const AttentionArgs& p, int n0, 
   return p.key_valid != nullptr || n0 + n > seq_k || (p.causal && n0 + n - 1 > m0);
 }
 
+// One block of either forward kernel: its shared memory (sQ [kM][kStride], sK and sV
+// [2][kN][kStride], key flags [2][kN]), its queries m0 .. m0 + kM - 1 of slice (b, h) (causal blocks
+// with more keys to visit start first), the number of key tiles it visits, and the tile loads.
+template <typename T, class C>
+struct FwdBlock {
+  static constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kThreads = C::kThreads;
+  T* sq;
+  T* sk;
+  T* sv;
+  uint8_t* skey;
+  int m0, seq_q, seq_k, n_tiles;
+  int64_t b, h;
+  const T* k;
+  const T* v;
+
+  __device__ __forceinline__ explicit FwdBlock(const AttentionArgs& p) {
+    sq = reinterpret_cast<T*>(dynamic_smem());
+    sk = sq + kM * kS;
+    sv = sk + 2 * kN * kS;
+    skey = reinterpret_cast<uint8_t*>(sv + 2 * kN * kS);
+    const int tile = p.causal ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+    m0 = tile * kM;
+    h = blockIdx.y;
+    b = blockIdx.z;
+    seq_q = static_cast<int>(p.seq_q);
+    seq_k = static_cast<int>(p.seq_k);
+    n_tiles = ((p.causal ? min(seq_k, m0 + kM) : seq_k) + kN - 1) / kN;
+    k = slice_ptr<const T>(p.k, p.k_stride, b, h);
+    v = slice_ptr<const T>(p.v, p.v_stride, b, h);
+  }
+  // Q and the first key tile's K, V and flags, landed and visible to every thread on return.
+  __device__ __forceinline__ void load_first(const AttentionArgs& p) const {
+    load_tile_async<T, kM, kD, kThreads>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
+    if (n_tiles > 0) {
+      load_k(p, 0);
+      load_v(p, 0);
+    }
+    cp_async_commit();
+    cp_async_wait_all();
+    __syncthreads();
+  }
+  // K of key tile `tile` (keys tile * kN ..) into K buffer tile % 2.
+  __device__ __forceinline__ void load_k(const AttentionArgs& p, int tile) const {
+    load_tile_async<T, kN, kD, kThreads>(k_buf(tile), k, p.k_stride.seq, tile * kN, seq_k);
+  }
+  // V and the key flags of key tile `tile` into buffer tile % 2.
+  __device__ __forceinline__ void load_v(const AttentionArgs& p, int tile) const {
+    load_tile_async<T, kN, kD, kThreads>(v_buf(tile), v, p.v_stride.seq, tile * kN, seq_k);
+    load_key_flags<kN, kThreads>(flags(tile), p, b, tile * kN);
+  }
+  __device__ __forceinline__ T* k_buf(int tile) const { return sk + (tile & 1) * kN * kS; }
+  __device__ __forceinline__ T* v_buf(int tile) const { return sv + (tile & 1) * kN * kS; }
+  __device__ __forceinline__ uint8_t* flags(int tile) const { return skey + (tile & 1) * kN; }
+  __device__ __forceinline__ bool masked(const AttentionArgs& p, int tile) const {
+    return fwd_tile_masked(p, tile * kN, kN, m0, seq_k);
+  }
+};
+
 // Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory.
 template <typename T, class C>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kernel(const AttentionArgs p) {
-  constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kThreads = C::kThreads;
-  T* sq = reinterpret_cast<T*>(dynamic_smem());
-  T* sk = sq + kM * kS;                                          // [2][kN][kS]
-  T* sv = sk + 2 * kN * kS;                                      // [2][kN][kS]
-  uint8_t* skey = reinterpret_cast<uint8_t*>(sv + 2 * kN * kS);  // [2][kN]: key n0 + c may be attended
-
-  // Causal blocks with more keys to visit start first.
-  const int tile = p.causal ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
-  const int m0 = tile * kM;
-  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const FwdBlock<T, C> blk(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
-  const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
-  const T* k = slice_ptr<const T>(p.k, p.k_stride, b, h);
-  const T* v = slice_ptr<const T>(p.v, p.v_stride, b, h);
-  // Key tile `tile_k` (keys tile_k * kN ..) into buffer tile_k % 2.
-  auto load_keys = [&](int tile_k) {
-    const int buf = tile_k & 1;
-    load_tile_async<T, kN, kD, kThreads>(sk + buf * kN * kS, k, p.k_stride.seq, tile_k * kN, seq_k);
-    load_tile_async<T, kN, kD, kThreads>(sv + buf * kN * kS, v, p.v_stride.seq, tile_k * kN, seq_k);
-    load_key_flags<kN, kThreads>(skey + buf * kN, p, b, tile_k * kN);
-  };
-  load_tile_async<T, kM, kD, kThreads>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
-  const int n_tiles = ((p.causal ? min(seq_k, m0 + kM) : seq_k) + kN - 1) / kN;
-  if (n_tiles > 0) load_keys(0);
-  cp_async_commit();
-  cp_async_wait_all();
-  __syncthreads();
-  FwdRows<T, C> w(p, sq, m0, warp, lane);
+  blk.load_first(p);
+  FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
 
-  for (int it = 0; it < n_tiles; ++it) {
+  for (int it = 0; it < blk.n_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read in iteration it - 1, before its closing __syncthreads.
-    if (it + 1 < n_tiles) {
-      load_keys(it + 1);
+    if (it + 1 < blk.n_tiles) {
+      blk.load_k(p, it + 1);
+      blk.load_v(p, it + 1);
       cp_async_commit();
     }
-    const int n0 = it * kN;
-    float s[C::kRowTiles][kN / 8][4];
-    fwd_scores<T, C>(s, w.qa, sk + (it & 1) * kN * kS, lane);
-    if (fwd_tile_masked(p, n0, kN, m0, seq_k)) fwd_mask<C>(s, skey + (it & 1) * kN, n0, w.rows, p.causal, t);
+    float s[C::kRowTiles][C::kKeys / 8][4];
+    fwd_scores<T, C>(s, w.qa, blk.k_buf(it), lane);
+    if (blk.masked(p, it)) fwd_mask<C>(s, blk.flags(it), it * C::kKeys, w.rows, p.causal, t);
     fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
-    fwd_accumulate<T, C>(w.o, s, sv + (it & 1) * kN * kS, lane);
+    fwd_accumulate<T, C>(w.o, s, blk.v_buf(it), lane);
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
     __syncthreads();      // ... for every thread, and nobody reads buffer it % 2 any more
   }
-  w.store(p, b, h, lane);
+  w.store(p, blk.b, blk.h, lane);
 }
 
 // The forward with the next tile's scores in flight: in iteration it the warp issues
@@ -273,64 +307,37 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
 // tiles of scores: a tune candidate for small tiles (benchmarks/gpu/attention_tune.cu).
 template <typename T, class C>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_pipelined_kernel(const AttentionArgs p) {
-  constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kThreads = C::kThreads;
-  T* sq = reinterpret_cast<T*>(dynamic_smem());
-  T* sk = sq + kM * kS;                                          // [2][kN][kS]
-  T* sv = sk + 2 * kN * kS;                                      // [2][kN][kS]
-  uint8_t* skey = reinterpret_cast<uint8_t*>(sv + 2 * kN * kS);  // [2][kN]: key n0 + c may be attended
-
-  const int tile = p.causal ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
-  const int m0 = tile * kM;
-  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const FwdBlock<T, C> blk(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
-  const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
-  const T* k = slice_ptr<const T>(p.k, p.k_stride, b, h);
-  const T* v = slice_ptr<const T>(p.v, p.v_stride, b, h);
-  auto load_k = [&](int tile_k) {
-    load_tile_async<T, kN, kD, kThreads>(sk + (tile_k & 1) * kN * kS, k, p.k_stride.seq, tile_k * kN, seq_k);
-  };
-  auto load_v = [&](int tile_k) {
-    load_tile_async<T, kN, kD, kThreads>(sv + (tile_k & 1) * kN * kS, v, p.v_stride.seq, tile_k * kN, seq_k);
-    load_key_flags<kN, kThreads>(skey + (tile_k & 1) * kN, p, b, tile_k * kN);
-  };
-  load_tile_async<T, kM, kD, kThreads>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
-  const int n_tiles = ((p.causal ? min(seq_k, m0 + kM) : seq_k) + kN - 1) / kN;
-  if (n_tiles > 0) {
-    load_k(0);
-    load_v(0);
-  }
-  cp_async_commit();
-  cp_async_wait_all();
-  __syncthreads();
-  FwdRows<T, C> w(p, sq, m0, warp, lane);
+  const int n_tiles = blk.n_tiles;
+  blk.load_first(p);
+  FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
   if (n_tiles == 0) {
-    w.store(p, b, h, lane);
+    w.store(p, blk.b, blk.h, lane);
     return;
   }
-  float s0[C::kRowTiles][kN / 8][4], s1[C::kRowTiles][kN / 8][4];
-  fwd_scores<T, C>(s0, w.qa, sk, lane);
-  if (n_tiles > 1) load_k(1);
+  float s0[C::kRowTiles][C::kKeys / 8][4], s1[C::kRowTiles][C::kKeys / 8][4];
+  fwd_scores<T, C>(s0, w.qa, blk.k_buf(0), lane);
+  if (n_tiles > 1) blk.load_k(p, 1);
   cp_async_commit();
 
   // Tile it's softmax and P V on `cur` (its scores), with tile it + 1's scores into `nxt`.
   auto step = [&](int it, auto& cur, auto& nxt) {
     cp_async_wait_all();  // K(it + 1), V(it), flags(it) have landed (this thread's copies) ...
     __syncthreads();      // ... for every thread; K(it) and V(it - 1) are no longer read
-    if (it + 2 < n_tiles) load_k(it + 2);
-    if (it + 1 < n_tiles) load_v(it + 1);
+    if (it + 2 < n_tiles) blk.load_k(p, it + 2);
+    if (it + 1 < n_tiles) blk.load_v(p, it + 1);
     cp_async_commit();
-    const int n0 = it * kN;
-    const T* sk_next = sk + ((it + 1) & 1) * kN * kS;
-    const T* svj = sv + (it & 1) * kN * kS;
-    if (it + 1 < n_tiles && !fwd_tile_masked(p, n0, kN, m0, seq_k)) {
-      fwd_scores<T, C>(nxt, w.qa, sk_next, lane);
+    const bool masked = blk.masked(p, it);
+    if (it + 1 < n_tiles && !masked) {
+      fwd_scores<T, C>(nxt, w.qa, blk.k_buf(it + 1), lane);
       fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
-      fwd_accumulate<T, C>(w.o, cur, svj, lane);
+      fwd_accumulate<T, C>(w.o, cur, blk.v_buf(it), lane);
     } else {
-      if (it + 1 < n_tiles) fwd_scores<T, C>(nxt, w.qa, sk_next, lane);
-      if (fwd_tile_masked(p, n0, kN, m0, seq_k)) fwd_mask<C>(cur, skey + (it & 1) * kN, n0, w.rows, p.causal, t);
+      if (it + 1 < n_tiles) fwd_scores<T, C>(nxt, w.qa, blk.k_buf(it + 1), lane);
+      if (masked) fwd_mask<C>(cur, blk.flags(it), it * C::kKeys, w.rows, p.causal, t);
       fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
-      fwd_accumulate<T, C>(w.o, cur, svj, lane);
+      fwd_accumulate<T, C>(w.o, cur, blk.v_buf(it), lane);
     }
   };
   for (int it = 0; it < n_tiles; it += 2) {
@@ -338,7 +345,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_pipe
     if (it + 1 < n_tiles) step(it + 1, s1, s0);
   }
   cp_async_wait_all();  // nothing is in flight (the last commits were empty); the wait is for form
-  w.store(p, b, h, lane);
+  w.store(p, blk.b, blk.h, lane);
 }
 
 }  // namespace attncamp::ops::cuda::attn
