@@ -1,4 +1,5 @@
-// Names of every environment variable attncamp reads, in one place.
+// Names of every environment variable attncamp reads, in one place, and the reader of the 0/1
+// switches among them.
 #pragma once
 
 namespace attncamp::env {
@@ -22,5 +23,8 @@ constexpr const char* kGemmAutotune = "ATTNCAMP_GEMM_AUTOTUNE";
 // compiled into them (a relocated bundle, scripts/bundle.sh, sets these).
 constexpr const char* kTestBinary = "ATTNCAMP_TEST_BINARY";
 constexpr const char* kTestSourceDir = "ATTNCAMP_TEST_SOURCE_DIR";
+
+// A 0/1 switch: true for "1", false for "0" or unset; throws naming the variable otherwise.
+bool flag(const char* name);
 
 }  // namespace attncamp::env

@@ -588,13 +588,7 @@ AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64
   return impl;
 }
 
-bool resolve_attention_deterministic(bool requested) {
-  const char* env_value = std::getenv(env::kDeterministic);
-  const std::string choice = env_value != nullptr ? env_value : "";
-  ATTNCAMP_CHECK(choice.empty() || choice == "0" || choice == "1", env::kDeterministic, " must be 0 or 1, got '",
-                 choice, "'");
-  return requested || choice == "1";
-}
+bool resolve_attention_deterministic(bool requested) { return env::flag(env::kDeterministic) || requested; }
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                        const AttentionOptions& opt, Tensor& out, Tensor& lse) {

@@ -1,69 +1,19 @@
 // cuBLASLt algorithm autotuning (ops/cuda/lt_autotune.h): every candidate is timed with CUDA
-// events on the caller's stream, on the caller's A and B and a scratch C/D from the caching
-// allocator; the fastest mean wins.
-#include <cstdlib>
+// events on the caller's stream (the calling thread's current stream), on the caller's A and B and
+// a scratch C/D tensor; the fastest mean wins.
 #include <limits>
-#include <string>
 
 #include "ops/cuda/lt_autotune.h"
-#include "runtime/allocator.h"
 #include "runtime/cuda/check.h"
 #include "runtime/device.h"
 #include "runtime/env.h"
-#include "runtime/error.h"
+#include "runtime/stream.h"
+#include "runtime/tensor.h"
 
 namespace attncamp::ops::cuda {
 namespace {
 
 constexpr int kTimedRuns = 3;
-
-// 0, 1 or unset (false) of an environment variable; throws on anything else.
-bool env_flag(const char* name) {
-  const char* value = std::getenv(name);
-  const std::string s = value != nullptr ? value : "";
-  ATTNCAMP_CHECK(s.empty() || s == "0" || s == "1", name, " must be 0 or 1, got '", s, "'");
-  return s == "1";
-}
-
-// Scratch device memory, returned to the caching allocator on scope exit.
-class Scratch {
- public:
-  Scratch(int device, size_t bytes) : device_(device), ptr_(device_alloc(Device::cuda(device), bytes)) {}
-  ~Scratch() { device_free(Device::cuda(device_), ptr_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return ptr_; }
-
- private:
-  int device_;
-  void* ptr_;
-};
-
-// Event pair timing on one stream (errors ignored in the destructor).
-class Timer {
- public:
-  Timer() {
-    ATTNCAMP_CUDA_CHECK(cudaEventCreate(&start_));
-    ATTNCAMP_CUDA_CHECK(cudaEventCreate(&stop_));
-  }
-  ~Timer() {
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-  void start(cudaStream_t s) { ATTNCAMP_CUDA_CHECK(cudaEventRecord(start_, s)); }
-  float stop_ms(cudaStream_t s) {
-    ATTNCAMP_CUDA_CHECK(cudaEventRecord(stop_, s));
-    ATTNCAMP_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    ATTNCAMP_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    return ms;
-  }
-
- private:
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-};
 
 cublasStatus_t run(const LtCall& c, const cublasLtMatmulAlgo_t& algo, void* d) {
   return cublasLtMatmul(c.handle, c.desc, c.alpha, c.a, c.layout_a, c.b, c.layout_b, c.beta, d, c.layout_c, d,
@@ -73,25 +23,28 @@ cublasStatus_t run(const LtCall& c, const cublasLtMatmulAlgo_t& algo, void* d) {
 }  // namespace
 
 bool gemm_autotune_enabled() {
-  const bool deterministic = env_flag(env::kDeterministic);
-  return env_flag(env::kGemmAutotune) && !deterministic;
+  const bool deterministic = env::flag(env::kDeterministic);
+  return env::flag(env::kGemmAutotune) && !deterministic;
 }
 
 int fastest_algorithm(const LtCall& call, const cublasLtMatmulHeuristicResult_t* candidates, int count) {
   if (count <= 1) return 0;
-  Scratch scratch(call.device, call.c_bytes);
+  const Tensor scratch =
+      Tensor::empty({static_cast<int64_t>(call.c_bytes)}, DType::kU8, Device::cuda(call.device));  // C and D
   ATTNCAMP_CUDA_CHECK(cudaStreamSynchronize(call.stream));
-  Timer timer;
+  Event start(call.device), stop(call.device);  // recorded on the current stream, which is call.stream
   int best = 0;
   float best_ms = std::numeric_limits<float>::infinity();
   for (int i = 0; i < count; ++i) {
     if (candidates[i].state != CUBLAS_STATUS_SUCCESS || candidates[i].workspaceSize > call.workspace_bytes) continue;
-    if (run(call, candidates[i].algo, scratch.get()) != CUBLAS_STATUS_SUCCESS) continue;
-    timer.start(call.stream);
+    void* d = scratch.raw_data();
+    if (run(call, candidates[i].algo, d) != CUBLAS_STATUS_SUCCESS) continue;
+    start.record_current();
     bool ok = true;
-    for (int r = 0; r < kTimedRuns && ok; ++r)
-      ok = run(call, candidates[i].algo, scratch.get()) == CUBLAS_STATUS_SUCCESS;
-    const float ms = timer.stop_ms(call.stream);
+    for (int r = 0; r < kTimedRuns && ok; ++r) ok = run(call, candidates[i].algo, d) == CUBLAS_STATUS_SUCCESS;
+    stop.record_current();
+    stop.synchronize();
+    const float ms = stop.elapsed_ms_since(start);
     if (ok && ms < best_ms) {
       best_ms = ms;
       best = i;

@@ -16,7 +16,8 @@ namespace attncamp::ops::cuda {
 constexpr int kAutotuneCandidates = 8;
 
 // One cublasLtMatmul call: D = alpha op(A) op(B) + beta C with C and D alike (cuBLASLt's operand
-// order), the workspace it may use and the stream it runs on.
+// order), the workspace it may use and the stream it runs on (the calling thread's current stream of
+// `device`, where the timing events are recorded).
 struct LtCall {
   int device = 0;
   cublasLtHandle_t handle = nullptr;
