@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "runtime/tensor.h"
 
@@ -28,7 +30,16 @@ struct AttentionOptions {
   // kernel (bitwise reproducible). $ATTNCAMP_DETERMINISTIC=1 makes every call deterministic.
   // The CPU and the simple CUDA kernels are always deterministic.
   bool deterministic = false;
+  // CUDA tensor-core kernels' tile shapes, as indices into attention_mma_variants(pass, dtype,
+  // head dim) (tests and benchmarks): -1 takes the default shape (index 0), or, when
+  // attention_autotune_enabled(), the fastest one timed on the first call of the problem class.
+  // backward_variant picks among the atomic-dQ backward's shapes; the deterministic backward has
+  // one. Ignored on the CPU; an error for the simple kernels.
+  int forward_variant = -1;
+  int backward_variant = -1;
 };
+
+enum class AttentionPass { kForward, kBackward };
 
 // Layouts (all contiguous): q [B,Sq,H,D], k and v [B,Sk,H,D], out [B,Sq,H,D], lse [B,H,Sq].
 // On the CPU every tensor but key_valid has one dtype, f32 or f64. On CUDA q, k, v, out (and
@@ -64,6 +75,24 @@ AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64
 // unset: 0). Throws on another value of the variable.
 bool resolve_attention_deterministic(bool requested);
 
+// Names of the CUDA tensor-core kernels' tile-shape variants for `pass` (the atomic-dQ backward for
+// kBackward), bf16 or f16 and head dim 32, 64 or 128, in the order forward_variant and
+// backward_variant index them; [0] is the default. Throws for another dtype or head dim, and in
+// builds without CUDA.
+std::vector<std::string> attention_mma_variants(AttentionPass pass, DType dtype, int64_t head_dim);
+
+// Whether calls without an explicit variant let the autotuner pick the tensor-core kernels' tile
+// shapes: $ATTNCAMP_ATTENTION_AUTOTUNE=1 (unset: 0), unless $ATTNCAMP_DETERMINISTIC=1 (a call with
+// AttentionOptions::deterministic is not autotuned either). Like torch.backends.cudnn.benchmark:
+// the first call of each problem class (pass, dtype, head dim, causal, key mask, and B*H, Sq and
+// Sk rounded up to powers of 2) times every variant on its own buffers and keeps the fastest, so
+// the chosen shape, and with it the last bits of the results, can differ from run to run.
+bool attention_autotune_enabled();
+
+// One line per problem class the autotuner has timed in this process (CUDA builds; empty
+// otherwise): the class, each variant's time and the chosen one.
+std::vector<std::string> attention_autotune_report();
+
 // CUDA launchers (ops/cuda/attention_*.cu), queued on the calling thread's current stream of
 // `device`. Device pointers; q, k, v, out, dout, dq, dk, dv have dtype `dtype` (f32, bf16 or
 // f16) and the D stride 1; lse and delta are f32.
@@ -95,6 +124,10 @@ struct AttentionArgs {
   // with atomics inside the dK/dV kernel (faster, summation order varies); nullptr selects the
   // deterministic backward (a separate dQ kernel). The simple path ignores it.
   float* dq_accum = nullptr;
+  // Tile-shape variants of the tensor-core kernels (AttentionOptions), and whether calls with -1
+  // are autotuned (resolved: attention_autotune_enabled() and not deterministic).
+  int forward_variant = -1, backward_variant = -1;
+  bool autotune = false;
   SeqStrides q_stride, k_stride, v_stride, out_stride;
   int device = 0;
 };

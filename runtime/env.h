@@ -18,6 +18,9 @@ constexpr const char* kDeterministic = "ATTNCAMP_DETERMINISTIC";
 // "1": each cuBLASLt GEMM plan times the heuristic's candidate algorithms on first use and keeps
 // the fastest (ignored when kDeterministic is 1); "0" or unset: the heuristic's first choice.
 constexpr const char* kGemmAutotune = "ATTNCAMP_GEMM_AUTOTUNE";
+// "1": the CUDA tensor-core attention kernels' tile shapes are timed on the first call of each
+// problem class and the fastest kept (ignored when kDeterministic is 1); "0" or unset: the defaults.
+constexpr const char* kAttentionAutotune = "ATTNCAMP_ATTENTION_AUTOTUNE";
 
 // Tests only: the attncamp binary and the source tree the tests use, overriding the paths
 // compiled into them (a relocated bundle, scripts/bundle.sh, sets these).

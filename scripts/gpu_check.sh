@@ -234,13 +234,14 @@ if has_step sanitizer; then
       elif ((!has_gpu)); then
         not_here "$tool $t"
       elif [[ $tool == racecheck && $t == test_ops_cuda_attention ]]; then
-        # racecheck runs the f32 simple kernels' tests for over two minutes: four filters in
+        # racecheck runs the f32 simple kernels' tests for over two minutes: five filters in
         # parallel, each with its own log, keep the step near that.
-        run_step "$tool $t (4 filters in parallel)" 300 bash -c '
+        run_step "$tool $t (5 filters in parallel)" 300 bash -c '
           cd "$2" || exit 1
           rc=0 pids=()
           for f in "CudaAttention.MmaBf16*:CudaAttention.MmaF16*" "CudaAttention.MmaDeterministic*" \
-            "CudaAttention.Simple*" "-CudaAttention.Mma*:CudaAttention.Simple*"; do
+            "CudaAttention.Simple*" "CudaAttention.EveryMmaVariant*" \
+            "-CudaAttention.Mma*:CudaAttention.Simple*:CudaAttention.EveryMmaVariant*"; do
             "$0" --tool racecheck --error-exitcode 86 --print-limit 20 "$1" --gtest_brief=1 --gtest_filter="$f" \
               >"$2/racecheck.${#pids[@]}.log" 2>&1 &
             pids+=($!)
@@ -251,7 +252,9 @@ if has_step sanitizer; then
           done
           exit $rc' "$sanitizer" "$tests_dir/$t" "$work" || true
       else
-        run_step "$tool $t" 90 env -C "$work" "$sanitizer" --tool "$tool" --error-exitcode 86 \
+        cap=90
+        [[ $t == test_ops_cuda_attention ]] && cap=150  # every tile-shape variant's parity test too
+        run_step "$tool $t" "$cap" env -C "$work" "$sanitizer" --tool "$tool" --error-exitcode 86 \
           --print-limit 20 "$tests_dir/$t" --gtest_brief=1 || true
       fi
     done

@@ -4,10 +4,14 @@
 // 2.5x that, so forward + backward counts 3.5x (halved with --causal). Prints a table last: what,
 // shape, time, TFLOP/s, the peer's TFLOP/s and the ratio (peer: benchmarks/peers/attention_torch.py,
 // torch SDPA, read with --peer). fwdbwd rows run the default backward (tensor cores: dQ summed with
-// atomics), fwdbwd-det rows the deterministic one, both against the peer's fwdbwd.
+// atomics), fwdbwd-det rows the deterministic one, fwd-tuned and fwdbwd-tuned rows the tile
+// shapes the autotuner picks ($ATTNCAMP_ATTENTION_AUTOTUNE=1; printed after the table), all against
+// the peer's fwd or fwdbwd.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <string>
@@ -17,6 +21,7 @@
 #include "ops/attention.h"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
+#include "runtime/env.h"
 #include "runtime/half.h"
 #include "runtime/stream.h"
 #include "runtime/tensor.h"
@@ -54,7 +59,31 @@ Tensor random_bf16(const attncamp::Shape& shape, uint64_t seed) {
 }
 
 struct Timing {
-  double fwd_ms, fwdbwd_ms, fwdbwd_det_ms;
+  double fwd_ms, fwdbwd_ms, fwdbwd_det_ms, fwd_tuned_ms, fwdbwd_tuned_ms;
+};
+
+// Sets $ATTNCAMP_ATTENTION_AUTOTUNE to 1 for its lifetime (restoring what was there).
+class AutotuneOn {
+ public:
+  AutotuneOn() {
+    const char* v = std::getenv(attncamp::env::kAttentionAutotune);
+    if (v != nullptr) old_ = v;
+    had_ = v != nullptr;
+    setenv(attncamp::env::kAttentionAutotune, "1", 1);
+  }
+  ~AutotuneOn() {
+    if (had_) {
+      setenv(attncamp::env::kAttentionAutotune, old_.c_str(), 1);
+    } else {
+      unsetenv(attncamp::env::kAttentionAutotune);
+    }
+  }
+  AutotuneOn(const AutotuneOn&) = delete;
+  AutotuneOn& operator=(const AutotuneOn&) = delete;
+
+ private:
+  std::string old_;
+  bool had_ = false;
 };
 
 Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
@@ -68,15 +97,31 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
   auto fwd = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), opt, out, lse); };
   attncamp::ops::AttentionOptions det = opt;
   det.deterministic = true;
+  det.backward_variant = -1;  // the deterministic backward has one shape
   auto fwdbwd_with = [&](const attncamp::ops::AttentionOptions& o) {
     return [&, o] {
       fwd();
       attncamp::ops::attention_backward(q, k, v, Tensor(), o, out, lse, dout, dq, dk, dv);
     };
   };
-  return Timing{attncamp::bench::time_ms(fwd, warmup, iters, stream),
-                attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream),
-                attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream)};
+  Timing t{};
+  t.fwd_ms = attncamp::bench::time_ms(fwd, warmup, iters, stream);
+  t.fwdbwd_ms = attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream);
+  t.fwdbwd_det_ms = attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream);
+  if (opt.impl == attncamp::ops::AttentionImpl::kSimple) return t;  // no tile-shape variants
+  // Autotuned: the first (warmup) call of each class times the variants.
+  attncamp::ops::AttentionOptions tuned = opt;
+  tuned.forward_variant = tuned.backward_variant = -1;
+  auto fwd_tuned = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), tuned, out, lse); };
+  const AutotuneOn autotune;
+  t.fwd_tuned_ms = attncamp::bench::time_ms(fwd_tuned, std::max(warmup, 1), iters, stream);
+  t.fwdbwd_tuned_ms = attncamp::bench::time_ms(
+      [&] {
+        fwd_tuned();
+        attncamp::ops::attention_backward(q, k, v, Tensor(), tuned, out, lse, dout, dq, dk, dv);
+      },
+      std::max(warmup, 1), iters, stream);
+  return t;
 }
 
 attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
@@ -85,7 +130,8 @@ attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
   return attncamp::ops::AttentionImpl::kAuto;
 }
 
-int run(int warmup, int iters, bool causal, const std::string& impl, const std::string& peer_path) {
+int run(int warmup, int iters, bool causal, const std::string& impl, int forward_variant, int backward_variant,
+        const std::string& peer_path) {
   ATTNCAMP_CHECK(attncamp::cuda_device_count() > 0, "attention_bench needs a CUDA device; none is visible");
   const std::map<std::string, double> peer = attncamp::bench::read_peer(peer_path, "attention_torch.py");
   attncamp::Stream stream(0);
@@ -93,6 +139,16 @@ int run(int warmup, int iters, bool causal, const std::string& impl, const std::
   attncamp::ops::AttentionOptions opt;
   opt.causal = causal;
   opt.impl = parse_impl(impl);
+  opt.forward_variant = forward_variant;
+  opt.backward_variant = backward_variant;
+  const bool tensor_cores = opt.impl != attncamp::ops::AttentionImpl::kSimple;  // bf16, D 64 and 128
+  for (const auto pass : {attncamp::ops::AttentionPass::kForward, attncamp::ops::AttentionPass::kBackward}) {
+    if (!tensor_cores) break;
+    const std::vector<std::string> names = attncamp::ops::attention_mma_variants(pass, DType::kBF16, 64);
+    std::printf("%s variants at D = 64:", pass == attncamp::ops::AttentionPass::kForward ? "forward" : "backward");
+    for (size_t i = 0; i < names.size(); ++i) std::printf(" %zu: %s;", i, names[i].c_str());
+    std::printf("\n");
+  }
   struct Row {
     std::string what, peer_key, shape;
     double ms, tflops;
@@ -108,6 +164,12 @@ int run(int warmup, int iters, bool causal, const std::string& impl, const std::
         {label("fwdbwd", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_ms, tflops(3.5 * fwd_flops, t.fwdbwd_ms)});
     rows.push_back({label("fwdbwd-det", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_det_ms,
                     tflops(3.5 * fwd_flops, t.fwdbwd_det_ms)});
+    if (tensor_cores) {
+      rows.push_back(
+          {label("fwd-tuned", c), label("fwd", c), shape_label(c), t.fwd_tuned_ms, tflops(fwd_flops, t.fwd_tuned_ms)});
+      rows.push_back({label("fwdbwd-tuned", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_tuned_ms,
+                      tflops(3.5 * fwd_flops, t.fwdbwd_tuned_ms)});
+    }
   }
   std::printf("\nbf16 attention (%s kernels%s), B*S = %lld tokens, H*D = %lld, mean of %d runs\n", impl.c_str(),
               causal ? ", causal" : "", static_cast<long long>(kTokens), static_cast<long long>(kModelDim), iters);
@@ -121,6 +183,10 @@ int run(int warmup, int iters, bool causal, const std::string& impl, const std::
       std::printf("%-22s %-18s %10.4f %10.1f %12.1f %7.2f\n", r.what.c_str(), r.shape.c_str(), r.ms, r.tflops,
                   it->second, r.tflops / it->second);
     }
+  }
+  if (tensor_cores) {
+    std::printf("\nautotuned tile shapes (fwd-tuned, fwdbwd-tuned rows; variant: time of one call):\n");
+    for (const std::string& line : attncamp::ops::attention_autotune_report()) std::printf("  %s\n", line.c_str());
   }
   return 0;
 }
@@ -137,9 +203,16 @@ int main(int argc, char** argv) {
   app.add_flag("--causal", causal, "causal masking (FLOPs counted as half)");
   app.add_option("--impl", impl, "kernel family: auto, simple or mma")->check(CLI::IsMember({"auto", "simple", "mma"}));
   app.add_option("--peer", peer, "TSV written by benchmarks/peers/attention_torch.py --tsv (adds peer and ratio)");
+  int forward_variant = -1, backward_variant = -1;
+  app.add_option("--forward-variant", forward_variant,
+                 "tensor-core forward tile shape for the fwd and fwdbwd rows (index printed first; -1: default)")
+      ->check(CLI::Range(-1, 64));
+  app.add_option("--backward-variant", backward_variant,
+                 "atomic-dQ backward tile shape for the fwdbwd rows (index printed first; -1: default)")
+      ->check(CLI::Range(-1, 64));
   CLI11_PARSE(app, argc, argv);
   try {
-    return run(warmup, iters, causal, impl, peer);
+    return run(warmup, iters, causal, impl, forward_variant, backward_variant, peer);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "attention_bench: %s\n", e.what());
     return 1;

@@ -24,7 +24,7 @@
 
 #include "benchmarks/gpu/bench_util.h"
 #include "ops/attention.h"
-#include "ops/cuda/attention_mma_launchers.cuh"
+#include "ops/cuda/attention_mma_variants.cuh"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
 #include "runtime/half.h"
@@ -114,20 +114,21 @@ struct Tuner {
     return attncamp::bench::time_ms(fn, warmup, iters, timer_stream);
   }
 
-  template <class C>
-  static std::string shape_name() {
-    return "<" + std::to_string(C::kHeadDim) + "," + std::to_string(C::kRowTiles) + "," +
-           std::to_string(C::kThreads / 32) + "w" +
-           (C::kBlocksPerSm > 1 ? "," + std::to_string(C::kBlocksPerSm) + "b" : "") + ">";
+  // out and lse of the shipped forward shape (which the reference backward read), untimed.
+  void shipped_forward(Problem& p) const {
+    switch (p.c.d) {
+      case 64: attn::launch_mma_forward<bf16, attn::MmaFwdShape<64>>(p.args, stream); break;
+      case 128: attn::launch_mma_forward<bf16, attn::MmaFwdShape<128>>(p.args, stream); break;
+      default: ATTNCAMP_THROW("attention_tune: no case has head dim ", p.c.d);
+    }
   }
-
   template <class C>
   void fwd(Problem& p) const {
     if (C::kHeadDim != p.c.d) return;
     auto run = [&] { attn::launch_mma_forward<bf16, C>(p.args, stream); };
     const double ms = time(run);
-    row(C::kPipelined ? "fwd-p" : "fwd", shape_name<C>() + " n" + std::to_string(C::kKeys), p, ms, p.fwd_flops(),
-        max_diff(p.out, p.out2));
+    row(C::kPipelined ? "fwd-p" : "fwd", attn::tile_shape_name<C>() + " n" + std::to_string(C::kKeys), p, ms,
+        p.fwd_flops(), max_diff(p.out, p.out2));
   }
   template <class C>
   void dkdv(Problem& p) const {
@@ -135,7 +136,7 @@ struct Tuner {
     attn::launch_delta(p.args, stream);  // delta from the candidate forward's out (= reference's)
     auto run = [&] { attn::launch_mma_dkdv<bf16, C>(p.args, stream); };
     const double ms = time(run);
-    row("dkdv", shape_name<C>() + " q" + std::to_string(C::kTileQueries), p, ms, 2.0 * p.fwd_flops(),
+    row("dkdv", attn::tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries), p, ms, 2.0 * p.fwd_flops(),
         std::max(max_diff(p.dk, p.dk2), max_diff(p.dv, p.dv2)));
   }
   template <class C>
@@ -146,7 +147,7 @@ struct Tuner {
     a.dq_accum = p.dq_accum.data<float>();
     auto run = [&] { attn::launch_mma_backward_atomic_dq<bf16, C>(a, stream); };
     const double ms = time(run);
-    row("dkdvq", shape_name<C>() + " q" + std::to_string(C::kTileQueries), p, ms, 2.5 * p.fwd_flops(),
+    row("dkdvq", attn::tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries), p, ms, 2.5 * p.fwd_flops(),
         std::max({max_diff(p.dk, p.dk2), max_diff(p.dv, p.dv2), max_diff(p.dq, p.dq2)}));
   }
   template <class C>
@@ -154,7 +155,8 @@ struct Tuner {
     if (C::kHeadDim != p.c.d) return;
     auto run = [&] { attn::launch_mma_dq<bf16, C>(p.args, stream); };
     const double ms = time(run);
-    row("dq", shape_name<C>() + " n" + std::to_string(C::kTileKeys), p, ms, 1.5 * p.fwd_flops(), max_diff(p.dq, p.dq2));
+    row("dq", attn::tile_shape_name<C>() + " n" + std::to_string(C::kTileKeys), p, ms, 1.5 * p.fwd_flops(),
+        max_diff(p.dq, p.dq2));
   }
 };
 
@@ -167,29 +169,31 @@ using KV = attn::MmaDkdvConfig<D, T, Q, W, B>;
 template <int D, int T, int N, int W, int B = 1>
 using DQ = attn::MmaDqConfig<D, T, N, W, B>;
 
+// Every variant of a list (the library's MmaFwdVariants, MmaBwdVariants).
+template <class... C>
+void fwd_all(Problem& p, const Tuner& t, attn::TileList<C...> /*variants*/) {
+  (t.fwd<C>(p), ...);
+}
+template <class... C>
+void dkdvq_all(Problem& p, const Tuner& t, attn::TileList<C...> /*variants*/) {
+  (t.dkdvq<C>(p), ...);
+}
+
 void sweep(Problem& p, const Tuner& t) {
-  // Forward first: the backward candidates read its out and lse, so the shipped shape of each
-  // head dim runs last.
+  // Shapes beyond the library's variants: one 16-row tile of 64 keys (the shape before d37575f),
+  // 2 tiles of 32 keys, 128-key tiles, 8 warps, FlashAttention-2's hdim-64 tile (128 x 128;
+  // spills 60 bytes), one tile of 32 keys at D = 128.
   t.fwd<F<64, 1, 64, 4>>(p);
-  t.fwd<F<64, 1, 64, 4, 4>>(p);
   t.fwd<F<64, 2, 32, 4>>(p);
   t.fwd<F<64, 2, 32, 4, 3>>(p);
   t.fwd<F<64, 1, 128, 4>>(p);
   t.fwd<F<64, 1, 64, 8>>(p);
-  t.fwd<F<64, 2, 128, 4>>(p);  // FlashAttention-2's hdim-64 tile (128 x 128); spills 60 bytes
-  // Two warps per block: twice the K/V traffic from L2, but four blocks per SM whose per-tile
-  // __syncthreads are independent, so one block's softmax can overlap another's mma.
-  t.fwd<F<64, 2, 64, 2>>(p);
-  t.fwd<F<128, 2, 32, 2>>(p);
-  // Next tile's scores in flight during this tile's softmax (two score arrays: small tiles only).
-  t.fwd<FP<64, 2, 32, 4>>(p);
-  t.fwd<FP<64, 1, 64, 4>>(p);
-  t.fwd<FP<64, 1, 64, 4, 3>>(p);
-  t.fwd<FP<128, 1, 64, 4>>(p);
-  t.fwd<F<64, 2, 64, 4>>(p);
+  t.fwd<F<64, 2, 128, 4>>(p);
   t.fwd<F<128, 1, 32, 4>>(p);
-  t.fwd<F<128, 1, 64, 4>>(p);
-  t.fwd<F<128, 2, 32, 4>>(p);
+  fwd_all(p, t, attn::MmaFwdVariants<64>{});
+  fwd_all(p, t, attn::MmaFwdVariants<128>{});
+  t.shipped_forward(p);  // the backward candidates read out and lse: the shipped forward's
+  // The deterministic backward's kernels.
   t.dkdv<KV<64, 1, 64, 4>>(p);
   t.dkdv<KV<64, 1, 32, 4, 3>>(p);
   t.dkdv<KV<64, 2, 32, 8>>(p);
@@ -199,15 +203,6 @@ void sweep(Problem& p, const Tuner& t) {
   t.dkdv<KV<128, 1, 16, 4>>(p);
   t.dkdv<KV<128, 1, 32, 8>>(p);
   t.dkdv<KV<128, 1, 32, 4>>(p);
-  t.dkdvq<KV<64, 2, 32, 4>>(p);
-  t.dkdvq<KV<64, 1, 64, 4>>(p);
-  t.dkdvq<KV<64, 1, 32, 4, 3>>(p);
-  t.dkdvq<KV<64, 2, 32, 8>>(p);
-  t.dkdvq<KV<64, 2, 32, 2>>(p);
-  t.dkdvq<KV<128, 1, 32, 2>>(p);
-  t.dkdvq<KV<128, 1, 16, 4>>(p);
-  t.dkdvq<KV<128, 1, 32, 8>>(p);
-  t.dkdvq<KV<128, 1, 32, 4>>(p);
   t.dq<DQ<64, 1, 64, 4>>(p);
   t.dq<DQ<64, 1, 32, 4, 4>>(p);
   t.dq<DQ<64, 2, 32, 4>>(p);
@@ -215,6 +210,9 @@ void sweep(Problem& p, const Tuner& t) {
   t.dq<DQ<64, 1, 64, 4, 3>>(p);
   t.dq<DQ<128, 1, 64, 4>>(p);
   t.dq<DQ<128, 1, 32, 4>>(p);
+  // The atomic-dQ backward: the library's variants.
+  dkdvq_all(p, t, attn::MmaBwdVariants<64>{});
+  dkdvq_all(p, t, attn::MmaBwdVariants<128>{});
 }
 
 int run(int warmup, int iters, const std::string& only_case) {

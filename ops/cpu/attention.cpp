@@ -541,6 +541,17 @@ bool rows_aligned(const cuda::AttentionArgs& c) {
 // workspace on the call's device and stream).
 void run_cuda(cuda::AttentionArgs& c, const AttentionOptions& opt, bool backward) {
   c.impl = resolve_attention_impl(opt.impl, c.dtype, c.head_dim, rows_aligned(c));
+  const bool deterministic = resolve_attention_deterministic(opt.deterministic);
+  const int variant = backward ? opt.backward_variant : opt.forward_variant;
+  const char* field = backward ? "backward_variant" : "forward_variant";
+  ATTNCAMP_CHECK(variant >= -1, "attention ", field, " must be -1 (default) or a variant index, got ", variant);
+  ATTNCAMP_CHECK(variant == -1 || c.impl == AttentionImpl::kMma, "attention ", field, " ", variant,
+                 " picks a tensor-core kernel shape, but this call runs the simple kernels");
+  ATTNCAMP_CHECK(variant == -1 || !backward || !deterministic, "attention backward_variant ", variant,
+                 " picks an atomic-dQ backward shape, but the backward is deterministic (one shape)");
+  c.forward_variant = opt.forward_variant;
+  c.backward_variant = opt.backward_variant;
+  c.autotune = c.impl == AttentionImpl::kMma && !deterministic && attention_autotune_enabled();
   if (!backward) {
     cuda::attention_forward(c);
     return;
@@ -548,7 +559,7 @@ void run_cuda(cuda::AttentionArgs& c, const AttentionOptions& opt, bool backward
   Tensor delta = Tensor::empty({c.batch, c.heads, c.seq_q}, DType::kF32, Device::cuda(c.device));
   c.delta = delta.data<float>();
   Tensor dq_accum;
-  if (c.impl == AttentionImpl::kMma && !resolve_attention_deterministic(opt.deterministic)) {
+  if (c.impl == AttentionImpl::kMma && !deterministic) {
     dq_accum = Tensor::empty({c.batch, c.heads, c.seq_q, c.head_dim}, DType::kF32, Device::cuda(c.device));
     c.dq_accum = dq_accum.data<float>();
   }
@@ -589,6 +600,19 @@ AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64
 }
 
 bool resolve_attention_deterministic(bool requested) { return env::flag(env::kDeterministic) || requested; }
+
+bool attention_autotune_enabled() {
+  const bool deterministic = env::flag(env::kDeterministic);
+  return env::flag(env::kAttentionAutotune) && !deterministic;
+}
+
+#ifndef ATTNCAMP_WITH_CUDA
+std::vector<std::string> attention_mma_variants(AttentionPass /*pass*/, DType /*dtype*/, int64_t /*head_dim*/) {
+  ATTNCAMP_THROW("attention_mma_variants: attncamp was built without CUDA (no tensor-core kernels)");
+}
+
+std::vector<std::string> attention_autotune_report() { return {}; }
+#endif
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                        const AttentionOptions& opt, Tensor& out, Tensor& lse) {

@@ -5,6 +5,8 @@
 #include <cuda_fp16.h>
 
 #include <climits>
+#include <string>
+#include <vector>
 
 #include "ops/attention.h"
 #include "ops/cuda/attention_launch.cuh"
@@ -25,12 +27,45 @@ void check_launchable(const AttentionArgs& a) {
 }
 
 template <typename Fn16>
-void on_16bit(const AttentionArgs& a, Fn16 fn) {
-  switch (a.dtype) {
+void on_16bit(DType dtype, Fn16 fn) {
+  switch (dtype) {
     case DType::kBF16: fn(__nv_bfloat16{}); break;
     case DType::kF16: fn(__half{}); break;
-    default: ATTNCAMP_THROW("tensor-core attention needs bf16 or f16, got ", dtype_name(a.dtype));
+    default: ATTNCAMP_THROW("tensor-core attention needs bf16 or f16, got ", dtype_name(dtype));
   }
+}
+
+// The variant of `variants` a call runs: the caller's index, else the autotuner's pick, else 0.
+int pick_variant(AttentionPass pass, const AttentionArgs& a, const std::vector<attn::MmaVariant>& variants,
+                 cudaStream_t stream) {
+  const bool fwd = pass == AttentionPass::kForward;
+  const int index = fwd ? a.forward_variant : a.backward_variant;
+  if (index >= 0) {
+    ATTNCAMP_CHECK(static_cast<size_t>(index) < variants.size(), "attention ",
+                   fwd ? "forward_variant " : "backward_variant ", index, " is out of range: ", dtype_name(a.dtype),
+                   " head dim ", a.head_dim, " has ", variants.size(), " tensor-core ", fwd ? "forward" : "backward",
+                   " shapes (attention_mma_variants)");
+    return index;
+  }
+  return a.autotune && variants.size() > 1 ? attn::autotuned_variant(pass, a, variants, stream) : 0;
+}
+
+template <typename T>
+void mma_forward(const AttentionArgs& a, cudaStream_t stream) {
+  const std::vector<attn::MmaVariant>& variants = attn::mma_forward_variants<T>(a.head_dim);
+  variants[pick_variant(AttentionPass::kForward, a, variants, stream)].launch(a, stream);
+}
+
+// The atomic-dQ backward when a.dq_accum is set (and there are queries: without them dk and dv
+// are 0, which the deterministic dK/dV kernel writes), else the deterministic one.
+template <typename T>
+void mma_backward(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.dq_accum == nullptr || a.seq_q == 0) {
+    attn::mma_backward_deterministic<T>(a, stream);
+    return;
+  }
+  const std::vector<attn::MmaVariant>& variants = attn::mma_backward_variants<T>(a.head_dim);
+  variants[pick_variant(AttentionPass::kBackward, a, variants, stream)].launch(a, stream);
 }
 
 }  // namespace
@@ -40,7 +75,7 @@ void attention_forward(const AttentionArgs& a) {
   check_launchable(a);
   cudaStream_t stream = attncamp::cuda::launch_stream(a.device);
   if (a.impl == AttentionImpl::kMma) {
-    on_16bit(a, [&](auto tag) { attn::mma_forward<decltype(tag)>(a, stream); });
+    on_16bit(a.dtype, [&](auto tag) { mma_forward<decltype(tag)>(a, stream); });
   } else {
     attn::simple_forward(a, stream);
   }
@@ -52,10 +87,26 @@ void attention_backward(const AttentionArgs& a) {
   cudaStream_t stream = attncamp::cuda::launch_stream(a.device);
   attn::launch_delta(a, stream);
   if (a.impl == AttentionImpl::kMma) {
-    on_16bit(a, [&](auto tag) { attn::mma_backward<decltype(tag)>(a, stream); });
+    on_16bit(a.dtype, [&](auto tag) { mma_backward<decltype(tag)>(a, stream); });
   } else {
     attn::simple_backward(a, stream);
   }
 }
 
 }  // namespace attncamp::ops::cuda
+
+namespace attncamp::ops {
+
+std::vector<std::string> attention_mma_variants(AttentionPass pass, DType dtype, int64_t head_dim) {
+  const std::vector<cuda::attn::MmaVariant>* variants = nullptr;
+  const bool fwd = pass == AttentionPass::kForward;
+  cuda::on_16bit(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    variants = fwd ? &cuda::attn::mma_forward_variants<T>(head_dim) : &cuda::attn::mma_backward_variants<T>(head_dim);
+  });
+  std::vector<std::string> names;
+  for (const cuda::attn::MmaVariant& v : *variants) names.push_back(v.name);
+  return names;
+}
+
+}  // namespace attncamp::ops

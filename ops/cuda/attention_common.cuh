@@ -71,6 +71,11 @@ __device__ __forceinline__ float lse_log2(const float* lse_row0, int i, int seq_
   return i < seq_q ? lse2_of(lse_row0[i], true) : INFINITY;
 }
 
+// A list of tile shapes (configurations of one kernel), the first being the launchers' default:
+// the variants a caller may pick by index or the autotuner times (attention_mma_variants.cuh).
+template <class... C>
+struct TileList {};
+
 // The tile shape every tensor-core attention kernel shares: kWarps warps per block, each owning
 // kTiles 16-row tiles of the block's rows (queries or keys), walking tiles of kWalk rows of the
 // other side; kMinBlocks is the __launch_bounds__ minimum of blocks per SM (it caps registers).

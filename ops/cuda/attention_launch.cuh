@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "ops/attention.h"
 #include "runtime/cuda/check.h"
@@ -38,11 +40,30 @@ void launch_delta(const AttentionArgs& a, cudaStream_t stream);
 void simple_forward(const AttentionArgs& a, cudaStream_t stream);
 void simple_backward(const AttentionArgs& a, cudaStream_t stream);  // after launch_delta
 
-// Tensor-core kernels, T = __nv_bfloat16 or __half: ops/cuda/attention_mma_fwd.cu and
-// ops/cuda/attention_mma_bwd_{bf16,f16}.cu.
+// A tensor-core kernel launcher for one tile shape, and its name (attention_mma_variants.cuh).
+using AttentionLaunch = void (*)(const AttentionArgs&, cudaStream_t);
+struct MmaVariant {
+  std::string name;  // e.g. "<64,2,4w> n64": see benchmarks/gpu/attention_tune.cu
+  AttentionLaunch launch;
+};
+
+// Tensor-core kernels, T = __nv_bfloat16 or __half (ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu):
+// the forward's tile-shape variants for a head dim (32, 64 or 128), the default first; the
+// atomic-dQ backward's (after launch_delta; a.dq_accum set); the deterministic backward (after
+// launch_delta).
 template <typename T>
-void mma_forward(const AttentionArgs& a, cudaStream_t stream);
+const std::vector<MmaVariant>& mma_forward_variants(int64_t head_dim);
 template <typename T>
-void mma_backward(const AttentionArgs& a, cudaStream_t stream);  // after launch_delta
+const std::vector<MmaVariant>& mma_backward_variants(int64_t head_dim);
+template <typename T>
+void mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream);
+
+// ops/cuda/attention_autotune.cu: index into `variants` of the fastest for the problem class of
+// `a` (kernel `pass`, dtype, device, head dim, causal, key mask, and B*H, Sq, Sk rounded up to
+// powers of 2), timed on `a`'s own buffers the first time the class is seen (which synchronizes
+// `stream`, the calling thread's current stream of a.device), then remembered for the process.
+// Runs every variant, so the caller launches the winner afterwards for the call's outputs.
+int autotuned_variant(AttentionPass pass, const AttentionArgs& a, const std::vector<MmaVariant>& variants,
+                      cudaStream_t stream);
 
 }  // namespace attncamp::ops::cuda::attn

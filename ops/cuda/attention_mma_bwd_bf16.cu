@@ -1,6 +1,9 @@
-// Tensor-core attention backward for bf16 (kernels: ops/cuda/attention_mma_bwd.cuh).
-#include "ops/cuda/attention_mma_bwd_launch.cuh"
+// Tensor-core attention backward launchers for bf16: the atomic-dQ backward's tile-shape variants
+// and the deterministic backward (kernels: ops/cuda/attention_mma_bwd.cuh; variants:
+// attention_mma_variants.cuh).
+#include "ops/cuda/attention_mma_variants.cuh"
 
 namespace attncamp::ops::cuda::attn {
-template void mma_backward<__nv_bfloat16>(const AttentionArgs&, cudaStream_t);
+template const std::vector<MmaVariant>& mma_backward_variants<__nv_bfloat16>(int64_t);
+template void mma_backward_deterministic<__nv_bfloat16>(const AttentionArgs&, cudaStream_t);
 }  // namespace attncamp::ops::cuda::attn

@@ -33,6 +33,30 @@ struct MmaFwdShapeFor {
 template <int kD>
 using MmaFwdShape = typename MmaFwdShapeFor<kD>::type;
 
+// The forward's tile-shape variants (MmaFwdShape first), picked by AttentionOptions::forward_variant
+// or timed by the autotuner ($ATTNCAMP_ATTENTION_AUTOTUNE). Each is also an attention_tune
+// candidate and checked in the CPU emulation (test_ops_emu_attention): at D = 64 two warps per block
+// (4 blocks per SM), a register cap for 4 blocks, 8 warps of one row tile, and the pipelined kernel (next tile's scores
+// issued before this tile's softmax) in three shapes; at D = 128 two warps, one row tile of 64
+// keys, and the pipelined kernel.
+template <int kD>
+struct MmaFwdVariantsFor {
+  using type = TileList<MmaFwdShape<kD>>;
+};
+template <>
+struct MmaFwdVariantsFor<64> {
+  using type = TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>,
+                        MmaFwdConfig<64, 1, 64, 8>, MmaFwdConfig<64, 2, 32, 4, 1, true>,
+                        MmaFwdConfig<64, 1, 64, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 3, true>>;
+};
+template <>
+struct MmaFwdVariantsFor<128> {
+  using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
+                        MmaFwdConfig<128, 1, 64, 4, 1, true>>;
+};
+template <int kD>
+using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
+
 // ---- Phases of one key tile, shared by both forward kernels. `s` holds a tile's scores as C
 // fragments: element e of n-block j of row tile mt is (row rows[mt][e / 2], key n0 + 8 j + 2 t + e % 2).
 

@@ -45,15 +45,18 @@ const std::vector<Case> kCases = {{1, 1, false, false},    {17, 17, true, true},
                                   {100, 57, true, false},  {33, 100, false, true}, {257, 257, true, true},
                                   {257, 64, false, false}, {1, 257, true, true}};
 
-// Forward and backward on the GPU in `dt` with kernel family `impl`, outputs as host f64.
-Result run_gpu(const Inputs& in, bool causal, AttentionImpl impl, DType dt, bool deterministic = false) {
+// Forward and backward on the GPU in `dt` with options `opt`, outputs as host f64.
+Result run_gpu(const Inputs& in, const ops::AttentionOptions& opt, DType dt) {
   Inputs g = map_inputs(in, [&](const Tensor& t) { return test::to_gpu(t, dt); });
   if (g.mask.defined()) g.mask = in.mask.to(Device::cuda(0));
+  return run_attention(g, opt, Device::cuda(0), dt);
+}
+Result run_gpu(const Inputs& in, bool causal, AttentionImpl impl, DType dt, bool deterministic = false) {
   ops::AttentionOptions opt;
   opt.causal = causal;
   opt.impl = impl;
   opt.deterministic = deterministic;
-  return run_attention(g, opt, Device::cuda(0), dt);
+  return run_gpu(in, opt, dt);
 }
 
 // One case in dtype `dt` on kernel family `impl`, checked as the file comment says.
@@ -162,6 +165,94 @@ TEST(CudaAttention, AtomicDqMatchesDeterministicBackward) {
   }
 }
 
+// Every tile-shape variant of the tensor-core kernels (picked by index), forward variants with
+// the default backward and backward variants after the default forward, on cases that cover
+// ragged tiles, causal and key masks, Sq != Sk and the packed entry points.
+TEST(CudaAttention, EveryMmaVariantMatchesCpuF64) {
+  ATTNCAMP_REQUIRE_GPU();
+  test::ScopedEnv deterministic(env::kDeterministic, "0");
+  uint64_t seed = 4000;
+  for (const int64_t d : {32, 64, 128}) {
+    for (const ops::AttentionPass pass : {ops::AttentionPass::kForward, ops::AttentionPass::kBackward}) {
+      const std::vector<std::string> names = ops::attention_mma_variants(pass, DType::kBF16, d);
+      for (size_t i = 0; i < names.size(); ++i) {
+        for (const auto& [c, packed] :
+             {std::pair{Case{257, 257, true, true}, true}, std::pair{kCases[3], false}, std::pair{kCases[4], false}}) {
+          SCOPED_TRACE(testing::Message()
+                       << (pass == ops::AttentionPass::kForward ? "forward " : "backward ") << i << " " << names[i]
+                       << " Sq=" << c.sq << " Sk=" << c.sk << " packed=" << packed);
+          ops::AttentionOptions opt;
+          opt.causal = c.causal;
+          opt.impl = AttentionImpl::kMma;
+          (pass == ops::AttentionPass::kForward ? opt.forward_variant : opt.backward_variant) = static_cast<int>(i);
+          const Inputs in = make_inputs(c, d, packed, seed += 10);
+          expect_lowp_match(in, c.causal, DType::kBF16, run_gpu(in, opt, DType::kBF16),
+                            pass == ops::AttentionPass::kForward ? Compared::kForward : Compared::kBackward);
+        }
+      }
+    }
+  }
+}
+
+// $ATTNCAMP_ATTENTION_AUTOTUNE=1: the first call of each class times the variants on its own
+// buffers (outputs poisoned first) and still returns the CPU's results; the report names the class
+// and the choice.
+TEST(CudaAttention, AutotunedCallsMatchCpuF64) {
+  ATTNCAMP_REQUIRE_GPU();
+  test::ScopedEnv deterministic(env::kDeterministic, "0");
+  test::ScopedEnv autotune(env::kAttentionAutotune, "1");
+  uint64_t seed = 4500;
+  for (const int64_t d : {64, 128}) {
+    for (const Case& c : {Case{300, 300, true, true}, Case{100, 57, false, false}}) {
+      SCOPED_TRACE(testing::Message() << "D=" << d << " Sq=" << c.sq << " Sk=" << c.sk);
+      const Inputs in = make_inputs(c, d, false, seed += 10);
+      for (int call = 0; call < 2; ++call) {  // tuned, then the remembered choice
+        expect_lowp_match(in, c.causal, DType::kBF16, run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16),
+                          Compared::kBoth);
+      }
+    }
+  }
+  const std::vector<std::string> report = ops::attention_autotune_report();
+  auto has = [&](const std::string& what) {
+    for (const std::string& line : report) {
+      if (line.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("forward bf16 D64 causal masked B*H<=4 Sq<=512 Sk<=512")) << testing::PrintToString(report);
+  EXPECT_TRUE(has("backward bf16 D128 B*H<=4 Sq<=128 Sk<=64")) << testing::PrintToString(report);
+}
+
+TEST(CudaAttention, VariantChoicesNameTheProblem) {
+  ATTNCAMP_REQUIRE_GPU();
+  test::ScopedEnv deterministic(env::kDeterministic, "0");
+  const Inputs in = map_inputs(make_inputs({9, 9, false, false}, 64, false, 5),
+                               [](const Tensor& t) { return test::to_gpu(t, DType::kBF16); });
+  Tensor out = Tensor::empty(in.q.shape(), DType::kBF16, Device::cuda(0));
+  Tensor lse = Tensor::empty({kBatch, kHeads, 9}, DType::kF32, Device::cuda(0));
+  Tensor dq = Tensor::empty(in.q.shape(), DType::kBF16, Device::cuda(0));
+  Tensor dk = Tensor::empty(in.q.shape(), DType::kBF16, Device::cuda(0));
+  Tensor dv = Tensor::empty(in.q.shape(), DType::kBF16, Device::cuda(0));
+  ops::AttentionOptions opt;
+  opt.forward_variant = 99;
+  test::expect_error([&] { ops::attention_forward(in.q, in.k, in.v, Tensor(), opt, out, lse); },
+                     {"forward_variant 99", "out of range", "bf16", "head dim 64"});
+  opt.forward_variant = -1;
+  opt.impl = AttentionImpl::kSimple;
+  opt.backward_variant = 1;
+  ops::attention_forward(in.q, in.k, in.v, Tensor(), opt, out, lse);  // the forward ignores backward_variant
+  test::expect_error([&] { ops::attention_backward(in.q, in.k, in.v, Tensor(), opt, out, lse, out, dq, dk, dv); },
+                     {"backward_variant 1", "simple"});
+  opt.impl = AttentionImpl::kMma;
+  opt.deterministic = true;
+  test::expect_error([&] { ops::attention_backward(in.q, in.k, in.v, Tensor(), opt, out, lse, out, dq, dk, dv); },
+                     {"backward_variant 1", "deterministic"});
+  opt.deterministic = false;
+  opt.backward_variant = -2;
+  test::expect_error([&] { ops::attention_backward(in.q, in.k, in.v, Tensor(), opt, out, lse, out, dq, dk, dv); },
+                     {"backward_variant", "-2"});
+}
+
 TEST(CudaAttention, DeviceChecksNameTheProblem) {
   ATTNCAMP_REQUIRE_GPU();
   const Inputs in = map_inputs(make_inputs({9, 9, false, false}, 32, false, 5),
@@ -192,6 +283,50 @@ TEST(CudaAttention, DeterministicFollowsOptionAndEnvironment) {
   EXPECT_TRUE(ops::resolve_attention_deterministic(true));
   setenv(env::kDeterministic, "yes", 1);
   test::expect_error([] { ops::resolve_attention_deterministic(false); }, {env::kDeterministic, "0 or 1", "yes"});
+}
+
+// Host-side switch of the autotuner: runs on every machine.
+TEST(CudaAttention, AutotuneFollowsTheEnvironment) {
+  test::ScopedEnv deterministic(env::kDeterministic, "0");
+  {
+    test::ScopedEnv autotune(env::kAttentionAutotune, nullptr);
+    EXPECT_FALSE(ops::attention_autotune_enabled());
+  }
+  {
+    test::ScopedEnv autotune(env::kAttentionAutotune, "1");
+    EXPECT_TRUE(ops::attention_autotune_enabled());
+    test::ScopedEnv det(env::kDeterministic, "1");
+    EXPECT_FALSE(ops::attention_autotune_enabled());
+  }
+  test::ScopedEnv bad(env::kAttentionAutotune, "on");
+  test::expect_error([] { ops::attention_autotune_enabled(); }, {env::kAttentionAutotune, "0 or 1", "on"});
+}
+
+// The variant lists are host data (no device is touched): the default first, named by tile shape.
+TEST(CudaAttention, MmaVariantsListTheDefaultFirst) {
+#ifdef ATTNCAMP_WITH_CUDA
+  using ops::AttentionPass;
+  const std::vector<std::string> fwd = ops::attention_mma_variants(AttentionPass::kForward, DType::kBF16, 64);
+  ASSERT_GE(fwd.size(), 2u);
+  EXPECT_EQ(fwd[0], "<64,2,4w> n64");
+  EXPECT_EQ(fwd, ops::attention_mma_variants(AttentionPass::kForward, DType::kF16, 64));
+  const std::vector<std::string> bwd = ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 128);
+  ASSERT_GE(bwd.size(), 2u);
+  EXPECT_EQ(bwd[0], "<128,1,4w> q32");
+  for (const auto& list : {fwd, bwd}) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) EXPECT_NE(list[i], list[j]) << "variants " << j << " and " << i;
+    }
+  }
+  EXPECT_EQ(ops::attention_mma_variants(AttentionPass::kForward, DType::kBF16, 32).size(), 1u);
+  test::expect_error([] { ops::attention_mma_variants(AttentionPass::kForward, DType::kF32, 64); },
+                     {"bf16 or f16", "f32"});
+  test::expect_error([] { ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 48); },
+                     {"head dim", "48"});
+#else
+  test::expect_error([] { ops::attention_mma_variants(ops::AttentionPass::kForward, DType::kBF16, 64); },
+                     {"without CUDA"});
+#endif
 }
 
 // Host-side kernel choice: runs on every machine.

@@ -265,40 +265,45 @@ TEST(EmuAttention, MmaF16MatchesCpu) {
   check_all<__half>({64}, cases, Pass::kBackwardAtomicDq);
 }
 
-// Other tile shapes (benchmarks/gpu/attention_tune.cu's candidates: 2 and 8 warps, 128-key
-// forward tiles, 4 query row tiles in the dQ split, the pipelined forward) on a causal masked
-// case, a causal ragged one and an unmasked one whose full tiles take the unmasked path.
+// Every tile-shape variant the library can pick (MmaFwdVariants, MmaBwdVariants: by index or by
+// the autotuner; 2 and 8 warps, 64-key dK/dV row tiles, 4 query row tiles in the dQ split, the
+// pipelined forward) on a causal masked case, a causal ragged one and an unmasked one whose full
+// tiles take the unmasked path: forward variants with the default backward shape and backward
+// variants after the default forward.
 template <class Fwd, class Dkdvq>
-void check_shapes() {
+void check_shapes(Pass pass) {
   static_assert(Fwd::kHeadDim == Dkdvq::kHeadDim, "one head dim per check");
   constexpr int kD = Fwd::kHeadDim;
   uint64_t seed = 5000;
   size_t run = 0;
   for (const Case& c : {kCases[5], kCases[3], kCases[4]}) {
-    for (const Pass pass : {Pass::kForward, Pass::kBackwardAtomicDq}) {
-      const Sched& sched = kScheds[run++ % kScheds.size()];
-      SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
-                                      << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "") << ", dkdvq <"
-                                      << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
-                                      << Dkdvq::kTileQueries << " Sq=" << c.sq << " Sk=" << c.sk
-                                      << " schedule=" << sched.name);
-      const Inputs in = make_inputs(c, kD, false, seed += 10);
-      Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
-      run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);
-      expect_lowp_match(in, c.causal, DType::kBF16, collect(r, in, pass),
-                        pass == Pass::kForward ? Compared::kForward : Compared::kBackward);
-    }
+    const Sched& sched = kScheds[run++ % kScheds.size()];
+    SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
+                                    << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "") << ", dkdvq <"
+                                    << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q" << Dkdvq::kTileQueries
+                                    << " Sq=" << c.sq << " Sk=" << c.sk << " schedule=" << sched.name);
+    const Inputs in = make_inputs(c, kD, false, seed += 10);
+    Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
+    run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);
+    expect_lowp_match(in, c.causal, DType::kBF16, collect(r, in, pass),
+                      pass == Pass::kForward ? Compared::kForward : Compared::kBackward);
   }
 }
 
-TEST(EmuAttention, TuneCandidateShapesMatchCpu) {
-  check_shapes<attn::MmaFwdConfig<64, 2, 64, 2>, attn::MmaDkdvConfig<64, 2, 32, 2>>();
-  check_shapes<attn::MmaFwdConfig<64, 2, 128, 4>, attn::MmaDkdvConfig<64, 2, 32, 8>>();
-  check_shapes<attn::MmaFwdConfig<64, 1, 64, 8>, attn::MmaDkdvConfig<64, 1, 64, 4>>();
-  check_shapes<attn::MmaFwdConfig<128, 2, 32, 2>, attn::MmaDkdvConfig<128, 1, 32, 2>>();
-  check_shapes<attn::MmaFwdConfig<64, 2, 32, 4, 1, true>, attn::MmaDkdvConfig<64, 1, 32, 4, 3>>();
-  check_shapes<attn::MmaFwdConfig<64, 1, 64, 4, 3, true>, attn::MmaDkdvConfig<64, 2, 32, 4>>();
-  check_shapes<attn::MmaFwdConfig<128, 1, 64, 4, 1, true>, attn::MmaDkdvConfig<128, 1, 16, 4>>();
+template <int kD, class... Fwd>
+void check_forward_variants(attn::TileList<Fwd...> /*variants*/) {
+  (check_shapes<Fwd, typename attn::MmaBwdShape<kD>::Dkdvq>(Pass::kForward), ...);
+}
+template <int kD, class... Dkdvq>
+void check_backward_variants(attn::TileList<Dkdvq...> /*variants*/) {
+  (check_shapes<attn::MmaFwdShape<kD>, Dkdvq>(Pass::kBackwardAtomicDq), ...);
+}
+
+TEST(EmuAttention, EveryTileShapeVariantMatchesCpu) {
+  check_forward_variants<64>(attn::MmaFwdVariants<64>{});
+  check_forward_variants<128>(attn::MmaFwdVariants<128>{});
+  check_backward_variants<64>(attn::MmaBwdVariants<64>{});
+  check_backward_variants<128>(attn::MmaBwdVariants<128>{});
 }
 
 // The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
