@@ -39,30 +39,27 @@ std::vector<MmaVariant> backward_variant_list(TileList<C...> /*shapes*/) {
   return {MmaVariant{dkdv_shape_name<C>(), &launch_mma_backward_atomic_dq<T, C>}...};
 }
 
+// The list of lists[0..2] (head dims 32, 64, 128) for head_dim.
+inline const std::vector<MmaVariant>& for_head_dim(const std::vector<MmaVariant> (&lists)[3], int64_t head_dim) {
+  ATTNCAMP_CHECK(head_dim == 32 || head_dim == 64 || head_dim == 128,
+                 "tensor-core attention supports head dim 32, 64 or 128, got ", head_dim);
+  return lists[head_dim == 32 ? 0 : head_dim == 64 ? 1 : 2];
+}
+
 template <typename T>
 const std::vector<MmaVariant>& mma_forward_variants(int64_t head_dim) {
-  static const std::vector<MmaVariant> d32 = forward_variant_list<T>(MmaFwdVariants<32>{});
-  static const std::vector<MmaVariant> d64 = forward_variant_list<T>(MmaFwdVariants<64>{});
-  static const std::vector<MmaVariant> d128 = forward_variant_list<T>(MmaFwdVariants<128>{});
-  switch (head_dim) {
-    case 32: return d32;
-    case 64: return d64;
-    case 128: return d128;
-    default: ATTNCAMP_THROW("tensor-core attention supports head dim 32, 64 or 128, got ", head_dim);
-  }
+  static const std::vector<MmaVariant> lists[3] = {forward_variant_list<T>(MmaFwdVariants<32>{}),
+                                                   forward_variant_list<T>(MmaFwdVariants<64>{}),
+                                                   forward_variant_list<T>(MmaFwdVariants<128>{})};
+  return for_head_dim(lists, head_dim);
 }
 
 template <typename T>
 const std::vector<MmaVariant>& mma_backward_variants(int64_t head_dim) {
-  static const std::vector<MmaVariant> d32 = backward_variant_list<T>(MmaBwdVariants<32>{});
-  static const std::vector<MmaVariant> d64 = backward_variant_list<T>(MmaBwdVariants<64>{});
-  static const std::vector<MmaVariant> d128 = backward_variant_list<T>(MmaBwdVariants<128>{});
-  switch (head_dim) {
-    case 32: return d32;
-    case 64: return d64;
-    case 128: return d128;
-    default: ATTNCAMP_THROW("tensor-core attention supports head dim 32, 64 or 128, got ", head_dim);
-  }
+  static const std::vector<MmaVariant> lists[3] = {backward_variant_list<T>(MmaBwdVariants<32>{}),
+                                                   backward_variant_list<T>(MmaBwdVariants<64>{}),
+                                                   backward_variant_list<T>(MmaBwdVariants<128>{})};
+  return for_head_dim(lists, head_dim);
 }
 
 template <typename T, int kD>
