@@ -17,6 +17,8 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "data/checkpoint.h"
 #include "data/device_feeder.h"
@@ -30,6 +32,7 @@
 #include "launch/schedule.h"
 #include "launch/tensorboard.h"
 #include "models/optimizer.h"
+#include "ops/attention.h"
 #include "ops/clip_grad.h"
 #include "ops/cross_entropy.h"
 #include "ops/reduce.h"
@@ -457,6 +460,7 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
   // Host batches come from one pool across epochs (page-locked when training on a GPU).
   const std::shared_ptr<data::TensorPool> pool = host_pool(prec.device);
   double step_seconds = 0, wait_seconds = 0;
+  size_t autotune_lines = 0;  // of ops::attention_autotune_report() printed
   bool stop = st.step >= last_step;
   while (!stop && st.epoch < epochs && st.step < last_step) {
     // This rank's micro-batches of the epoch in the loop's order (data::rank_batches leaves out
@@ -621,6 +625,12 @@ TrainResult Trainer::run(const std::string& resume, Communicator* given_comm) {
         }
         events->flush();
         metrics_log.flush();
+        // ATTNCAMP_ATTENTION_AUTOTUNE=1: the attention tile shapes this rank's autotuner chose so far.
+        const std::vector<std::string> tuned = ops::attention_autotune_report();
+        for (; autotune_lines < tuned.size(); ++autotune_lines) {
+          std::printf("attention autotune: %s\n", tuned[autotune_lines].c_str());
+        }
+        std::fflush(stdout);
       }
       ++st.epoch;
       st.step_in_epoch = 0;
