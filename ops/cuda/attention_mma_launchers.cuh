@@ -1,6 +1,6 @@
 // Host launchers of the tensor-core attention kernels for a given tile shape (CUDA translation
 // units only). The kernel headers hold device code alone, so tests/emu can compile them for its CPU
-// emulation; the dispatch by head dim is in attention_mma_fwd.cu and attention_mma_bwd_launch.cuh.
+// emulation; the variant lists and the dispatch by head dim are in attention_mma_variants.cuh.
 #pragma once
 
 #include <algorithm>
