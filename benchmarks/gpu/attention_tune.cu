@@ -105,7 +105,7 @@ struct Tuner {
   const attncamp::Stream& timer_stream;
 
   void row(const char* kernel, const std::string& shape, const Problem& p, double ms, double flops, double diff) const {
-    std::printf("%-6s %-16s %-10s %9.4f %8.1f %10.2e\n", kernel, shape.c_str(), p.c.name, ms,
+    std::printf("%-6s %-34s %-10s %9.4f %8.1f %10.2e\n", kernel, shape.c_str(), p.c.name, ms,
                 flops / (ms * 1e-3) * 1e-12, diff);
     std::fflush(stdout);
   }
@@ -127,8 +127,7 @@ struct Tuner {
     if (C::kHeadDim != p.c.d) return;
     auto run = [&] { attn::launch_mma_forward<bf16, C>(p.args, stream); };
     const double ms = time(run);
-    row(C::kPipelined ? "fwd-p" : "fwd", attn::tile_shape_name<C>() + " n" + std::to_string(C::kKeys), p, ms,
-        p.fwd_flops(), max_diff(p.out, p.out2));
+    row(C::kPipelined ? "fwd-p" : "fwd", attn::forward_shape_name<C>(), p, ms, p.fwd_flops(), max_diff(p.out, p.out2));
   }
   template <class C>
   void dkdv(Problem& p) const {
@@ -228,7 +227,7 @@ int run(int warmup, int iters, const std::string& only_case) {
   std::printf(
       "bf16 attention kernel tile shapes, mean of %d runs (<D,row tiles per warp,warps> keys|queries per tile)\n",
       iters);
-  std::printf("%-6s %-16s %-10s %9s %8s %10s\n", "kernel", "tile shape", "case", "ms", "TFLOP/s", "max|diff|");
+  std::printf("%-6s %-34s %-10s %9s %8s %10s\n", "kernel", "tile shape", "case", "ms", "TFLOP/s", "max|diff|");
   for (const Case& c : cases) {
     if (!only_case.empty() && only_case != c.name) continue;
     Problem p(c);

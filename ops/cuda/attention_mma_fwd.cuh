@@ -13,12 +13,15 @@
 namespace attncamp::ops::cuda::attn {
 
 // Tile shape of the forward kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per tile;
-// kPipelined selects mma_forward_pipelined_kernel (below).
-template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1, bool kPipelinedLoop = false>
+// kPipelined selects mma_forward_pipelined_kernel (below); kQInSmem reads the Q fragments from
+// shared memory for every key tile (as FlashAttention-2 does) instead of holding them in
+// registers, which frees kTiles * kD / 4 registers per thread for larger key tiles.
+template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1, bool kPipelinedLoop = false,
+          bool kQFromSmem = false>
 struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
   static constexpr int kM = Base::kBlockRows, kKeys = kN;  // queries per block, keys per tile
-  static constexpr bool kPipelined = kPipelinedLoop;
+  static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = kQFromSmem;
   // sQ [kM][kStride], sK and sV [2][kN][kStride] (16-bit), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };
@@ -35,24 +38,29 @@ using MmaFwdShape = typename MmaFwdShapeFor<kD>::type;
 
 // The forward's tile-shape variants (MmaFwdShape first), picked by AttentionOptions::forward_variant
 // or timed by the autotuner ($ATTNCAMP_ATTENTION_AUTOTUNE). Each is also an attention_tune
-// candidate and checked in the CPU emulation (test_ops_emu_attention): at D = 64 two warps per block
-// (4 blocks per SM), a register cap for 4 blocks, 8 warps of one row tile, and the pipelined kernel (next tile's scores
-// issued before this tile's softmax) in three shapes; at D = 128 two warps, one row tile of 64
-// keys, and the pipelined kernel.
+// candidate and checked in the CPU emulation (test_ops_emu_attention). At D = 64: two warps per
+// block (4 blocks per SM), a register cap for 4 blocks, 8 warps of one row tile, the pipelined
+// kernel (next tile's scores issued before this tile's softmax) in three shapes, and with Q read
+// from shared memory (kQInSmem): FlashAttention-2's 128 x 128 tile (254 registers), 3 blocks per
+// SM (168 registers, 4 bytes spilled) and the pipelined kernel on 64-key tiles (255). At D = 128:
+// two warps, one row tile of 64 keys, the pipelined kernel, and the default shape with Q in shared
+// memory (242 registers where the default uses 255 and spills 16 bytes).
 template <int kD>
 struct MmaFwdVariantsFor {
   using type = TileList<MmaFwdShape<kD>>;
 };
 template <>
 struct MmaFwdVariantsFor<64> {
-  using type = TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>,
-                        MmaFwdConfig<64, 1, 64, 8>, MmaFwdConfig<64, 2, 32, 4, 1, true>,
-                        MmaFwdConfig<64, 1, 64, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 3, true>>;
+  using type =
+      TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>, MmaFwdConfig<64, 1, 64, 8>,
+               MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
+               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 128, 4, 1, false, true>,
+               MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>>;
 };
 template <>
 struct MmaFwdVariantsFor<128> {
   using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
-                        MmaFwdConfig<128, 1, 64, 4, 1, true>>;
+                        MmaFwdConfig<128, 1, 64, 4, 1, true>, MmaFwdConfig<128, 2, 32, 4, 1, false, true>>;
 };
 template <int kD>
 using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
@@ -62,9 +70,9 @@ using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
 
 // s = Q K^T for the key tile at skj: B[k = d][n = key] = K[key][d], two 8-key n-blocks per ldmatrix,
 // each feeding the warp's kTiles row tiles.
-template <typename T, class C>
-__device__ __forceinline__ void fwd_scores(float (&s)[C::kRowTiles][C::kKeys / 8][4],
-                                           const uint32_t (&qa)[C::kRowTiles][C::kHeadDim / 16][4], const T* skj,
+// Q's A fragments come from `rows` (FwdRows: registers, or shared memory with C::kQInSmem).
+template <typename T, class C, class Rows>
+__device__ __forceinline__ void fwd_scores(float (&s)[C::kRowTiles][C::kKeys / 8][4], const Rows& rows, const T* skj,
                                            int lane) {
   constexpr int kD = C::kHeadDim, kN = C::kKeys, kS = C::kStride, kTiles = C::kRowTiles;
 #pragma unroll
@@ -74,14 +82,17 @@ __device__ __forceinline__ void fwd_scores(float (&s)[C::kRowTiles][C::kKeys / 8
   }
 #pragma unroll
   for (int kk = 0; kk < kD / 16; ++kk) {
+    uint32_t qa[kTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) rows.q_frag(qa[mt], mt, kk, lane);
 #pragma unroll
     for (int nb = 0; nb < kN / 16; ++nb) {
       uint32_t kb[4];
       ldmatrix_x4(kb, skj + (nb * 16 + (lane / 16) * 8 + lane % 8) * kS + kk * 16 + ((lane / 8) % 2) * 8);
 #pragma unroll
       for (int mt = 0; mt < kTiles; ++mt) {
-        mma_16816<T>(s[mt][2 * nb], qa[mt][kk], kb[0], kb[1]);
-        mma_16816<T>(s[mt][2 * nb + 1], qa[mt][kk], kb[2], kb[3]);
+        mma_16816<T>(s[mt][2 * nb], qa[mt], kb[0], kb[1]);
+        mma_16816<T>(s[mt][2 * nb + 1], qa[mt], kb[2], kb[3]);
       }
     }
   }
@@ -174,7 +185,11 @@ __device__ __forceinline__ void fwd_accumulate(float (&o)[C::kRowTiles][C::kHead
 template <typename T, class C>
 struct FwdRows {
   static constexpr int kD = C::kHeadDim, kTiles = C::kRowTiles, kS = C::kStride;
-  uint32_t qa[kTiles][kD / 16][4];           // A fragments, per row tile and 16-wide slice of D
+  static constexpr bool kQInSmem = C::kQInSmem;
+  // A fragments of Q, per row tile and 16-wide slice of D (unused with kQInSmem: one element).
+  uint32_t qa[kQInSmem ? 1 : kTiles][kQInSmem ? 1 : kD / 16][4];
+  const T* sq_rows;                          // the warp's first Q row in shared memory
+  uint32_t sign;                             // sign bits folded into Q (below)
   float o[kTiles][kD / 8][4];                // C fragments of O, n-block dn = columns 8 dn ..
   float m_run[kTiles][2], l_run[kTiles][2];  // running max (base-2 units), this lane's part of the sum
   int rows[kTiles][2];                       // this thread's query rows (C fragment rows g, g + 8)
@@ -185,15 +200,14 @@ struct FwdRows {
   // scaling and exp2(s * sc - m) is one FFMA and one MUFU per score.
   __device__ __forceinline__ FwdRows(const AttentionArgs& p, const T* sq, int m0, int warp, int lane) {
     const int r0 = warp * 16 * kTiles;  // tile mt covers block rows r0 + 16 mt .. r0 + 16 mt + 15
-    const uint32_t sign = p.scale < 0 ? 0x80008000u : 0u;
+    sign = p.scale < 0 ? 0x80008000u : 0u;
+    sq_rows = sq + r0 * kS;
     sc = fabsf(p.scale) * kLog2e;
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt) {
+      if constexpr (!kQInSmem) {
 #pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
-        ldmatrix_x4(qa[mt][kk], sq + (r0 + 16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) qa[mt][kk][i] ^= sign;
+        for (int kk = 0; kk < kD / 16; ++kk) load_q(qa[mt][kk], mt, kk, lane);
       }
       rows[mt][0] = m0 + r0 + 16 * mt + lane / 4;
       rows[mt][1] = rows[mt][0] + 8;
@@ -201,6 +215,22 @@ struct FwdRows {
       l_run[mt][0] = l_run[mt][1] = 0.0f;
 #pragma unroll
       for (int dn = 0; dn < kD / 8; ++dn) o[mt][dn][0] = o[mt][dn][1] = o[mt][dn][2] = o[mt][dn][3] = 0.0f;
+    }
+  }
+
+  // The A fragment of Q's row tile mt, columns 16 kk .. 16 kk + 15, from shared memory.
+  __device__ __forceinline__ void load_q(uint32_t (&a)[4], int mt, int kk, int lane) const {
+    ldmatrix_x4(a, sq_rows + (16 * mt + lane % 16) * kS + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) a[i] ^= sign;
+  }
+  // The same fragment for fwd_scores: held in registers, or loaded again with kQInSmem.
+  __device__ __forceinline__ void q_frag(uint32_t (&a)[4], int mt, int kk, int lane) const {
+    if constexpr (kQInSmem) {
+      load_q(a, mt, kk, lane);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = qa[mt][kk][i];
     }
   }
 
@@ -311,7 +341,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
       cp_async_commit();
     }
     float s[C::kRowTiles][C::kKeys / 8][4];
-    fwd_scores<T, C>(s, w.qa, blk.k_buf(it), lane);
+    fwd_scores<T, C>(s, w, blk.k_buf(it), lane);
     if (blk.masked(p, it)) fwd_mask<C>(s, blk.flags(it), it * C::kKeys, w.rows, p.causal, t);
     fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
     fwd_accumulate<T, C>(w.o, s, blk.v_buf(it), lane);
@@ -341,7 +371,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_pipe
     return;
   }
   float s0[C::kRowTiles][C::kKeys / 8][4], s1[C::kRowTiles][C::kKeys / 8][4];
-  fwd_scores<T, C>(s0, w.qa, blk.k_buf(0), lane);
+  fwd_scores<T, C>(s0, w, blk.k_buf(0), lane);
   if (n_tiles > 1) blk.load_k(p, 1);
   cp_async_commit();
 
@@ -354,11 +384,11 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_pipe
     cp_async_commit();
     const bool masked = blk.masked(p, it);
     if (it + 1 < n_tiles && !masked) {
-      fwd_scores<T, C>(nxt, w.qa, blk.k_buf(it + 1), lane);
+      fwd_scores<T, C>(nxt, w, blk.k_buf(it + 1), lane);
       fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
       fwd_accumulate<T, C>(w.o, cur, blk.v_buf(it), lane);
     } else {
-      if (it + 1 < n_tiles) fwd_scores<T, C>(nxt, w.qa, blk.k_buf(it + 1), lane);
+      if (it + 1 < n_tiles) fwd_scores<T, C>(nxt, w, blk.k_buf(it + 1), lane);
       if (masked) fwd_mask<C>(cur, blk.flags(it), it * C::kKeys, w.rows, p.causal, t);
       fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
       fwd_accumulate<T, C>(w.o, cur, blk.v_buf(it), lane);

@@ -279,9 +279,10 @@ void check_shapes(Pass pass) {
   for (const Case& c : {kCases[5], kCases[3], kCases[4]}) {
     const Sched& sched = kScheds[run++ % kScheds.size()];
     SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
-                                    << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "") << ", dkdvq <"
-                                    << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q" << Dkdvq::kTileQueries
-                                    << " Sq=" << c.sq << " Sk=" << c.sk << " schedule=" << sched.name);
+                                    << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "")
+                                    << (Fwd::kQInSmem ? " q-smem" : "") << ", dkdvq <" << Dkdvq::kRowTiles << ","
+                                    << Dkdvq::kThreads / 32 << "w> q" << Dkdvq::kTileQueries << " Sq=" << c.sq
+                                    << " Sk=" << c.sk << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
     Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
     run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);
