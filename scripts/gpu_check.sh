@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command a GPU session runs on the device machine (docs/gpu.md): every test with the GPU
-# visible, compute-sanitizer memcheck and racecheck on the CUDA attention and LayerNorm tests, the
-# GPU benchmarks and their PyTorch peers. Everything goes to $OUT/gpu_check.log, a short table to
+# visible, the GPU benchmarks and their PyTorch peers, then compute-sanitizer memcheck and
+# racecheck on the CUDA attention and LayerNorm tests. Everything goes to $OUT/gpu_check.log, a short table to
 # $OUT/gpu_check_summary.txt and to the end of stdout. Finishes within --budget seconds.
 #
 #   scripts/gpu_check.sh [--bundle PATH | --build] [--steps LIST] [--budget SEC] [--targets T] [--keep]
@@ -10,7 +10,7 @@
 #                  attncamp-bundle.tar.xz); the default when bundle/ exists
 #   --build        configure and build here (CMake, Ninja, nvcc), the libraries and tools from
 #                  .debs/ (scripts/fetch_debs.sh) unpacked into a prefix; the default otherwise
-#   --steps LIST   of tests,sanitizer,bench (default all three; "none" for none)
+#   --steps LIST   of tests,bench,sanitizer (default all three, in that order; "none" for none)
 #   --budget SEC   wall-clock seconds for everything (default 520; the device tool allows 600)
 #   --targets T    with --build, build only these space-separated targets
 #   --keep         keep the temporary folder (unpacked bundle or build) and say where it is
@@ -19,7 +19,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 repo=$(pwd -P)
 
-mode='' bundle_path='' steps=tests,sanitizer,bench budget=520 targets='' keep=0
+mode='' bundle_path='' steps=tests,bench,sanitizer budget=520 targets='' keep=0
 while (($#)); do
   case $1 in
     --bundle) mode=bundle bundle_path=${2:?--bundle needs a path} && shift ;;
@@ -222,6 +222,45 @@ if has_step tests; then
   done 2>/dev/null | head -c 15000000 >"$test_logs"
 fi
 
+# --- benchmarks: ours, then the PyTorch peers (before the sanitizers, so a short budget keeps them) ----
+if has_step bench; then
+  bench() {  # bench NAME CMD...: its output also goes to benchmarks.txt, its last lines to the summary
+    local name=$1
+    shift
+    ((has_gpu)) || { not_here "$name" && return 0; }
+    printf '\n===== %s\n' "$name" >>"$bench_out"
+    run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
+  }
+  for b in attncamp_gpu_bench attncamp_norm_loss_bench attncamp_attention_bench; do
+    if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
+  done
+  # The GEMMs again with cuBLASLt's candidates timed per shape (ops/cuda/lt_autotune.h).
+  if [[ -x $bin_dir/attncamp_gpu_bench ]]; then
+    bench "attncamp_gpu_bench autotune" env ATTNCAMP_GEMM_AUTOTUNE=1 "$bin_dir/attncamp_gpu_bench"
+  fi
+  for p in gemm_torch.py norm_loss_torch.py attention_torch.py; do
+    if [[ -f benchmarks/peers/$p ]]; then
+      bench "peer $p" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$p"
+    else
+      missing "peer $p" "benchmarks/peers/$p does not exist (yet)"
+    fi
+  done
+  # ViT-S/16 training step (attncamp bf16 vs PyTorch eager with bf16 autocast), and the
+  # all-reduce sweep of the NCCL backend on one rank.
+  if [[ -x $bin_dir/attncamp ]]; then
+    bench "vit_s16 train step" env ATTNCAMP_BIN="$bin_dir/attncamp" bash benchmarks/gpu/train_step.sh --steps 30 --warmup 5
+    bench "allreduce nccl 1 rank" "$bin_dir/attncamp" bench allreduce --device cuda --backend nccl --max-bytes 268435456 --iters 10
+  else
+    missing "vit_s16 train step" "no attncamp binary"
+  fi
+  # The tile-shape sweep the attention launchers' shapes come from.
+  if [[ -x $bin_dir/attncamp_attention_tune ]]; then
+    bench "attncamp_attention_tune" "$bin_dir/attncamp_attention_tune"
+  else
+    missing "attncamp_attention_tune" "not built (yet)"
+  fi
+fi
+
 # --- compute-sanitizer ---------------------------------------------------------------------------------
 if has_step sanitizer; then
   sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -259,45 +298,6 @@ if has_step sanitizer; then
       fi
     done
   done
-fi
-
-# --- benchmarks: ours, then the PyTorch peers ----------------------------------------------------------
-if has_step bench; then
-  bench() {  # bench NAME CMD...: its output also goes to benchmarks.txt, its last lines to the summary
-    local name=$1
-    shift
-    ((has_gpu)) || { not_here "$name" && return 0; }
-    printf '\n===== %s\n' "$name" >>"$bench_out"
-    run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
-  }
-  for b in attncamp_gpu_bench attncamp_norm_loss_bench attncamp_attention_bench; do
-    if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
-  done
-  # The GEMMs again with cuBLASLt's candidates timed per shape (ops/cuda/lt_autotune.h).
-  if [[ -x $bin_dir/attncamp_gpu_bench ]]; then
-    bench "attncamp_gpu_bench autotune" env ATTNCAMP_GEMM_AUTOTUNE=1 "$bin_dir/attncamp_gpu_bench"
-  fi
-  for p in gemm_torch.py norm_loss_torch.py attention_torch.py; do
-    if [[ -f benchmarks/peers/$p ]]; then
-      bench "peer $p" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$p"
-    else
-      missing "peer $p" "benchmarks/peers/$p does not exist (yet)"
-    fi
-  done
-  # ViT-S/16 training step (attncamp bf16 vs PyTorch eager with bf16 autocast), and the
-  # all-reduce sweep of the NCCL backend on one rank.
-  if [[ -x $bin_dir/attncamp ]]; then
-    bench "vit_s16 train step" env ATTNCAMP_BIN="$bin_dir/attncamp" bash benchmarks/gpu/train_step.sh --steps 30 --warmup 5
-    bench "allreduce nccl 1 rank" "$bin_dir/attncamp" bench allreduce --device cuda --backend nccl --max-bytes 268435456 --iters 10
-  else
-    missing "vit_s16 train step" "no attncamp binary"
-  fi
-  # The tile-shape sweep the attention launchers' shapes come from.
-  if [[ -x $bin_dir/attncamp_attention_tune ]]; then
-    bench "attncamp_attention_tune" "$bin_dir/attncamp_attention_tune"
-  else
-    missing "attncamp_attention_tune" "not built (yet)"
-  fi
 fi
 
 # --- summary ---------------------------------------------------------------------------------------------
