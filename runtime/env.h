@@ -1,6 +1,8 @@
-// Names of every environment variable attncamp reads, in one place, and the reader of the 0/1
-// switches among them.
+// Names of every environment variable attncamp reads, in one place, the reader of the 0/1
+// switches among them, and a scoped override.
 #pragma once
+
+#include <string>
 
 namespace attncamp::env {
 
@@ -29,5 +31,19 @@ constexpr const char* kTestSourceDir = "ATTNCAMP_TEST_SOURCE_DIR";
 
 // A 0/1 switch: true for "1", false for "0" or unset; throws naming the variable otherwise.
 bool flag(const char* name);
+
+// Sets variable `name` to `value` (unsets it for nullptr) for the guard's lifetime, then restores
+// the old value or its absence (tests and benchmarks; not thread-safe, as setenv is not).
+class Scoped {
+ public:
+  Scoped(const char* name, const char* value);
+  ~Scoped();
+  Scoped(const Scoped&) = delete;
+  Scoped& operator=(const Scoped&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
 
 }  // namespace attncamp::env

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "runtime/env.h"
 #include "runtime/tensor.h"
 
 namespace attncamp::test {
@@ -27,19 +28,8 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 // Largest finite |x| of a floating-point CPU tensor (infinities and NaN are passed over; 0 if none).
 double max_abs(const Tensor& t);
 
-// Sets environment variable `name` to `value` (unsets it for nullptr) for the guard's lifetime,
-// then restores the old value or its absence.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value);
-  ~ScopedEnv();
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
+// Sets an environment variable for a scope (runtime/env.h).
+using ScopedEnv = env::Scoped;
 
 struct CommandResult {
   int exit_code = -1;  // exit status, or 128+signal when killed by a signal

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <map>
 #include <string>
@@ -62,30 +61,6 @@ struct Timing {
   double fwd_ms, fwdbwd_ms, fwdbwd_det_ms, fwd_tuned_ms, fwdbwd_tuned_ms;
 };
 
-// Sets $ATTNCAMP_ATTENTION_AUTOTUNE to 1 for its lifetime (restoring what was there).
-class AutotuneOn {
- public:
-  AutotuneOn() {
-    const char* v = std::getenv(attncamp::env::kAttentionAutotune);
-    if (v != nullptr) old_ = v;
-    had_ = v != nullptr;
-    setenv(attncamp::env::kAttentionAutotune, "1", 1);
-  }
-  ~AutotuneOn() {
-    if (had_) {
-      setenv(attncamp::env::kAttentionAutotune, old_.c_str(), 1);
-    } else {
-      unsetenv(attncamp::env::kAttentionAutotune);
-    }
-  }
-  AutotuneOn(const AutotuneOn&) = delete;
-  AutotuneOn& operator=(const AutotuneOn&) = delete;
-
- private:
-  std::string old_;
-  bool had_ = false;
-};
-
 Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
                  const attncamp::Stream& stream) {
   const attncamp::Device dev = attncamp::Device::cuda(0);
@@ -113,7 +88,7 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
   attncamp::ops::AttentionOptions tuned = opt;
   tuned.forward_variant = tuned.backward_variant = -1;
   auto fwd_tuned = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), tuned, out, lse); };
-  const AutotuneOn autotune;
+  const attncamp::env::Scoped autotune(attncamp::env::kAttentionAutotune, "1");
   t.fwd_tuned_ms = attncamp::bench::time_ms(fwd_tuned, std::max(warmup, 1), iters, stream);
   t.fwdbwd_tuned_ms = attncamp::bench::time_ms(
       [&] {

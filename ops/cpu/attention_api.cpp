@@ -151,7 +151,8 @@ void run_cuda(cuda::AttentionArgs& c, const AttentionOptions& opt, bool backward
                  " picks an atomic-dQ backward shape, but the backward is deterministic (one shape)");
   c.forward_variant = opt.forward_variant;
   c.backward_variant = opt.backward_variant;
-  c.autotune = c.impl == AttentionImpl::kMma && !deterministic && attention_autotune_enabled();
+  // attention_autotune_enabled() less its second read of $ATTNCAMP_DETERMINISTIC (in `deterministic`).
+  c.autotune = c.impl == AttentionImpl::kMma && !deterministic && env::flag(env::kAttentionAutotune);
   if (!backward) {
     cuda::attention_forward(c);
     return;

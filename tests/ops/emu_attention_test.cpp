@@ -411,22 +411,14 @@ TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
   test::expect_error(
       [&] { emu::launch(one, warp, 64, [&] { attn::cp_async_4(attn::dynamic_smem() + 64, src, true); }); },
       {"cp.async", "outside"});
-  test::expect_error(
-      [&] {
-        emu::launch(one, warp, 64, [&] {
-          uint32_t r[4];
-          attn::ldmatrix_x4(r, attn::dynamic_smem() + 64);
-        });
-      },
-      {"ldmatrix", "outside"});
-  test::expect_error(
-      [&] {
-        emu::launch(one, warp, 64, [&] {
-          uint32_t r[4];
-          attn::ldmatrix_x4(r, attn::dynamic_smem() + 8);
-        });
-      },
-      {"ldmatrix", "16-byte aligned"});
+  auto ldmatrix_at = [&](size_t offset) {  // one warp's ldmatrix at shared-memory byte `offset`
+    emu::launch(one, warp, 64, [&] {
+      uint32_t r[4];
+      attn::ldmatrix_x4(r, attn::dynamic_smem() + offset);
+    });
+  };
+  test::expect_error([&] { ldmatrix_at(64); }, {"ldmatrix", "outside"});
+  test::expect_error([&] { ldmatrix_at(8); }, {"ldmatrix", "16-byte aligned"});
   test::expect_error([&] { emu::launch(one, warp, 64, [&] { attn::cp_async_16(attn::dynamic_smem(), src, true); }); },
                      {"never waited"});
   test::expect_error(
