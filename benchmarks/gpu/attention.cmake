@@ -11,5 +11,6 @@ endif()
 if(ATTNCAMP_WITH_CUDA)
   add_executable(attncamp_attention_tune ${CMAKE_CURRENT_LIST_DIR}/attention_tune.cu)
   target_link_libraries(attncamp_attention_tune PRIVATE attncamp_ops CLI11::CLI11 attncamp_warnings)
+  attncamp_use_sm90a(attncamp_attention_tune)  # it instantiates the wgmma forward too
   set_target_properties(attncamp_attention_tune PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
 endif()

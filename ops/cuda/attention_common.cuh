@@ -102,6 +102,22 @@ __device__ __forceinline__ void load_tile_async(T* tile, const T* slice, int64_t
   }
 }
 
+// The same rows in the no-swizzle core-matrix order of wgmma operands (attention_wgmma.cuh):
+// 16-byte chunk c of the tile, at byte 16 c, holds row 8 (c / kD) + c % 8, columns
+// 8 ((c / 8) % (kD / 8)) .. + 7. So a core matrix (8 rows x 8 columns) is 128 contiguous bytes,
+// the next 8 columns are 128 bytes on and the next 8 rows 16 kD bytes on; eight threads in a row
+// fill one core matrix (no bank conflicts).
+template <typename T, int kRows, int kD, int kThreads>
+__device__ __forceinline__ void load_tile_cm_async(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
+  constexpr int kChunks = kD / 8;
+  static_assert(kRows % 8 == 0, "whole core matrices");
+  for (int c = threadIdx.x; c < kRows * kChunks; c += kThreads) {
+    const int r = c / (8 * kChunks) * 8 + c % 8, col = (c / 8) % kChunks * 8;
+    const bool in = row0 + r < n;
+    cp_async_16(tile + c * 8, in ? slice + static_cast<int64_t>(row0 + r) * seq_stride + col : slice, in);
+  }
+}
+
 // kCount floats src[i0 ..] (zero past n) into dst, asynchronously.
 template <int kCount, int kThreads>
 __device__ __forceinline__ void load_floats_async(float* dst, const float* src, int i0, int n) {

@@ -22,6 +22,7 @@ struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
   static constexpr int kM = Base::kBlockRows, kKeys = kN;  // queries per block, keys per tile
   static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = kQFromSmem;
+  static constexpr bool kWgmma = false;  // WgmmaFwdConfig (attention_wgmma_fwd.cuh) sets it
   // sQ [kM][kStride], sK and sV [2][kN][kStride] (16-bit), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };
@@ -35,35 +36,6 @@ struct MmaFwdShapeFor {
 
 template <int kD>
 using MmaFwdShape = typename MmaFwdShapeFor<kD>::type;
-
-// The forward's tile-shape variants (MmaFwdShape first), picked by AttentionOptions::forward_variant
-// or timed by the autotuner ($ATTNCAMP_ATTENTION_AUTOTUNE). Each is also an attention_tune
-// candidate and checked in the CPU emulation (test_ops_emu_attention). At D = 64: two warps per
-// block (4 blocks per SM), a register cap for 4 blocks, 8 warps of one row tile, the pipelined
-// kernel (next tile's scores issued before this tile's softmax) in three shapes, and with Q read
-// from shared memory (kQInSmem): FlashAttention-2's 128 x 128 tile (254 registers), 3 blocks per
-// SM (168 registers, 4 bytes spilled) and the pipelined kernel on 64-key tiles (255). At D = 128:
-// two warps, one row tile of 64 keys, the pipelined kernel, and the default shape with Q in shared
-// memory (242 registers where the default uses 255 and spills 16 bytes).
-template <int kD>
-struct MmaFwdVariantsFor {
-  using type = TileList<MmaFwdShape<kD>>;
-};
-template <>
-struct MmaFwdVariantsFor<64> {
-  using type =
-      TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>, MmaFwdConfig<64, 1, 64, 8>,
-               MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
-               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 128, 4, 1, false, true>,
-               MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>>;
-};
-template <>
-struct MmaFwdVariantsFor<128> {
-  using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
-                        MmaFwdConfig<128, 1, 64, 4, 1, true>, MmaFwdConfig<128, 2, 32, 4, 1, false, true>>;
-};
-template <int kD>
-using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
 
 // ---- Phases of one key tile, shared by both forward kernels. `s` holds a tile's scores as C
 // fragments: element e of n-block j of row tile mt is (row rows[mt][e / 2], key n0 + 8 j + 2 t + e % 2).
@@ -267,8 +239,9 @@ __device__ __forceinline__ bool fwd_tile_masked(const AttentionArgs& p, int n0, 
   return p.key_valid != nullptr || n0 + n > seq_k || (p.causal && n0 + n - 1 > m0);
 }
 
-// One block of either forward kernel: its shared memory (sQ [kM][kStride], sK and sV
-// [2][kN][kStride], key flags [2][kN]), its queries m0 .. m0 + kM - 1 of slice (b, h) (causal blocks
+// One block of any forward kernel: its shared memory (sQ [kM][kStride], sK and sV
+// [2][kN][kStride], key flags [2][kN]; rows padded for ldmatrix, or with C::kWgmma unpadded
+// (kStride = kD) in wgmma's core-matrix order), its queries m0 .. m0 + kM - 1 of slice (b, h) (causal blocks
 // with more keys to visit start first), the number of key tiles it visits, and the tile loads.
 template <typename T, class C>
 struct FwdBlock {
@@ -299,7 +272,7 @@ struct FwdBlock {
   }
   // Q and the first key tile's K, V and flags, landed and visible to every thread on return.
   __device__ __forceinline__ void load_first(const AttentionArgs& p) const {
-    load_tile_async<T, kM, kD, kThreads>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
+    load_rows<kM>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
     if (n_tiles > 0) {
       load_k(p, 0);
       load_v(p, 0);
@@ -310,12 +283,20 @@ struct FwdBlock {
   }
   // K of key tile `tile` (keys tile * kN ..) into K buffer tile % 2.
   __device__ __forceinline__ void load_k(const AttentionArgs& p, int tile) const {
-    load_tile_async<T, kN, kD, kThreads>(k_buf(tile), k, p.k_stride.seq, tile * kN, seq_k);
+    load_rows<kN>(k_buf(tile), k, p.k_stride.seq, tile * kN, seq_k);
   }
   // V and the key flags of key tile `tile` into buffer tile % 2.
   __device__ __forceinline__ void load_v(const AttentionArgs& p, int tile) const {
-    load_tile_async<T, kN, kD, kThreads>(v_buf(tile), v, p.v_stride.seq, tile * kN, seq_k);
+    load_rows<kN>(v_buf(tile), v, p.v_stride.seq, tile * kN, seq_k);
     load_key_flags<kN, kThreads>(flags(tile), p, b, tile * kN);
+  }
+  template <int kRows>
+  __device__ __forceinline__ static void load_rows(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
+    if constexpr (C::kWgmma) {
+      load_tile_cm_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
+    } else {
+      load_tile_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
+    }
   }
   __device__ __forceinline__ T* k_buf(int tile) const { return sk + (tile & 1) * kN * kS; }
   __device__ __forceinline__ T* v_buf(int tile) const { return sv + (tile & 1) * kN * kS; }

@@ -6,17 +6,36 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "ops/cuda/attention_fwd_variants.cuh"
 #include "ops/cuda/attention_launch.cuh"
 #include "ops/cuda/attention_mma_bwd.cuh"
-#include "ops/cuda/attention_mma_fwd.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
-// Launches the forward with tile shape C (the pipelined kernel when C::kPipelined) on `stream`.
+// The wgmma kernels are sm_90a code: built where CMAKE_CUDA_ARCHITECTURES names 90
+// (ATTNCAMP_WGMMA_SM90A, ops/CMakeLists.txt), run on compute capability 9.0 devices only.
+inline void require_wgmma_device(const char* kernel) {
+#ifndef ATTNCAMP_WGMMA_SM90A
+  ATTNCAMP_THROW(kernel, " needs sm_90a code: build with 90 in CMAKE_CUDA_ARCHITECTURES");
+#else
+  int device = 0, major = 0, minor = 0;
+  ATTNCAMP_CUDA_CHECK(cudaGetDevice(&device));
+  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  ATTNCAMP_CHECK(major == 9 && minor == 0, kernel, " runs on compute capability 9.0 (H100, H200) only; CUDA device ",
+                 device, " is ", major, ".", minor);
+#endif
+}
+
+// Launches the forward with tile shape C (the pipelined kernel when C::kPipelined, the wgmma
+// kernel when C::kWgmma) on `stream`.
 template <typename T, class C>
 void launch_mma_forward(const AttentionArgs& a, cudaStream_t stream) {
   void (*kernel)(const AttentionArgs) = nullptr;  // only the chosen kernel is instantiated
-  if constexpr (C::kPipelined) {
+  if constexpr (C::kWgmma) {
+    require_wgmma_device("the wgmma attention forward");
+    kernel = wgmma_forward_kernel<T, C>;
+  } else if constexpr (C::kPipelined) {
     kernel = mma_forward_pipelined_kernel<T, C>;
   } else {
     kernel = mma_forward_kernel<T, C>;

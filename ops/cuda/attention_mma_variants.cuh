@@ -19,12 +19,14 @@ std::string tile_shape_name() {
          std::to_string(C::kThreads / 32) + "w" +
          (C::kBlocksPerSm > 1 ? "," + std::to_string(C::kBlocksPerSm) + "b" : "") + ">";
 }
-// A forward shape: keys per walked tile, whether it runs the pipelined kernel and whether it reads
-// Q from shared memory.
+// A forward shape: keys per walked tile, whether it runs the pipelined kernel, the wgmma kernel or
+// reads Q from shared memory.
 template <class C>
 std::string forward_shape_name() {
   return tile_shape_name<C>() + " n" + std::to_string(C::kKeys) + (C::kPipelined ? " pipelined" : "") +
-         (C::kQInSmem ? " q-smem" : "");
+         (C::kWgmma     ? " wgmma"
+          : C::kQInSmem ? " q-smem"
+                        : "");
 }
 // A dK/dV shape: queries per walked tile.
 template <class C>

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -19,6 +20,7 @@
 
 #include "cuda_emu.h"
 #include "emu_fiber.h"
+#include "emu_wgmma.h"
 #include "runtime/error.h"
 
 namespace attncamp::emu {
@@ -30,7 +32,17 @@ constexpr size_t kStackBytes = size_t{256} << 10;  // per CUDA thread (mapped la
 constexpr unsigned char kPoison = 0xff;            // NaN in f32, f16 and bf16
 
 enum class State : uint8_t { kReady, kAtWarp, kAtBarrier, kDone };
-enum class Op : uint8_t { kNone, kSyncWarp, kShflXor, kShflIdx, kLdmatrix, kLdmatrixTrans, kMmaBF16, kMmaF16 };
+enum class Op : uint8_t {
+  kNone,
+  kSyncWarp,
+  kShflXor,
+  kShflIdx,
+  kLdmatrix,
+  kLdmatrixTrans,
+  kMmaBF16,
+  kMmaF16,
+  kWgmmaWait
+};
 
 const char* op_name(Op op) {
   switch (op) {
@@ -41,6 +53,7 @@ const char* op_name(Op op) {
     case Op::kLdmatrixTrans: return "ldmatrix_x4_trans";
     case Op::kMmaBF16: return "mma_16816<bf16>";
     case Op::kMmaF16: return "mma_16816<f16>";
+    case Op::kWgmmaWait: return "wgmma_wait";
     default: return "nothing";
   }
 }
@@ -51,6 +64,14 @@ struct Copy {
   const unsigned char* src;
   int bytes;
   bool fill, committed;
+};
+
+// A wgmma issued and not yet performed: the op, its group (-1 until committed), and the
+// accumulators it adds to (d's values at issue; empty when an earlier pending op writes d first).
+struct PendingWgmma {
+  WgmmaIssue op;
+  int group;
+  std::vector<float> c;
 };
 
 // One lane's operands of a collective, and its results.
@@ -83,6 +104,9 @@ struct Thread {
   int linear = 0, warp = 0, lane = 0;
   State state = State::kReady;
   std::vector<Copy> copies;
+  std::vector<PendingWgmma> wgmma;
+  int wgmma_groups = 0;       // groups committed so far
+  bool wgmma_fenced = false;  // a wgmma_fence since the start or the last wgmma_wait
 };
 
 // The block a worker (OS thread) runs: its threads' fibers, warps and shared memory.
@@ -132,6 +156,7 @@ void thread_main(void* arg) {
   try {
     (*t.block->body)();
     check_no_copies_left(t);
+    if (!t.wgmma.empty()) fail(detail::str_cat("exits with ", t.wgmma.size(), " wgmma never waited for"));
   } catch (...) {
     t.block->error = std::current_exception();
   }
@@ -188,31 +213,17 @@ void compute_ldmatrix(Warp& w, bool trans) {
   }
 }
 
-float bf16_to_f32(uint16_t h) {
-  const uint32_t u = uint32_t{h} << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-float f16_to_f32(uint16_t h) {
-  __half_raw raw;
-  raw.x = h;
-  return __half2float(__half(raw));
-}
-
 // mma.m16n8k16 with 16-bit A, B and f32 C, D (PTX ISA fragment layouts, lane = 4 g + t):
 // a0 = A[g][2t, 2t+1], a1 = A[g+8][2t, 2t+1], a2 = A[g][2t+8, 2t+9], a3 = A[g+8][2t+8, 2t+9];
 // b0 = B[2t, 2t+1][g], b1 = B[2t+8, 2t+9][g]; c0, c1 = C[g][2t, 2t+1], c2, c3 = C[g+8][2t, 2t+1];
 // the lower column (A) or k (B) in the low half. Products are exact in f32 for 16-bit inputs;
 // they are summed in f64 and rounded to f32 once with C (the hardware truncates its wide sum
-// instead, so the last bit may differ). `cvt` turns a 16-bit pattern into f32.
-template <float (*cvt)(uint16_t)>
-void compute_mma(Warp& w) {
+// instead, so the last bit may differ).
+void compute_mma(Warp& w, MmaType type) {
   float a[16][16], b[16][8];
-  auto split = [](uint32_t reg, float& lo, float& hi) {
-    lo = cvt(static_cast<uint16_t>(reg & 0xffffu));
-    hi = cvt(static_cast<uint16_t>(reg >> 16));
+  auto split = [type](uint32_t reg, float& lo, float& hi) {
+    lo = wgmma_detail::to_f32(type, static_cast<uint16_t>(reg & 0xffffu));
+    hi = wgmma_detail::to_f32(type, static_cast<uint16_t>(reg >> 16));
   };
   for (int l = 0; l < kWarpSize; ++l) {
     const int g = l / 4, t = l % 4;
@@ -239,6 +250,37 @@ void compute_mma(Warp& w) {
   }
 }
 
+// wgmma_wait's collective: the first post.arg pending ops of every lane of warp `warp`, performed
+// in issue order (they must be the same ops across the warp), then dropped.
+void perform_wgmma(Block& blk, int warp) {
+  Warp& w = blk.warps[static_cast<size_t>(warp)];
+  Thread* lanes = &blk.threads[static_cast<size_t>(warp) * kWarpSize];
+  const int count = w.post[0].arg;
+  for (int l = 0; l < kWarpSize; ++l) {
+    if (w.post[l].arg != count) {
+      fail(detail::str_cat("wgmma_wait: lane ", l, " has ", w.post[l].arg, " wgmma to complete, lane 0 has ", count,
+                           " (divergent warpgroup)"));
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    wgmma_detail::Lane in[kWarpSize];
+    const WgmmaIssue& op0 = lanes[0].wgmma[static_cast<size_t>(i)].op;
+    for (int l = 0; l < kWarpSize; ++l) {
+      const PendingWgmma& pw = lanes[l].wgmma[static_cast<size_t>(i)];
+      const WgmmaIssue& op = pw.op;
+      if (op.type != op0.type || op.n != op0.n || op.a_in_registers != op0.a_in_registers ||
+          (!op.a_in_registers && op.desc_a != op0.desc_a) || op.desc_b != op0.desc_b ||
+          op.b_mn_major != op0.b_mn_major || op.accumulate != op0.accumulate || pw.group != lanes[0].wgmma[i].group) {
+        fail(detail::str_cat("wgmma ", i, " of the wait: lane ", l,
+                             " issued other operands (type, shape, descriptors, group) than lane 0"));
+      }
+      in[l] = {&op, pw.c.empty() ? nullptr : pw.c.data()};
+    }
+    wgmma_detail::perform(in, warp % 4, blk.smem, blk.smem_bytes);
+  }
+  for (int l = 0; l < kWarpSize; ++l) lanes[l].wgmma.erase(lanes[l].wgmma.begin(), lanes[l].wgmma.begin() + count);
+}
+
 // Posts this lane's operands of `op` and returns its result once all 32 lanes have posted.
 const Result& collective(Op op, const Post& post) {
   Thread& t = current();
@@ -262,8 +304,9 @@ const Result& collective(Op op, const Post& post) {
     case Op::kShflIdx: compute_shuffle(w, false); break;
     case Op::kLdmatrix: compute_ldmatrix(w, false); break;
     case Op::kLdmatrixTrans: compute_ldmatrix(w, true); break;
-    case Op::kMmaBF16: compute_mma<bf16_to_f32>(w); break;
-    case Op::kMmaF16: compute_mma<f16_to_f32>(w); break;
+    case Op::kMmaBF16: compute_mma(w, MmaType::kBF16); break;
+    case Op::kMmaF16: compute_mma(w, MmaType::kF16); break;
+    case Op::kWgmmaWait: perform_wgmma(blk, t.warp); break;
     default: break;
   }
   for (int l = 0; l < kWarpSize; ++l) {
@@ -335,6 +378,9 @@ class Worker {
       Thread& t = blk_.threads[i];
       t.state = State::kReady;
       t.copies.clear();
+      t.wgmma.clear();
+      t.wgmma_groups = 0;
+      t.wgmma_fenced = false;
       make_context(t.context, stacks_.stack(i), stacks_.bytes(), thread_main, &t);
     }
     const int n = static_cast<int>(blk_.threads.size()), warps = n / kWarpSize;
@@ -517,6 +563,47 @@ void mma_16816(MmaType type, float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
   p.b[1] = b1;
   const Result& res = collective(type == MmaType::kBF16 ? Op::kMmaBF16 : Op::kMmaF16, p);
   for (int i = 0; i < 4; ++i) d[i] = res.d[i];
+}
+
+void wgmma(const WgmmaIssue& op) {
+  Thread& t = current();
+  if (t.block->threads.size() % (4 * kWarpSize) != 0) {
+    fail(detail::str_cat("wgmma in a block of ", t.block->threads.size(), " threads (whole warpgroups of 128 needed)"));
+  }
+  if (!t.wgmma_fenced) fail("wgmma issued without a wgmma_fence since the start or the last wgmma_wait");
+  if (op.n < 8 || op.n > 256 || op.n % 8 != 0) fail(detail::str_cat("wgmma with N = ", op.n));
+  PendingWgmma pw{op, -1, {}};
+  const size_t regs = static_cast<size_t>(op.n / 2);
+  const bool chained =
+      std::any_of(t.wgmma.begin(), t.wgmma.end(), [&](const PendingWgmma& p) { return p.op.d == op.d; });
+  if (!chained) {
+    pw.c.assign(op.d, op.d + regs);
+    std::fill(op.d, op.d + regs, NAN);  // undefined until the wait
+  }
+  t.wgmma.push_back(std::move(pw));
+}
+
+void wgmma_fence() { current().wgmma_fenced = true; }
+
+void wgmma_commit() {
+  Thread& t = current();
+  for (PendingWgmma& p : t.wgmma) {
+    if (p.group < 0) p.group = t.wgmma_groups;
+  }
+  ++t.wgmma_groups;
+}
+
+void wgmma_wait(int pending) {
+  Thread& t = current();
+  if (std::any_of(t.wgmma.begin(), t.wgmma.end(), [](const PendingWgmma& p) { return p.group < 0; })) {
+    fail("wgmma_wait with wgmma issued after the last wgmma_commit");
+  }
+  const int limit = t.wgmma_groups - pending;  // groups below it complete
+  Post p{};
+  p.arg = static_cast<int>(
+      std::count_if(t.wgmma.begin(), t.wgmma.end(), [&](const PendingWgmma& w) { return w.group < limit; }));
+  collective(Op::kWgmmaWait, p);
+  t.wgmma_fenced = false;
 }
 
 }  // namespace attncamp::emu

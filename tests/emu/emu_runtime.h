@@ -87,4 +87,30 @@ void ldmatrix_x4(uint32_t (&r)[4], const void* row_address, bool trans);
 enum class MmaType { kBF16, kF16 };
 void mma_16816(MmaType type, float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 
+// wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16} (sm_90a) as one thread issues it: its
+// N / 2 accumulators d (+)= A B, A (64 x 16) from the shared-memory descriptor desc_a or from the
+// warp's m16n8k16 A fragment in a[4], B (16 x N) from desc_b, K-major or MN-major (trans-b);
+// descriptors without swizzle (ops/cuda/attention_wgmma.cuh describes layouts and descriptors).
+// Nothing happens at issue but checks and poisoning d (NaN) unless an earlier wgmma of the thread
+// still pending accumulates into the same d; the product is computed at the wgmma_wait that
+// covers the op's group, from the shared memory of that moment, warp by warp (warp w of a
+// warpgroup owns rows 16 (w % 4) ..). Checked: blocks of whole warpgroups, a wgmma_fence since the
+// last wait before each issue, identical operands across the warp (but d and a), descriptors in
+// shared memory, waits only for committed ops, no op left pending at exit.
+struct WgmmaIssue {
+  MmaType type;
+  int n;     // columns of B and D: a multiple of 8 up to 256
+  float* d;  // the thread's n / 2 accumulators
+  uint64_t desc_a;
+  uint32_t a[4];
+  bool a_in_registers;
+  uint64_t desc_b;
+  bool b_mn_major;
+  bool accumulate;  // false: d = A B
+};
+void wgmma(const WgmmaIssue& op);
+void wgmma_fence();
+void wgmma_commit();           // the thread's uncommitted wgmma become a group
+void wgmma_wait(int pending);  // performs all but the `pending` most recent groups
+
 }  // namespace attncamp::emu

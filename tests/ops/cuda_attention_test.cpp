@@ -9,12 +9,14 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "ops/attention.h"
 #include "runtime/env.h"
+#include "runtime/error.h"
 #include "tests/cuda_test_util.h"
 #include "tests/ops/attention_test_cases.h"
 #include "tests/test_util.h"
@@ -176,18 +178,33 @@ TEST(CudaAttention, EveryMmaVariantMatchesCpuF64) {
     for (const ops::AttentionPass pass : {ops::AttentionPass::kForward, ops::AttentionPass::kBackward}) {
       const std::vector<std::string> names = ops::attention_mma_variants(pass, DType::kBF16, d);
       for (size_t i = 0; i < names.size(); ++i) {
-        for (const auto& [c, packed] :
-             {std::pair{Case{257, 257, true, true}, true}, std::pair{kCases[3], false}, std::pair{kCases[4], false}}) {
-          SCOPED_TRACE(testing::Message()
-                       << (pass == ops::AttentionPass::kForward ? "forward " : "backward ") << i << " " << names[i]
-                       << " Sq=" << c.sq << " Sk=" << c.sk << " packed=" << packed);
-          ops::AttentionOptions opt;
-          opt.causal = c.causal;
-          opt.impl = AttentionImpl::kMma;
-          (pass == ops::AttentionPass::kForward ? opt.forward_variant : opt.backward_variant) = static_cast<int>(i);
-          const Inputs in = make_inputs(c, d, packed, seed += 10);
-          expect_lowp_match(in, c.causal, DType::kBF16, run_gpu(in, opt, DType::kBF16),
-                            pass == ops::AttentionPass::kForward ? Compared::kForward : Compared::kBackward);
+        // wgmma kernels (sm_90a) differ per input type in their instructions: f16 too. Other
+        // devices than compute capability 9.0 refuse them, saying so.
+        const bool wgmma = names[i].find("wgmma") != std::string::npos;
+        for (const DType dt :
+             wgmma ? std::vector<DType>{DType::kBF16, DType::kF16} : std::vector<DType>{DType::kBF16}) {
+          for (const auto& [c, packed] : {std::pair{Case{257, 257, true, true}, true}, std::pair{kCases[3], false},
+                                          std::pair{kCases[4], false}}) {
+            SCOPED_TRACE(testing::Message()
+                         << (pass == ops::AttentionPass::kForward ? "forward " : "backward ") << i << " " << names[i]
+                         << " " << dtype_name(dt) << " Sq=" << c.sq << " Sk=" << c.sk << " packed=" << packed);
+            ops::AttentionOptions opt;
+            opt.causal = c.causal;
+            opt.impl = AttentionImpl::kMma;
+            (pass == ops::AttentionPass::kForward ? opt.forward_variant : opt.backward_variant) = static_cast<int>(i);
+            const Inputs in = make_inputs(c, d, packed, seed += 10);
+            Result got;
+            try {
+              got = run_gpu(in, opt, dt);
+            } catch (const Error& e) {
+              const std::string what = e.what();
+              if (!wgmma || what.find("compute capability 9.0") == std::string::npos) throw;
+              std::cout << "[  NOTE    ] " << names[i] << " not run: " << what << "\n";
+              continue;
+            }
+            expect_lowp_match(in, c.causal, dt, got,
+                              pass == ops::AttentionPass::kForward ? Compared::kForward : Compared::kBackward);
+          }
         }
       }
     }

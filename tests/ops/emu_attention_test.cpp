@@ -16,8 +16,8 @@
 
 #include "cuda_emu.h"  // before the kernel headers: the CUDA built-ins they use under g++
 #include "ops/attention.h"
+#include "ops/cuda/attention_fwd_variants.cuh"
 #include "ops/cuda/attention_mma_bwd.cuh"
-#include "ops/cuda/attention_mma_fwd.cuh"
 #include "ops/cuda/attention_simple.cuh"
 #include "tests/cuda_test_util.h"
 #include "tests/ops/attention_test_cases.h"
@@ -35,6 +35,7 @@ using test::attention::Compared;
 using test::attention::expect_lowp_match;
 using test::attention::Inputs;
 using test::attention::kHeads;
+using test::attention::lse_diff;
 using test::attention::make_inputs;
 using test::attention::map_inputs;
 using test::attention::part;
@@ -156,7 +157,9 @@ void run_kernels(Run& r, Pass pass) {
   emu::launch(
       grid_for(a.seq_q, Fwd::kM, a), dim3(Fwd::kThreads), Fwd::kSmemBytes,
       [&] {
-        if constexpr (Fwd::kPipelined) {
+        if constexpr (Fwd::kWgmma) {
+          attn::wgmma_forward_kernel<T, Fwd>(a);
+        } else if constexpr (Fwd::kPipelined) {
           attn::mma_forward_pipelined_kernel<T, Fwd>(a);
         } else {
           attn::mma_forward_kernel<T, Fwd>(a);
@@ -280,9 +283,12 @@ void check_shapes(Pass pass) {
     const Sched& sched = kScheds[run++ % kScheds.size()];
     SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
                                     << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "")
-                                    << (Fwd::kQInSmem ? " q-smem" : "") << ", dkdvq <" << Dkdvq::kRowTiles << ","
-                                    << Dkdvq::kThreads / 32 << "w> q" << Dkdvq::kTileQueries << " Sq=" << c.sq
-                                    << " Sk=" << c.sk << " schedule=" << sched.name);
+                                    << (Fwd::kWgmma     ? " wgmma"
+                                        : Fwd::kQInSmem ? " q-smem"
+                                                        : "")
+                                    << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
+                                    << Dkdvq::kTileQueries << " Sq=" << c.sq << " Sk=" << c.sk
+                                    << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
     Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
     run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);
@@ -305,6 +311,33 @@ TEST(EmuAttention, EveryTileShapeVariantMatchesCpu) {
   check_forward_variants<128>(attn::MmaFwdVariants<128>{});
   check_backward_variants<64>(attn::MmaBwdVariants<64>{});
   check_backward_variants<128>(attn::MmaBwdVariants<128>{});
+}
+
+// A negative scale is folded into Q's sign bits (by FwdRows in the mma.sync forward, in the
+// shared-memory Q tile in the wgmma one): scale -c on q gives, bit for bit, what scale c on -q gives.
+template <class Fwd>
+void check_negative_scale() {
+  constexpr int kD = Fwd::kHeadDim;
+  SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
+                                  << Fwd::kKeys << (Fwd::kWgmma ? " wgmma" : ""));
+  const Case& c = kCases[5];
+  const Inputs in = make_inputs(c, kD, false, 6000);
+  Inputs neg = in;
+  neg.q = in.q.clone();
+  for (int64_t i = 0; i < neg.q.numel(); ++i) neg.q.data<double>()[i] = -neg.q.data<double>()[i];
+  Run folded = make_run<__nv_bfloat16>(in, c.causal, kD, kScheds[1]);
+  folded.a.scale = -folded.a.scale;
+  run_kernels<__nv_bfloat16, kD, Fwd>(folded, Pass::kForward);
+  Run plain = make_run<__nv_bfloat16>(neg, c.causal, kD, kScheds[1]);
+  run_kernels<__nv_bfloat16, kD, Fwd>(plain, Pass::kForward);
+  EXPECT_EQ(test::max_abs_diff(test::to_dtype(folded.out, DType::kF64), test::to_dtype(plain.out, DType::kF64)), 0.0);
+  EXPECT_EQ(lse_diff(test::to_dtype(folded.lse, DType::kF64), test::to_dtype(plain.lse, DType::kF64)), 0.0);
+}
+
+TEST(EmuAttention, NegativeScaleFoldsIntoQ) {
+  check_negative_scale<attn::MmaFwdShape<64>>();
+  check_negative_scale<attn::WgmmaFwdConfig<64, 128, 2>>();
+  check_negative_scale<attn::WgmmaFwdConfig<128, 64, 1>>();
 }
 
 // The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
@@ -361,6 +394,71 @@ void check_fragments() {
 TEST(EmuRuntime, MmaOfLdmatrixFragmentsIsTheProduct) {
   check_fragments<__nv_bfloat16>();
   check_fragments<__half>();
+}
+
+// wgmma (ops/cuda/attention_wgmma.cuh): operands placed by the header's no-swizzle layout formulas
+// with other offsets than the kernels use give D = A B (K-major A and B from shared memory), then
+// D += A B^T (A from the warps' m16n8k16 fragments, B MN-major), in every lane's accumulator layout.
+TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
+  using T = __nv_bfloat16;
+  constexpr int kN = 64;
+  float x[64][16], y[kN][16];  // A = X (64 x 16); B[k][n] = Y[n][k]
+  for (int i = 0; i < 64; ++i) {
+    for (int k = 0; k < 16; ++k) x[i][k] = static_cast<float>((i * 7 + k * 3) % 9 - 4);
+  }
+  for (int n = 0; n < kN; ++n) {
+    for (int k = 0; k < 16; ++k) y[n][k] = static_cast<float>((n * 5 + k * 11) % 7 - 3);
+  }
+  // A K-major with LBO 1024 (k) and SBO 128 (m); B K-major at 2048 with LBO 128, SBO 256; B^T's
+  // transpose MN-major at 4096 with LBO 1024 (k), SBO 128 (n).
+  auto a_at = [](int m, int k) { return (m / 8) * 128 + (m % 8) * 16 + (k / 8) * 1024 + (k % 8) * 2; };
+  auto b_at = [](int n, int k) { return 2048 + (n / 8) * 256 + (n % 8) * 16 + (k / 8) * 128 + (k % 8) * 2; };
+  auto bt_at = [](int k, int n) { return 4096 + (n / 8) * 128 + (n % 8) * 2 + (k / 8) * 1024 + (k % 8) * 16; };
+  float got_ss[64][kN], got_rs[64][kN];
+  emu::launch(dim3(1), dim3(128), 6144, [&] {
+    unsigned char* sm = attn::dynamic_smem();
+    const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    auto put = [&](int offset, float v) { *reinterpret_cast<T*>(sm + offset) = ops::cuda::from_f32<T>(v); };
+    for (int k = 0; k < 16; ++k) {
+      put(a_at(tid % 64, k), x[tid % 64][k]);
+      if (tid < kN) put(b_at(tid, k), y[tid][k]);
+      if (tid < kN) put(bt_at(k, tid), y[tid][k]);  // B^T[k][n] = Y[n][k]: the same products
+    }
+    __syncthreads();
+    float d[kN / 8][4];
+    attn::wgmma_fence();
+    attn::wgmma_ss<T, kN>(d, attn::wgmma_desc(sm, 1024, 128), attn::wgmma_desc(sm + 2048, 128, 256), false);
+    attn::wgmma_commit();
+    attn::wgmma_wait<0>();
+    const int r0 = 16 * warp + g;
+    for (int j = 0; j < kN / 8; ++j) {
+      for (int e = 0; e < 4; ++e) {
+        got_ss[r0 + 8 * (e / 2)][8 * j + 2 * t + e % 2] = d[j][e];
+        d[j][e] = static_cast<float>(j - e);  // C of the second product
+      }
+    }
+    uint32_t a[4];
+    auto pack = [&](int r, int k) { return attn::pack2<T>(x[r][k], x[r][k + 1]); };
+    a[0] = pack(r0, 2 * t);
+    a[1] = pack(r0 + 8, 2 * t);
+    a[2] = pack(r0, 2 * t + 8);
+    a[3] = pack(r0 + 8, 2 * t + 8);
+    attn::wgmma_fence();
+    attn::wgmma_rs_bt<T, kN>(d, a, attn::wgmma_desc(sm + 4096, 1024, 128), true);
+    attn::wgmma_commit();
+    attn::wgmma_wait<0>();
+    for (int j = 0; j < kN / 8; ++j) {
+      for (int e = 0; e < 4; ++e) got_rs[r0 + 8 * (e / 2)][8 * j + 2 * t + e % 2] = d[j][e] - static_cast<float>(j - e);
+    }
+  });
+  for (int i = 0; i < 64; ++i) {
+    for (int n = 0; n < kN; ++n) {
+      float want = 0;
+      for (int k = 0; k < 16; ++k) want += x[i][k] * y[n][k];
+      EXPECT_EQ(got_ss[i][n], want) << i << "," << n;
+      EXPECT_EQ(got_rs[i][n], want) << i << "," << n;
+    }
+  }
 }
 
 TEST(EmuRuntime, CpAsyncLandsAtTheWaitAfterItsCommit) {
@@ -443,6 +541,33 @@ TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
   test::expect_error([&] { emu::launch(one, warp, 0, [] { __shfl_xor_sync(0xffffu, 1.0f, 1); }); },
                      {"__shfl_xor_sync", "full-warp"});
   test::expect_error([&] { emu::launch(one, dim3(48), 0, [] {}); }, {"multiple of 32"});
+  // wgmma: a fence before the first, whole warpgroups, committed before the wait, waited for.
+  auto wgmma_run = [&](dim3 block, bool fence, bool commit, bool wait) {
+    emu::launch(one, block, 4096, [&] {
+      float d[8][4] = {};
+      if (fence) attn::wgmma_fence();
+      attn::wgmma_ss<__nv_bfloat16, 64>(d, attn::wgmma_desc(attn::dynamic_smem(), 128, 256),
+                                        attn::wgmma_desc(attn::dynamic_smem(), 128, 256), false);
+      if (commit) attn::wgmma_commit();
+      if (wait) attn::wgmma_wait<0>();
+    });
+  };
+  test::expect_error([&] { wgmma_run(dim3(128), false, true, true); }, {"wgmma", "wgmma_fence"});
+  test::expect_error([&] { wgmma_run(dim3(64), true, true, true); }, {"wgmma", "warpgroups"});
+  test::expect_error([&] { wgmma_run(dim3(128), true, false, true); }, {"wgmma_wait", "wgmma_commit"});
+  test::expect_error([&] { wgmma_run(dim3(128), true, true, false); }, {"wgmma never waited for"});
+  test::expect_error(
+      [&] {
+        emu::launch(one, dim3(128), 1024, [&] {
+          float d[8][4] = {};
+          attn::wgmma_fence();
+          attn::wgmma_ss<__nv_bfloat16, 64>(d, attn::wgmma_desc(attn::dynamic_smem(), 128, 256),
+                                            attn::wgmma_desc(attn::dynamic_smem(), 128, 256), false);
+          attn::wgmma_commit();
+          attn::wgmma_wait<0>();
+        });
+      },
+      {"wgmma", "outside"});
   test::expect_error([&] { emu::launch(one, warp, emu::kMaxSharedBytes + 1, [] {}); }, {"shared memory"});
 }
 

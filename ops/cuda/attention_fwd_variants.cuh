@@ -1,0 +1,44 @@
+// The attention forward's tile-shape variants: mma.sync shapes (attention_mma_fwd.cuh) and, at
+// head dims 64 and 128, wgmma shapes (attention_wgmma_fwd.cuh, sm_90a).
+#pragma once
+
+#include "ops/cuda/attention_mma_fwd.cuh"
+#include "ops/cuda/attention_wgmma_fwd.cuh"
+
+namespace attncamp::ops::cuda::attn {
+
+// The forward's tile-shape variants (MmaFwdShape first), picked by AttentionOptions::forward_variant
+// or timed by the autotuner ($ATTNCAMP_ATTENTION_AUTOTUNE). Each is also an attention_tune
+// candidate and checked in the CPU emulation (test_ops_emu_attention). At D = 64: two warps per
+// block (4 blocks per SM), a register cap for 4 blocks, 8 warps of one row tile, the pipelined
+// kernel (next tile's scores issued before this tile's softmax) in three shapes, and with Q read
+// from shared memory (kQInSmem): FlashAttention-2's 128 x 128 tile (254 registers), 3 blocks per
+// SM (168 registers, 4 bytes spilled) and the pipelined kernel on 64-key tiles (255). At D = 128:
+// two warps, one row tile of 64 keys, the pipelined kernel, and the default shape with Q in shared
+// memory (242 registers where the default uses 255 and spills 16 bytes). Last, the wgmma forward
+// (compute capability 9.0 only; other devices get an error naming the variant): at D = 64 one
+// warpgroup on 128-key tiles (3 blocks per SM), two warpgroups on 128- and 64-key tiles; at
+// D = 128 one and two warpgroups on 64-key tiles.
+template <int kD>
+struct MmaFwdVariantsFor {
+  using type = TileList<MmaFwdShape<kD>>;
+};
+template <>
+struct MmaFwdVariantsFor<64> {
+  using type =
+      TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>, MmaFwdConfig<64, 1, 64, 8>,
+               MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
+               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 128, 4, 1, false, true>,
+               MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>,
+               WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>, WgmmaFwdConfig<64, 64, 2>>;
+};
+template <>
+struct MmaFwdVariantsFor<128> {
+  using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
+                        MmaFwdConfig<128, 1, 64, 4, 1, true>, MmaFwdConfig<128, 2, 32, 4, 1, false, true>,
+                        WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>>;
+};
+template <int kD>
+using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
+
+}  // namespace attncamp::ops::cuda::attn

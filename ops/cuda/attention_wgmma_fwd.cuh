@@ -1,0 +1,103 @@
+// Tensor-core attention forward on Hopper's warpgroup MMA (wgmma, sm_90a only) for T =
+// __nv_bfloat16 or __half and head dim kD in {64, 128}. The structure is the mma.sync forward's
+// (attention_mma_fwd.cuh: same block, key-tile loop, masks, online softmax and store, one 16-row
+// tile per warp), with the two matmuls of a key tile each issued as one wgmma chain by a whole
+// warpgroup (4 warps, 64 queries): S = Q K^T from shared memory (Q and K K-major), then, after the
+// softmax, O += P V with P from registers (S's C fragments, as in the mma.sync kernel) and V
+// MN-major. Q, K and V sit in shared memory in core-matrix order (load_tile_cm_async), described
+// to wgmma by no-swizzle descriptors (attention_wgmma.cuh). A block is kGroups warpgroups sharing
+// each K and V tile; tiles are double-buffered as in the mma.sync forward. wgmma takes the
+// operand traffic of shared memory off the warps (no ldmatrix), and its larger shapes keep the
+// tensor cores busier than mma.sync can; the softmax of one warpgroup overlaps the matmuls of
+// the others on the SM.
+#pragma once
+
+#include "ops/cuda/attention_mma_fwd.cuh"
+#include "ops/cuda/attention_wgmma.cuh"
+
+namespace attncamp::ops::cuda::attn {
+
+// Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile. The
+// members FwdBlock and FwdRows read are those of MmaFwdConfig with one row tile per warp and
+// unpadded rows (kStride = kD: wgmma reads core matrices, not ldmatrix rows).
+template <int kD, int kN, int kGroups, int kMinBlocks = 1>
+struct WgmmaFwdConfig {
+  static_assert(kD == 64 || kD == 128, "the wgmma forward supports head dim 64 and 128");
+  static_assert(kN == 64 || kN == 128, "the wgmma forward walks 64 or 128 keys per tile");
+  static constexpr int kHeadDim = kD, kRowTiles = 1, kKeys = kN, kThreads = 128 * kGroups, kBlocksPerSm = kMinBlocks;
+  static constexpr int kM = 64 * kGroups, kBlockRows = kM, kStride = kD;
+  static constexpr bool kPipelined = false, kQInSmem = true, kWgmma = true;
+  // sQ [kM][kD], sK and sV [2][kN][kD] (16-bit, core-matrix order), then key flags [2][kN].
+  static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * kD + 2 * kN;
+};
+
+// Flips the sign bits of this thread's 16-byte chunks of a tile it loaded with
+// load_tile_cm_async (after its cp_async_wait_all): a negative scale folded into Q, as FwdRows
+// does for the mma.sync kernels' Q fragments.
+template <int kChunks, int kThreads>
+__device__ __forceinline__ void negate_own_chunks(void* tile) {
+  for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+    uint4* chunk = static_cast<uint4*>(tile) + c;
+    uint4 v = *chunk;
+    v.x ^= 0x80008000u;
+    v.y ^= 0x80008000u;
+    v.z ^= 0x80008000u;
+    v.w ^= 0x80008000u;
+    *chunk = v;
+  }
+}
+
+// Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory, C::kThreads threads.
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_kernel(const AttentionArgs p) {
+  constexpr int kD = C::kHeadDim, kN = C::kKeys;
+  constexpr uint32_t kCore = 128, kRowGroup = 16 * kD;  // bytes: a core matrix; 8 rows of all kD columns
+  const FwdBlock<T, C> blk(p);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  blk.load_first(p);
+  if (p.scale < 0) negate_own_chunks<C::kM * kD / 8, C::kThreads>(blk.sq);
+  fence_proxy_async();  // this thread's cp.async (and sign) writes, before wgmma reads them
+  __syncthreads();
+  FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
+  // Q rows of this warpgroup: k-steps of 16 columns are two core matrices (2 kCore bytes) apart.
+  const uint64_t q_desc = wgmma_desc(blk.sq + (warp / 4) * 64 * kD, kCore, kRowGroup);
+
+  for (int it = 0; it < blk.n_tiles; ++it) {
+    // Buffer (it + 1) % 2 was last read by wgmma waited for in iteration it - 1.
+    if (it + 1 < blk.n_tiles) {
+      blk.load_k(p, it + 1);
+      blk.load_v(p, it + 1);
+      cp_async_commit();
+    }
+    // S = Q K^T: B[k = d][n = key] = K[key][d] is K-major, laid out like Q.
+    float s[1][kN / 8][4];
+    const uint64_t k_desc = wgmma_desc(blk.k_buf(it), kCore, kRowGroup);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      wgmma_ss<T, kN>(s[0], wgmma_desc_add(q_desc, 2 * kCore * kk), wgmma_desc_add(k_desc, 2 * kCore * kk), kk > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    if (blk.masked(p, it)) fwd_mask<C>(s, blk.flags(it), it * kN, w.rows, p.causal, t);
+    fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
+    // O += P V: B[k = key][n = d] = V[key][d] is MN-major; 16 keys are two 8-row groups on.
+    uint32_t pa[kN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < kN / 16; ++kk) a_from_c<T>(pa[kk], s[0][2 * kk], s[0][2 * kk + 1]);
+    const uint64_t v_desc = wgmma_desc(blk.v_buf(it), kRowGroup, kCore);  // LBO: next keys, SBO: next columns
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kN / 16; ++kk) {
+      wgmma_rs_bt<T, kD>(w.o[0], pa[kk], wgmma_desc_add(v_desc, 2 * kRowGroup * kk), true);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
+    fence_proxy_async();  // ... for wgmma too ...
+    __syncthreads();      // ... of every thread, and nobody reads buffer it % 2 any more
+  }
+  w.store(p, blk.b, blk.h, lane);
+}
+
+}  // namespace attncamp::ops::cuda::attn

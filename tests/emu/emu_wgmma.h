@@ -1,0 +1,26 @@
+// Internal to the emulator: the arithmetic of one wgmma for the 32 lanes of a warp
+// (emu_wgmma.cpp), called by emu_runtime.cpp's wgmma_wait collective.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "emu_runtime.h"
+
+namespace attncamp::emu::wgmma_detail {
+
+// One lane's op: `op` as it was issued, and the accumulators it adds to (the values d held at
+// issue, or nullptr when an earlier op of the same group wrote d and d's current values count).
+struct Lane {
+  const WgmmaIssue* op;
+  const float* c;
+};
+
+// Writes every lane's op.d: D = C + A B for warp `warp_in_group` (rows 16 warp_in_group ..) of
+// the warpgroup's 64 rows, reading descriptors against the block's shared memory.
+void perform(const Lane (&lanes)[32], int warp_in_group, const unsigned char* smem, size_t smem_bytes);
+
+// A 16-bit bf16 or f16 bit pattern as f32 (exact).
+float to_f32(MmaType type, uint16_t bits);
+
+}  // namespace attncamp::emu::wgmma_detail
