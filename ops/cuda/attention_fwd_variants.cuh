@@ -17,8 +17,9 @@ namespace attncamp::ops::cuda::attn {
 // two warps, one row tile of 64 keys, the pipelined kernel, and the default shape with Q in shared
 // memory (242 registers where the default uses 255 and spills 16 bytes). Last, the wgmma forward
 // (compute capability 9.0 only; other devices get an error naming the variant): at D = 64 one
-// warpgroup on 128-key tiles (3 blocks per SM), two warpgroups on 128- and 64-key tiles; at
-// D = 128 one and two warpgroups on 64-key tiles.
+// warpgroup on 128-key tiles (3 blocks per SM), two warpgroups on 128- and 64-key tiles, and the
+// pipelined wgmma kernel (next tile's S in flight during the softmax) with one warpgroup on 128
+// keys and on 64 (3 blocks per SM); at D = 128 one and two warpgroups on 64-key tiles and the pipelined kernel.
 template <int kD>
 struct MmaFwdVariantsFor {
   using type = TileList<MmaFwdShape<kD>>;
@@ -30,13 +31,14 @@ struct MmaFwdVariantsFor<64> {
                MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
                MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 128, 4, 1, false, true>,
                MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>,
-               WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>, WgmmaFwdConfig<64, 64, 2>>;
+               WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>, WgmmaFwdConfig<64, 64, 2>,
+               WgmmaFwdConfig<64, 128, 1, 1, true>, WgmmaFwdConfig<64, 64, 1, 3, true>>;
 };
 template <>
 struct MmaFwdVariantsFor<128> {
   using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
                         MmaFwdConfig<128, 1, 64, 4, 1, true>, MmaFwdConfig<128, 2, 32, 4, 1, false, true>,
-                        WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>>;
+                        WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>, WgmmaFwdConfig<128, 64, 1, 1, true>>;
 };
 template <int kD>
 using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;

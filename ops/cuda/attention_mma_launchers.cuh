@@ -34,7 +34,11 @@ void launch_mma_forward(const AttentionArgs& a, cudaStream_t stream) {
   void (*kernel)(const AttentionArgs) = nullptr;  // only the chosen kernel is instantiated
   if constexpr (C::kWgmma) {
     require_wgmma_device("the wgmma attention forward");
-    kernel = wgmma_forward_kernel<T, C>;
+    if constexpr (C::kPipelined) {
+      kernel = wgmma_forward_pipelined_kernel<T, C>;
+    } else {
+      kernel = wgmma_forward_kernel<T, C>;
+    }
   } else if constexpr (C::kPipelined) {
     kernel = mma_forward_pipelined_kernel<T, C>;
   } else {

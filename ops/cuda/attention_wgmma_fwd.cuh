@@ -17,19 +17,56 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile. The
-// members FwdBlock and FwdRows read are those of MmaFwdConfig with one row tile per warp and
+// Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile, the
+// pipelined kernel (the next tile's S in flight during this tile's softmax) when kPipelinedLoop.
+// The members FwdBlock and FwdRows read are those of MmaFwdConfig with one row tile per warp and
 // unpadded rows (kStride = kD: wgmma reads core matrices, not ldmatrix rows).
-template <int kD, int kN, int kGroups, int kMinBlocks = 1>
+template <int kD, int kN, int kGroups, int kMinBlocks = 1, bool kPipelinedLoop = false>
 struct WgmmaFwdConfig {
   static_assert(kD == 64 || kD == 128, "the wgmma forward supports head dim 64 and 128");
   static_assert(kN == 64 || kN == 128, "the wgmma forward walks 64 or 128 keys per tile");
   static constexpr int kHeadDim = kD, kRowTiles = 1, kKeys = kN, kThreads = 128 * kGroups, kBlocksPerSm = kMinBlocks;
   static constexpr int kM = 64 * kGroups, kBlockRows = kM, kStride = kD;
-  static constexpr bool kPipelined = false, kQInSmem = true, kWgmma = true;
+  static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = true, kWgmma = true;
   // sQ [kM][kD], sK and sV [2][kN][kD] (16-bit, core-matrix order), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * kD + 2 * kN;
 };
+
+// Byte distances in the core-matrix order of load_tile_cm_async: one core matrix (the next 8
+// columns), and 8 rows of all kD columns (the next 8 rows).
+constexpr uint32_t kCoreBytes = 128;
+template <int kD>
+constexpr uint32_t kRowGroupBytes = 16 * kD;
+
+// Issues S = Q K^T for the key tile at skj (not committed): B[k = d][n = key] = K[key][d] is
+// K-major, laid out like Q; k-steps of 16 columns are two core matrices apart.
+template <typename T, class C>
+__device__ __forceinline__ void wgmma_scores(float (&s)[C::kKeys / 8][4], uint64_t q_desc, const T* skj) {
+  constexpr int kD = C::kHeadDim;
+  const uint64_t k_desc = wgmma_desc(skj, kCoreBytes, kRowGroupBytes<kD>);
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+    wgmma_ss<T, C::kKeys>(s, wgmma_desc_add(q_desc, 2 * kCoreBytes * kk), wgmma_desc_add(k_desc, 2 * kCoreBytes * kk),
+                          kk > 0);
+  }
+}
+
+// Issues O += P V for the tile at svj (not committed), P from the softmaxed scores' C fragments:
+// B[k = key][n = d] = V[key][d] is MN-major (LBO: the next 8 keys, SBO: the next 8 columns); 16
+// keys are two 8-row groups on. The P registers must stay untouched until the wait.
+template <typename T, class C>
+__device__ __forceinline__ void wgmma_accumulate(float (&o)[C::kHeadDim / 8][4], uint32_t (&pa)[C::kKeys / 16][4],
+                                                 const float (&s)[C::kKeys / 8][4], const T* svj) {
+  constexpr int kD = C::kHeadDim, kN = C::kKeys;
+#pragma unroll
+  for (int kk = 0; kk < kN / 16; ++kk) a_from_c<T>(pa[kk], s[2 * kk], s[2 * kk + 1]);
+  const uint64_t v_desc = wgmma_desc(svj, kRowGroupBytes<kD>, kCoreBytes);
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < kN / 16; ++kk) {
+    wgmma_rs_bt<T, kD>(o, pa[kk], wgmma_desc_add(v_desc, 2 * kRowGroupBytes<kD> * kk), true);
+  }
+}
 
 // Flips the sign bits of this thread's 16-byte chunks of a tile it loaded with
 // load_tile_cm_async (after its cp_async_wait_all): a negative scale folded into Q, as FwdRows
@@ -47,20 +84,26 @@ __device__ __forceinline__ void negate_own_chunks(void* tile) {
   }
 }
 
-// Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory, C::kThreads threads.
+// The block's start: Q (sign-flipped for a negative scale) and the first K, V tiles landed and
+// visible to wgmma; the descriptor of this warpgroup's 64 Q rows.
 template <typename T, class C>
-__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_kernel(const AttentionArgs p) {
-  constexpr int kD = C::kHeadDim, kN = C::kKeys;
-  constexpr uint32_t kCore = 128, kRowGroup = 16 * kD;  // bytes: a core matrix; 8 rows of all kD columns
-  const FwdBlock<T, C> blk(p);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+__device__ __forceinline__ uint64_t wgmma_forward_start(const FwdBlock<T, C>& blk, const AttentionArgs& p, int warp) {
+  constexpr int kD = C::kHeadDim;
   blk.load_first(p);
   if (p.scale < 0) negate_own_chunks<C::kM * kD / 8, C::kThreads>(blk.sq);
   fence_proxy_async();  // this thread's cp.async (and sign) writes, before wgmma reads them
   __syncthreads();
+  return wgmma_desc(blk.sq + (warp / 4) * 64 * kD, kCoreBytes, kRowGroupBytes<kD>);
+}
+
+// Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory, C::kThreads threads.
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_kernel(const AttentionArgs p) {
+  constexpr int kN = C::kKeys;
+  const FwdBlock<T, C> blk(p);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  const uint64_t q_desc = wgmma_forward_start(blk, p, warp);
   FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
-  // Q rows of this warpgroup: k-steps of 16 columns are two core matrices (2 kCore bytes) apart.
-  const uint64_t q_desc = wgmma_desc(blk.sq + (warp / 4) * 64 * kD, kCore, kRowGroup);
 
   for (int it = 0; it < blk.n_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read by wgmma waited for in iteration it - 1.
@@ -69,34 +112,74 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
       blk.load_v(p, it + 1);
       cp_async_commit();
     }
-    // S = Q K^T: B[k = d][n = key] = K[key][d] is K-major, laid out like Q.
     float s[1][kN / 8][4];
-    const uint64_t k_desc = wgmma_desc(blk.k_buf(it), kCore, kRowGroup);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      wgmma_ss<T, kN>(s[0], wgmma_desc_add(q_desc, 2 * kCore * kk), wgmma_desc_add(k_desc, 2 * kCore * kk), kk > 0);
-    }
+    wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it));
     wgmma_commit();
     wgmma_wait<0>();
     if (blk.masked(p, it)) fwd_mask<C>(s, blk.flags(it), it * kN, w.rows, p.causal, t);
     fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
-    // O += P V: B[k = key][n = d] = V[key][d] is MN-major; 16 keys are two 8-row groups on.
     uint32_t pa[kN / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kN / 16; ++kk) a_from_c<T>(pa[kk], s[0][2 * kk], s[0][2 * kk + 1]);
-    const uint64_t v_desc = wgmma_desc(blk.v_buf(it), kRowGroup, kCore);  // LBO: next keys, SBO: next columns
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kN / 16; ++kk) {
-      wgmma_rs_bt<T, kD>(w.o[0], pa[kk], wgmma_desc_add(v_desc, 2 * kRowGroup * kk), true);
-    }
+    wgmma_accumulate<T, C>(w.o[0], pa, s[0], blk.v_buf(it));
     wgmma_commit();
     wgmma_wait<0>();
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
     fence_proxy_async();  // ... for wgmma too ...
     __syncthreads();      // ... of every thread, and nobody reads buffer it % 2 any more
   }
+  w.store(p, blk.b, blk.h, lane);
+}
+
+// The wgmma forward with the next tile's S = Q K^T in flight during this tile's softmax. K runs
+// one tile ahead of V (as in mma_forward_pipelined_kernel): iteration it waits for K(it + 1),
+// V(it) and flags(it), then loads K(it + 2) into K(it)'s buffer and V(it + 1), flags(it + 1) into
+// V(it - 1)'s (all read by wgmma waited for in iteration it - 1), issues S(it + 1), runs tile it's
+// softmax, issues O += P V(it) and waits for both. Two score arrays alternate roles (the loop is
+// unrolled by two).
+template <typename T, class C>
+__global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pipelined_kernel(const AttentionArgs p) {
+  constexpr int kN = C::kKeys;
+  const FwdBlock<T, C> blk(p);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
+  const int n_tiles = blk.n_tiles;
+  const uint64_t q_desc = wgmma_forward_start(blk, p, warp);
+  FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
+  if (n_tiles == 0) {
+    w.store(p, blk.b, blk.h, lane);
+    return;
+  }
+  float s0[1][kN / 8][4], s1[1][kN / 8][4];
+  wgmma_fence();
+  wgmma_scores<T, C>(s0[0], q_desc, blk.k_buf(0));
+  wgmma_commit();
+  if (n_tiles > 1) blk.load_k(p, 1);
+  cp_async_commit();
+  wgmma_wait<0>();
+
+  auto step = [&](int it, auto& cur, auto& nxt) {
+    cp_async_wait_all();  // K(it + 1), V(it), flags(it) have landed (this thread's copies) ...
+    fence_proxy_async();  // ... for wgmma too ...
+    __syncthreads();      // ... of every thread; K(it) and V(it - 1) are no longer read
+    if (it + 2 < n_tiles) blk.load_k(p, it + 2);
+    if (it + 1 < n_tiles) blk.load_v(p, it + 1);
+    cp_async_commit();
+    if (it + 1 < n_tiles) {
+      wgmma_fence();
+      wgmma_scores<T, C>(nxt[0], q_desc, blk.k_buf(it + 1));
+      wgmma_commit();
+    }
+    if (blk.masked(p, it)) fwd_mask<C>(cur, blk.flags(it), it * kN, w.rows, p.causal, t);
+    fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
+    uint32_t pa[kN / 16][4];
+    wgmma_accumulate<T, C>(w.o[0], pa, cur[0], blk.v_buf(it));
+    wgmma_commit();
+    wgmma_wait<0>();
+  };
+  for (int it = 0; it < n_tiles; it += 2) {
+    step(it, s0, s1);
+    if (it + 1 < n_tiles) step(it + 1, s1, s0);
+  }
+  cp_async_wait_all();  // nothing is in flight (the last commits were empty); the wait is for form
   w.store(p, blk.b, blk.h, lane);
 }
 

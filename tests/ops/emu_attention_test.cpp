@@ -157,7 +157,9 @@ void run_kernels(Run& r, Pass pass) {
   emu::launch(
       grid_for(a.seq_q, Fwd::kM, a), dim3(Fwd::kThreads), Fwd::kSmemBytes,
       [&] {
-        if constexpr (Fwd::kWgmma) {
+        if constexpr (Fwd::kWgmma && Fwd::kPipelined) {
+          attn::wgmma_forward_pipelined_kernel<T, Fwd>(a);
+        } else if constexpr (Fwd::kWgmma) {
           attn::wgmma_forward_kernel<T, Fwd>(a);
         } else if constexpr (Fwd::kPipelined) {
           attn::mma_forward_pipelined_kernel<T, Fwd>(a);
@@ -338,6 +340,7 @@ TEST(EmuAttention, NegativeScaleFoldsIntoQ) {
   check_negative_scale<attn::MmaFwdShape<64>>();
   check_negative_scale<attn::WgmmaFwdConfig<64, 128, 2>>();
   check_negative_scale<attn::WgmmaFwdConfig<128, 64, 1>>();
+  check_negative_scale<attn::WgmmaFwdConfig<64, 64, 1, 3, true>>();
 }
 
 // The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
