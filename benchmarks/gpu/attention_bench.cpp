@@ -6,9 +6,11 @@
 // torch SDPA, read with --peer). fwdbwd rows run the default backward (tensor cores: dQ summed with
 // atomics), fwdbwd-det rows the deterministic one, fwd-tuned and fwdbwd-tuned rows the tile
 // shapes the autotuner picks ($ATTNCAMP_ATTENTION_AUTOTUNE=1; printed after the table), all against
-// the peer's fwd or fwdbwd.
+// the peer's fwd or fwdbwd; the tuned outputs' largest difference from the default kernels' follows
+// (a wrong variant would show there, not only in the parity tests).
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -18,6 +20,7 @@
 
 #include "benchmarks/gpu/bench_util.h"
 #include "ops/attention.h"
+#include "ops/cast.h"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
 #include "runtime/env.h"
@@ -59,7 +62,23 @@ Tensor random_bf16(const attncamp::Shape& shape, uint64_t seed) {
 
 struct Timing {
   double fwd_ms, fwdbwd_ms, fwdbwd_det_ms, fwd_tuned_ms, fwdbwd_tuned_ms;
+  double tuned_diff;  // max |tuned - default| over out, dq, dk, dv: a wrong variant shows here
 };
+
+// A CUDA tensor's values as host f32.
+Tensor host_f32(const Tensor& t) {
+  Tensor f = Tensor::empty(t.shape(), DType::kF32, t.device());
+  attncamp::ops::cast(t, f);
+  return f.to(attncamp::Device::cpu());
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    m = std::max(m, std::fabs(static_cast<double>(a.data<float>()[i]) - static_cast<double>(b.data<float>()[i])));
+  }
+  return m;
+}
 
 Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
                  const attncamp::Stream& stream) {
@@ -84,6 +103,8 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
   t.fwdbwd_ms = attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream);
   t.fwdbwd_det_ms = attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream);
   if (opt.impl == attncamp::ops::AttentionImpl::kSimple) return t;  // no tile-shape variants
+  fwdbwd_with(opt)();
+  const std::vector<Tensor> want = {host_f32(out), host_f32(dq), host_f32(dk), host_f32(dv)};
   // Autotuned: the first (warmup) call of each class times the variants.
   attncamp::ops::AttentionOptions tuned = opt;
   tuned.forward_variant = tuned.backward_variant = -1;
@@ -96,6 +117,8 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
         attncamp::ops::attention_backward(q, k, v, Tensor(), tuned, out, lse, dout, dq, dk, dv);
       },
       std::max(warmup, 1), iters, stream);
+  const std::vector<Tensor> got = {host_f32(out), host_f32(dq), host_f32(dk), host_f32(dv)};
+  for (size_t i = 0; i < got.size(); ++i) t.tuned_diff = std::max(t.tuned_diff, max_abs_diff(got[i], want[i]));
   return t;
 }
 
@@ -129,8 +152,13 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
     double ms, tflops;
   };
   std::vector<Row> rows;
+  std::vector<std::string> checks;
   for (const Case& c : cases()) {
     const Timing t = time_case(c, opt, warmup, iters, stream);
+    char check[160];
+    std::snprintf(check, sizeof(check), "%s: max |tuned - default| over out, dq, dk, dv = %.4g", shape_label(c).c_str(),
+                  t.tuned_diff);
+    checks.emplace_back(check);
     const double fwd_flops = 4.0 * static_cast<double>(c.b * c.h) * static_cast<double>(c.s * c.s) *
                              static_cast<double>(c.d) * (causal ? 0.5 : 1.0);
     auto tflops = [](double flops, double ms) { return flops / (ms * 1e-3) * 1e-12; };
@@ -162,6 +190,8 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
   if (tensor_cores) {
     std::printf("\nautotuned tile shapes (fwd-tuned, fwdbwd-tuned rows; variant: time of one call):\n");
     for (const std::string& line : attncamp::ops::attention_autotune_report()) std::printf("  %s\n", line.c_str());
+    std::printf("\ntuned against default outputs (bf16 rounding of the same sums: a few 1e-3 at most):\n");
+    for (const std::string& line : checks) std::printf("  %s\n", line.c_str());
   }
   return 0;
 }
