@@ -231,6 +231,11 @@ if has_step bench; then
     printf '\n===== %s\n' "$name" >>"$bench_out"
     run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
   }
+  # The attention benchmark first without its autotuned rows: the autotuner runs every tile-shape
+  # variant, and one that faults on this device would take the whole table with it.
+  if [[ -x $bin_dir/attncamp_attention_bench ]]; then
+    bench "attncamp_attention_bench --no-tuned" "$bin_dir/attncamp_attention_bench" --no-tuned
+  fi
   for b in attncamp_gpu_bench attncamp_norm_loss_bench attncamp_attention_bench; do
     if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
   done

@@ -80,7 +80,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
-Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int warmup, int iters,
+Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, bool tuned_rows, int warmup, int iters,
                  const attncamp::Stream& stream) {
   const attncamp::Device dev = attncamp::Device::cuda(0);
   const Tensor q = random_bf16({c.b, c.s, c.h, c.d}, 1), k = random_bf16({c.b, c.s, c.h, c.d}, 2);
@@ -102,7 +102,7 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, int 
   t.fwd_ms = attncamp::bench::time_ms(fwd, warmup, iters, stream);
   t.fwdbwd_ms = attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream);
   t.fwdbwd_det_ms = attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream);
-  if (opt.impl == attncamp::ops::AttentionImpl::kSimple) return t;  // no tile-shape variants
+  if (opt.impl == attncamp::ops::AttentionImpl::kSimple || !tuned_rows) return t;  // no tile-shape variants
   fwdbwd_with(opt)();
   const std::vector<Tensor> want = {host_f32(out), host_f32(dq), host_f32(dk), host_f32(dv)};
   // Autotuned: the first (warmup) call of each class times the variants.
@@ -129,7 +129,7 @@ attncamp::ops::AttentionImpl parse_impl(const std::string& s) {
 }
 
 int run(int warmup, int iters, bool causal, const std::string& impl, int forward_variant, int backward_variant,
-        const std::string& peer_path) {
+        bool no_tuned, const std::string& peer_path) {
   ATTNCAMP_CHECK(attncamp::cuda_device_count() > 0, "attention_bench needs a CUDA device; none is visible");
   const std::map<std::string, double> peer = attncamp::bench::read_peer(peer_path, "attention_torch.py");
   attncamp::Stream stream(0);
@@ -140,6 +140,7 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
   opt.forward_variant = forward_variant;
   opt.backward_variant = backward_variant;
   const bool tensor_cores = opt.impl != attncamp::ops::AttentionImpl::kSimple;  // bf16, D 64 and 128
+  const bool tuned_rows = tensor_cores && !no_tuned;
   for (const auto pass : {attncamp::ops::AttentionPass::kForward, attncamp::ops::AttentionPass::kBackward}) {
     if (!tensor_cores) break;
     const std::vector<std::string> names = attncamp::ops::attention_mma_variants(pass, DType::kBF16, 64);
@@ -154,7 +155,7 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
   std::vector<Row> rows;
   std::vector<std::string> checks;
   for (const Case& c : cases()) {
-    const Timing t = time_case(c, opt, warmup, iters, stream);
+    const Timing t = time_case(c, opt, tuned_rows, warmup, iters, stream);
     char check[160];
     std::snprintf(check, sizeof(check), "%s: max |tuned - default| over out, dq, dk, dv = %.4g", shape_label(c).c_str(),
                   t.tuned_diff);
@@ -167,7 +168,7 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
         {label("fwdbwd", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_ms, tflops(3.5 * fwd_flops, t.fwdbwd_ms)});
     rows.push_back({label("fwdbwd-det", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_det_ms,
                     tflops(3.5 * fwd_flops, t.fwdbwd_det_ms)});
-    if (tensor_cores) {
+    if (tuned_rows) {
       rows.push_back(
           {label("fwd-tuned", c), label("fwd", c), shape_label(c), t.fwd_tuned_ms, tflops(fwd_flops, t.fwd_tuned_ms)});
       rows.push_back({label("fwdbwd-tuned", c), label("fwdbwd", c), shape_label(c), t.fwdbwd_tuned_ms,
@@ -187,7 +188,7 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
                   it->second, r.tflops / it->second);
     }
   }
-  if (tensor_cores) {
+  if (tuned_rows) {
     std::printf("\nautotuned tile shapes (fwd-tuned, fwdbwd-tuned rows; variant: time of one call):\n");
     for (const std::string& line : attncamp::ops::attention_autotune_report()) std::printf("  %s\n", line.c_str());
     std::printf("\ntuned against default outputs (bf16 rounding of the same sums: a few 1e-3 at most):\n");
@@ -215,9 +216,12 @@ int main(int argc, char** argv) {
   app.add_option("--backward-variant", backward_variant,
                  "atomic-dQ backward tile shape for the fwdbwd rows (index printed first; -1: default)")
       ->check(CLI::Range(-1, 64));
+  bool no_tuned = false;
+  app.add_flag("--no-tuned", no_tuned,
+               "skip the autotuned rows (a variant that faults on the device would take the whole table with it)");
   CLI11_PARSE(app, argc, argv);
   try {
-    return run(warmup, iters, causal, impl, forward_variant, backward_variant, peer);
+    return run(warmup, iters, causal, impl, forward_variant, backward_variant, no_tuned, peer);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "attention_bench: %s\n", e.what());
     return 1;
