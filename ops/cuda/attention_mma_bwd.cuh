@@ -28,6 +28,7 @@ template <int kD, int kTiles, int kQueries, int kWarps, int kMinBlocks = 1>
 struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks>;
   static constexpr int kKeys = Base::kBlockRows, kTileQueries = kQueries;  // keys per block, queries per tile
+  static constexpr bool kWgmma = false;  // WgmmaDkdvConfig (attention_wgmma_bwd.cuh) sets it
   // sK, sV [kKeys][kStride], sQ, sdO [2][kQueries][kStride] (16-bit), lse and delta [2][kQueries]
   // (f32), key flags [kKeys].
   static constexpr size_t kSmemBytes =
@@ -66,31 +67,6 @@ struct MmaBwdShape {
   // the dK/dV kernel's shape.
   using Dkdvq = Dkdv;
 };
-
-// The atomic-dQ backward's tile-shape variants for the dK/dV kernel with dQ (MmaBwdShape::Dkdvq
-// first), picked by AttentionOptions::backward_variant or timed by the autotuner. Each is an
-// attention_tune candidate and checked in the CPU emulation. At D = 64: one 64-key row tile, a
-// register cap for 3 blocks, 8 and 2 warps, FlashAttention-2's 128 x 64 tile of 8 warps, one row
-// tile per warp with 8 warps (209 registers: 16 warps per SM) or capped for 4 blocks of 4 (128
-// registers, no spills; twice the dQ atomics, 64 keys per block). At D = 128: 2 and 8 warps,
-// 16-query tiles with 4 and 8 warps (128 x 64 with 8 warps spills there).
-template <int kD>
-struct MmaBwdVariantsFor {
-  using type = TileList<typename MmaBwdShape<kD>::Dkdvq>;
-};
-template <>
-struct MmaBwdVariantsFor<64> {
-  using type = TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
-                        MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
-                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>>;
-};
-template <>
-struct MmaBwdVariantsFor<128> {
-  using type = TileList<MmaBwdShape<128>::Dkdvq, MmaDkdvConfig<128, 1, 32, 2>, MmaDkdvConfig<128, 1, 16, 4>,
-                        MmaDkdvConfig<128, 1, 32, 8>, MmaDkdvConfig<128, 1, 16, 8>>;
-};
-template <int kD>
-using MmaBwdVariants = typename MmaBwdVariantsFor<kD>::type;
 
 // dst[0..1] += (x, y) with atomics (one 8-byte vector reduction on sm_90, two 4-byte ones before).
 __device__ __forceinline__ void atomic_add2(float* dst, float x, float y) {

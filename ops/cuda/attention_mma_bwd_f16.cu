@@ -1,5 +1,5 @@
 // Tensor-core attention backward launchers for f16: the atomic-dQ backward's tile-shape variants
-// and the deterministic backward (kernels: ops/cuda/attention_mma_bwd.cuh; variants:
+// and the deterministic backward (kernels: ops/cuda/attention_mma_bwd.cuh, attention_wgmma_bwd.cuh; variants:
 // attention_mma_variants.cuh).
 #include "ops/cuda/attention_mma_variants.cuh"
 

@@ -6,9 +6,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "ops/cuda/attention_fwd_variants.cuh"
 #include "ops/cuda/attention_launch.cuh"
-#include "ops/cuda/attention_mma_bwd.cuh"
+#include "ops/cuda/attention_variants.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
@@ -50,12 +49,21 @@ void launch_mma_forward(const AttentionArgs& a, cudaStream_t stream) {
 }
 
 // Launch the dK/dV kernel with tile shape C (with kDq also summing dQ into a.dq_accum, which the
-// caller zeroes), and the dQ kernel with tile shape Cq, on `stream` (after launch_delta).
+// caller zeroes; the wgmma kernel when C::kWgmma), and the dQ kernel with tile shape Cq, on `stream` (after
+// launch_delta).
 template <typename T, class C, bool kDq = false>
 void launch_mma_dkdv(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t kSmem = C::smem_bytes(kDq);
-  allow_smem(mma_dkdv_kernel<T, C, kDq>, kSmem);
-  mma_dkdv_kernel<T, C, kDq><<<attention_grid(a.seq_k, C::kKeys, a), C::kThreads, kSmem, stream>>>(a);
+  void (*kernel)(const AttentionArgs) = nullptr;  // only the chosen kernel is instantiated
+  if constexpr (C::kWgmma) {
+    static_assert(kDq, "the wgmma backward kernel always sums dQ");
+    require_wgmma_device("the wgmma attention backward");
+    kernel = wgmma_dkdvq_kernel<T, C>;
+  } else {
+    kernel = mma_dkdv_kernel<T, C, kDq>;
+  }
+  allow_smem(kernel, kSmem);
+  kernel<<<attention_grid(a.seq_k, C::kKeys, a), C::kThreads, kSmem, stream>>>(a);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 template <typename T, class Cq>

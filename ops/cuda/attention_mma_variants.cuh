@@ -31,7 +31,7 @@ std::string forward_shape_name() {
 // A dK/dV shape: queries per walked tile.
 template <class C>
 std::string dkdv_shape_name() {
-  return tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries);
+  return tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries) + (C::kWgmma ? " wgmma" : "");
 }
 
 template <typename T, class... C>

@@ -105,13 +105,14 @@ __device__ __forceinline__ void fence_proxy_async() {
   "%25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, "  \
   "%47, "                                                                                                           \
   "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
-// d (+)= A B with A (64 x 16) and B (16 x N) in shared memory, both K-major; `accumulate` false
-// ignores d's old values. TY: the input type's PTX name.
-#define ATTNCAMP_WGMMA_SS(N, TY, DLIST, REGS, DA, DB, SC)                                           \
+// d (+)= A B with A (64 x 16) and B (16 x N) in shared memory; `accumulate` false ignores d's old
+// values. TY: the input type's PTX name; TRANS: imm-trans-a, imm-trans-b ("0, 0": both K-major,
+// "1, 1": A M-major and B N-major).
+#define ATTNCAMP_WGMMA_SS(N, TY, DLIST, REGS, DA, DB, SC, TRANS)                                    \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SC                                               \
                ", 0;\n"                                                                             \
                "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " REGS ", " DA ", " DB \
-               ", p, 1, 1, 0, 0;\n}\n"                                                              \
+               ", p, 1, 1, " TRANS ";\n}\n"                                                         \
                : DLIST                                                                              \
                : "l"(desc_a), "l"(desc_b), "r"(static_cast<int>(accumulate)))
 // d (+)= A B with A (64 x 16) from registers (the warp's m16n8k16 A fragment) and B (16 x N) in
@@ -125,23 +126,42 @@ __device__ __forceinline__ void fence_proxy_async() {
                : DLIST                                                                             \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(static_cast<int>(accumulate)))
 
-template <typename T, int kN>
-__device__ __forceinline__ void wgmma_ss(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
+#define ATTNCAMP_WGMMA_SS_ALL(TRANS)                                                              \
+  if constexpr (kN == 64 && std::is_same_v<T, __nv_bfloat16>) {                                   \
+    ATTNCAMP_WGMMA_SS(64, "bf16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "%32", "%33", "%34", TRANS);  \
+  } else if constexpr (kN == 64) {                                                                \
+    ATTNCAMP_WGMMA_SS(64, "f16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "%32", "%33", "%34", TRANS);   \
+  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {                                        \
+    ATTNCAMP_WGMMA_SS(128, "bf16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "%64", "%65", "%66", TRANS); \
+  } else {                                                                                        \
+    ATTNCAMP_WGMMA_SS(128, "f16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "%64", "%65", "%66", TRANS);  \
+  }
+
+template <typename T, int kN, bool kTransposed>
+__device__ __forceinline__ void wgmma_ss_impl(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b,
+                                              bool accumulate) {
   static_assert(kN == 64 || kN == 128, "wgmma_ss is instantiated for N = 64 and 128");
   static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16 inputs");
 #ifdef ATTNCAMP_WGMMA_TRAP
   __trap();
 #else
-  if constexpr (kN == 64 && std::is_same_v<T, __nv_bfloat16>) {
-    ATTNCAMP_WGMMA_SS(64, "bf16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "%32", "%33", "%34");
-  } else if constexpr (kN == 64) {
-    ATTNCAMP_WGMMA_SS(64, "f16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "%32", "%33", "%34");
-  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    ATTNCAMP_WGMMA_SS(128, "bf16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "%64", "%65", "%66");
+  if constexpr (kTransposed) {
+    ATTNCAMP_WGMMA_SS_ALL("1, 1")
   } else {
-    ATTNCAMP_WGMMA_SS(128, "f16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "%64", "%65", "%66");
+    ATTNCAMP_WGMMA_SS_ALL("0, 0")
   }
 #endif
+}
+
+// d (+)= A B with A (64 x 16) and B (16 x N) both K-major in shared memory.
+template <typename T, int kN>
+__device__ __forceinline__ void wgmma_ss(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
+  wgmma_ss_impl<T, kN, false>(d, desc_a, desc_b, accumulate);
+}
+// d (+)= A B with A M-major and B N-major in shared memory (trans-a 1, trans-b 1).
+template <typename T, int kN>
+__device__ __forceinline__ void wgmma_ss_tt(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
+  wgmma_ss_impl<T, kN, true>(d, desc_a, desc_b, accumulate);
 }
 
 template <typename T, int kN>
@@ -165,6 +185,7 @@ __device__ __forceinline__ void wgmma_rs_bt(float (&d)[kN / 8][4], const uint32_
 }
 
 #undef ATTNCAMP_WGMMA_RS
+#undef ATTNCAMP_WGMMA_SS_ALL
 #undef ATTNCAMP_WGMMA_SS
 #undef ATTNCAMP_WG_R64
 #undef ATTNCAMP_WG_R32

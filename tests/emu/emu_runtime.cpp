@@ -269,8 +269,9 @@ void perform_wgmma(Block& blk, int warp) {
       const PendingWgmma& pw = lanes[l].wgmma[static_cast<size_t>(i)];
       const WgmmaIssue& op = pw.op;
       if (op.type != op0.type || op.n != op0.n || op.a_in_registers != op0.a_in_registers ||
-          (!op.a_in_registers && op.desc_a != op0.desc_a) || op.desc_b != op0.desc_b ||
-          op.b_mn_major != op0.b_mn_major || op.accumulate != op0.accumulate || pw.group != lanes[0].wgmma[i].group) {
+          (!op.a_in_registers && (op.desc_a != op0.desc_a || op.a_mn_major != op0.a_mn_major)) ||
+          op.desc_b != op0.desc_b || op.b_mn_major != op0.b_mn_major || op.accumulate != op0.accumulate ||
+          pw.group != lanes[0].wgmma[i].group) {
         fail(detail::str_cat("wgmma ", i, " of the wait: lane ", l,
                              " issued other operands (type, shape, descriptors, group) than lane 0"));
       }

@@ -88,8 +88,9 @@ enum class MmaType { kBF16, kF16 };
 void mma_16816(MmaType type, float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 
 // wgmma.mma_async.sync.aligned.m64nNk16.f32.{bf16,f16} (sm_90a) as one thread issues it: its
-// N / 2 accumulators d (+)= A B, A (64 x 16) from the shared-memory descriptor desc_a or from the
-// warp's m16n8k16 A fragment in a[4], B (16 x N) from desc_b, K-major or MN-major (trans-b);
+// N / 2 accumulators d (+)= A B, A (64 x 16) from the shared-memory descriptor desc_a (K-major or
+// M-major: trans-a) or from the warp's m16n8k16 A fragment in a[4], B (16 x N) from desc_b,
+// K-major or N-major (trans-b);
 // descriptors without swizzle (ops/cuda/attention_wgmma.cuh describes layouts and descriptors).
 // Nothing happens at issue but checks and poisoning d (NaN) unless an earlier wgmma of the thread
 // still pending accumulates into the same d; the product is computed at the wgmma_wait that
@@ -104,6 +105,7 @@ struct WgmmaIssue {
   uint64_t desc_a;
   uint32_t a[4];
   bool a_in_registers;
+  bool a_mn_major;  // trans-a: A from desc_a contiguous along m
   uint64_t desc_b;
   bool b_mn_major;
   bool accumulate;  // false: d = A B

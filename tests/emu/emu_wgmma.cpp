@@ -70,13 +70,13 @@ void perform(const Lane (&lanes)[32], int warp_in_group, const unsigned char* sm
       split(r[2], a[g][2 * t + 8], a[g][2 * t + 9]);
       split(r[3], a[g + 8][2 * t + 8], a[g + 8][2 * t + 9]);
     }
-  } else {  // K-major: element (m, k) at start + (m / 8) SBO + (m % 8) 16 + (k / 8) LBO + (k % 8) 2
-    const Desc da = decode(op.desc_a, "A");
+  } else {  // element (m, k) at start + (m / 8) SBO + (k / 8) LBO + (m % 8) 16 + (k % 8) 2 (K-major)
+    const Desc da = decode(op.desc_a, "A");  // or + (m % 8) 2 + (k % 8) 16 (M-major)
     for (int r = 0; r < 16; ++r) {
       const size_t m = static_cast<size_t>(16 * warp_in_group + r);
       for (size_t k = 0; k < 16; ++k) {
-        a[r][k] = element(op.type, smem, smem_bytes,
-                          da.start + m / 8 * da.sbo + m % 8 * 16 + k / 8 * da.lbo + k % 8 * 2, "A");
+        const size_t in_core = op.a_mn_major ? m % 8 * 2 + k % 8 * 16 : m % 8 * 16 + k % 8 * 2;
+        a[r][k] = element(op.type, smem, smem_bytes, da.start + m / 8 * da.sbo + k / 8 * da.lbo + in_core, "A");
       }
     }
   }

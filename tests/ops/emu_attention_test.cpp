@@ -16,9 +16,8 @@
 
 #include "cuda_emu.h"  // before the kernel headers: the CUDA built-ins they use under g++
 #include "ops/attention.h"
-#include "ops/cuda/attention_fwd_variants.cuh"
-#include "ops/cuda/attention_mma_bwd.cuh"
 #include "ops/cuda/attention_simple.cuh"
+#include "ops/cuda/attention_variants.cuh"
 #include "tests/cuda_test_util.h"
 #include "tests/ops/attention_test_cases.h"
 #include "tests/test_util.h"
@@ -190,7 +189,14 @@ void run_kernels(Run& r, Pass pass) {
   r.opt.global.push_back(buffer(r.dq_accum));
   emu::launch(
       grid_for(a.seq_k, Dkdvq::kKeys, a), dim3(Dkdvq::kThreads), Dkdvq::smem_bytes(true),
-      [&] { attn::mma_dkdv_kernel<T, Dkdvq, true>(a); }, r.opt);
+      [&] {
+        if constexpr (Dkdvq::kWgmma) {
+          attn::wgmma_dkdvq_kernel<T, Dkdvq>(a);
+        } else {
+          attn::mma_dkdv_kernel<T, Dkdvq, true>(a);
+        }
+      },
+      r.opt);
   const int64_t chunks = a.batch * a.heads * a.seq_q * kD / 8;
   emu::launch(
       dim3(static_cast<unsigned>((chunks + kThreads - 1) / kThreads)), dim3(kThreads), 0,
@@ -289,8 +295,8 @@ void check_shapes(Pass pass) {
                                         : Fwd::kQInSmem ? " q-smem"
                                                         : "")
                                     << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
-                                    << Dkdvq::kTileQueries << " Sq=" << c.sq << " Sk=" << c.sk
-                                    << " schedule=" << sched.name);
+                                    << Dkdvq::kTileQueries << (Dkdvq::kWgmma ? " wgmma" : "") << " Sq=" << c.sq
+                                    << " Sk=" << c.sk << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
     Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
     run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);
@@ -401,7 +407,8 @@ TEST(EmuRuntime, MmaOfLdmatrixFragmentsIsTheProduct) {
 
 // wgmma (ops/cuda/attention_wgmma.cuh): operands placed by the header's no-swizzle layout formulas
 // with other offsets than the kernels use give D = A B (K-major A and B from shared memory), then
-// D += A B^T (A from the warps' m16n8k16 fragments, B MN-major), in every lane's accumulator layout.
+// D += A B (A from the warps' m16n8k16 fragments, B N-major), then D = A B (A M-major, B N-major),
+// in every lane's accumulator layout.
 TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
   using T = __nv_bfloat16;
   constexpr int kN = 64;
@@ -417,8 +424,10 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
   auto a_at = [](int m, int k) { return (m / 8) * 128 + (m % 8) * 16 + (k / 8) * 1024 + (k % 8) * 2; };
   auto b_at = [](int n, int k) { return 2048 + (n / 8) * 256 + (n % 8) * 16 + (k / 8) * 128 + (k % 8) * 2; };
   auto bt_at = [](int k, int n) { return 4096 + (n / 8) * 128 + (n % 8) * 2 + (k / 8) * 1024 + (k % 8) * 16; };
-  float got_ss[64][kN], got_rs[64][kN];
-  emu::launch(dim3(1), dim3(128), 6144, [&] {
+  float got_ss[64][kN], got_rs[64][kN], got_tt[64][kN];
+  // A = X M-major at 6144 with LBO 1024 (k) and SBO 128 (m); B N-major is bt_at's.
+  auto at_at = [](int m, int k) { return 6144 + (m / 8) * 128 + (m % 8) * 2 + (k / 8) * 1024 + (k % 8) * 16; };
+  emu::launch(dim3(1), dim3(128), 8192, [&] {
     unsigned char* sm = attn::dynamic_smem();
     const int tid = static_cast<int>(threadIdx.x), warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     auto put = [&](int offset, float v) { *reinterpret_cast<T*>(sm + offset) = ops::cuda::from_f32<T>(v); };
@@ -426,6 +435,7 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
       put(a_at(tid % 64, k), x[tid % 64][k]);
       if (tid < kN) put(b_at(tid, k), y[tid][k]);
       if (tid < kN) put(bt_at(k, tid), y[tid][k]);  // B^T[k][n] = Y[n][k]: the same products
+      put(at_at(tid % 64, k), x[tid % 64][k]);
     }
     __syncthreads();
     float d[kN / 8][4];
@@ -453,6 +463,13 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
     for (int j = 0; j < kN / 8; ++j) {
       for (int e = 0; e < 4; ++e) got_rs[r0 + 8 * (e / 2)][8 * j + 2 * t + e % 2] = d[j][e] - static_cast<float>(j - e);
     }
+    attn::wgmma_fence();
+    attn::wgmma_ss_tt<T, kN>(d, attn::wgmma_desc(sm + 6144, 1024, 128), attn::wgmma_desc(sm + 4096, 1024, 128), false);
+    attn::wgmma_commit();
+    attn::wgmma_wait<0>();
+    for (int j = 0; j < kN / 8; ++j) {
+      for (int e = 0; e < 4; ++e) got_tt[r0 + 8 * (e / 2)][8 * j + 2 * t + e % 2] = d[j][e];
+    }
   });
   for (int i = 0; i < 64; ++i) {
     for (int n = 0; n < kN; ++n) {
@@ -460,6 +477,7 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
       for (int k = 0; k < 16; ++k) want += x[i][k] * y[n][k];
       EXPECT_EQ(got_ss[i][n], want) << i << "," << n;
       EXPECT_EQ(got_rs[i][n], want) << i << "," << n;
+      EXPECT_EQ(got_tt[i][n], want) << i << "," << n;
     }
   }
 }

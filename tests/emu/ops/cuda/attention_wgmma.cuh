@@ -37,13 +37,19 @@ constexpr emu::MmaType kWgmmaType = std::is_same_v<T, __half> ? emu::MmaType::kF
 
 template <typename T, int kN>
 __device__ __forceinline__ void wgmma_ss(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
-  emu::wgmma(emu::WgmmaIssue{kWgmmaType<T>, kN, &d[0][0], desc_a, {}, false, desc_b, false, accumulate});
+  emu::wgmma(emu::WgmmaIssue{kWgmmaType<T>, kN, &d[0][0], desc_a, {}, false, false, desc_b, false, accumulate});
+}
+
+template <typename T, int kN>
+__device__ __forceinline__ void wgmma_ss_tt(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
+  emu::wgmma(emu::WgmmaIssue{kWgmmaType<T>, kN, &d[0][0], desc_a, {}, false, true, desc_b, true, accumulate});
 }
 
 template <typename T, int kN>
 __device__ __forceinline__ void wgmma_rs_bt(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
                                             bool accumulate) {
-  emu::wgmma(emu::WgmmaIssue{kWgmmaType<T>, kN, &d[0][0], 0, {a[0], a[1], a[2], a[3]}, true, desc_b, true, accumulate});
+  emu::wgmma(
+      emu::WgmmaIssue{kWgmmaType<T>, kN, &d[0][0], 0, {a[0], a[1], a[2], a[3]}, true, false, desc_b, true, accumulate});
 }
 
 }  // namespace attncamp::ops::cuda::attn

@@ -1,8 +1,11 @@
-// The attention forward's tile-shape variants: mma.sync shapes (attention_mma_fwd.cuh) and, at
-// head dims 64 and 128, wgmma shapes (attention_wgmma_fwd.cuh, sm_90a).
+// The tile-shape variants of the attention forward and of the atomic-dQ backward's dK/dV kernel:
+// mma.sync shapes (attention_mma_fwd.cuh, attention_mma_bwd.cuh) and, at head dims 64 and 128,
+// wgmma ones (attention_wgmma_fwd.cuh, attention_wgmma_bwd.cuh; sm_90a).
 #pragma once
 
+#include "ops/cuda/attention_mma_bwd.cuh"
 #include "ops/cuda/attention_mma_fwd.cuh"
+#include "ops/cuda/attention_wgmma_bwd.cuh"
 #include "ops/cuda/attention_wgmma_fwd.cuh"
 
 namespace attncamp::ops::cuda::attn {
@@ -42,5 +45,33 @@ struct MmaFwdVariantsFor<128> {
 };
 template <int kD>
 using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
+
+// The atomic-dQ backward's tile-shape variants for the dK/dV kernel with dQ (MmaBwdShape::Dkdvq
+// first), picked by AttentionOptions::backward_variant or timed by the autotuner. Each is an
+// attention_tune candidate and checked in the CPU emulation. At D = 64: one 64-key row tile, a
+// register cap for 3 blocks, 8 and 2 warps, FlashAttention-2's 128 x 64 tile of 8 warps, one row
+// tile per warp with 8 warps (209 registers: 16 warps per SM) or capped for 4 blocks of 4 (128
+// registers, no spills; twice the dQ atomics, 64 keys per block). At D = 128: 2 and 8 warps,
+// 16-query tiles with 4 and 8 warps (128 x 64 with 8 warps spills there). Last, at both, the wgmma
+// kernel (one warpgroup of 64 keys, 64-query tiles; compute capability 9.0 only: 176 registers at
+// D = 64, and capped for 3 blocks per SM at 156; 252 at D = 128).
+template <int kD>
+struct MmaBwdVariantsFor {
+  using type = TileList<typename MmaBwdShape<kD>::Dkdvq>;
+};
+template <>
+struct MmaBwdVariantsFor<64> {
+  using type = TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
+                        MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
+                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>,
+                        WgmmaDkdvConfig<64, 3>>;
+};
+template <>
+struct MmaBwdVariantsFor<128> {
+  using type = TileList<MmaBwdShape<128>::Dkdvq, MmaDkdvConfig<128, 1, 32, 2>, MmaDkdvConfig<128, 1, 16, 4>,
+                        MmaDkdvConfig<128, 1, 32, 8>, MmaDkdvConfig<128, 1, 16, 8>, WgmmaDkdvConfig<128>>;
+};
+template <int kD>
+using MmaBwdVariants = typename MmaBwdVariantsFor<kD>::type;
 
 }  // namespace attncamp::ops::cuda::attn
