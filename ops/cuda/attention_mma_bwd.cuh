@@ -112,6 +112,61 @@ __device__ __forceinline__ void add_dq_part(const AttentionArgs& p, const T* sds
   }
 }
 
+// P^T and dS^T = P^T (dP^T - delta) in place of S^T and dP^T (C fragments of a query tile: element
+// e of n-block j of row tile mt is (key n0 + key_local[mt][e / 2], query m0 + 8 j + 2 t + e % 2)).
+// Queries past seq_q and queries without attendable keys get lse2 = +inf, so P^T = 0 there; a tile
+// whose queries attend all the block's kN keys skips the mask (uniform across the block).
+template <int kN, int kTiles, int kCols>
+__device__ __forceinline__ void dkdv_probs(float (&st)[kTiles][kCols][4], float (&dpt)[kTiles][kCols][4],
+                                           const AttentionArgs& p, const uint8_t* skey, const float* slsej,
+                                           const float* sdeltaj, const int (&key_local)[kTiles][2], int n0, int m0,
+                                           int t) {
+  const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
+  const float scale2 = p.scale * kLog2e;
+  const bool masked = p.key_valid != nullptr || n0 + kN > seq_k || (p.causal && n0 + kN - 1 > m0);
+#pragma unroll
+  for (int j = 0; j < kCols; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int c = 8 * j + 2 * t + (e & 1);
+      const float neg_lse2 = -lse2_of(slsej[c], m0 + c < seq_q), delta = sdeltaj[c];
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt) {
+        const int kl = key_local[mt][e >> 1];
+        const bool ok = !masked || (skey[kl] != 0 && (!p.causal || n0 + kl <= m0 + c));
+        const float pt = ok ? fast_exp2(fmaf(st[mt][j][e], scale2, neg_lse2)) : 0.0f;
+        st[mt][j][e] = pt;
+        dpt[mt][j][e] = pt * (dpt[mt][j][e] - delta);
+      }
+    }
+  }
+}
+
+// dK (scaled) and dV of the warp's keys n0 + key_local[mt][r] below seq_k, rounded to T.
+template <typename T, int kTiles, int kD>
+__device__ __forceinline__ void dkdv_store(const AttentionArgs& p, const float (&dk)[kTiles][kD / 8][4],
+                                           const float (&dv)[kTiles][kD / 8][4], const int (&key_local)[kTiles][2],
+                                           int n0, int64_t b, int64_t h, int t) {
+  T* gk = slice_ptr<T>(p.dk, p.k_stride, b, h);
+  T* gv = slice_ptr<T>(p.dv, p.v_stride, b, h);
+#pragma unroll
+  for (int mt = 0; mt < kTiles; ++mt) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int j = n0 + key_local[mt][r];
+      if (j >= p.seq_k) continue;
+      T* krow = gk + static_cast<int64_t>(j) * p.k_stride.seq;
+      T* vrow = gv + static_cast<int64_t>(j) * p.v_stride.seq;
+#pragma unroll
+      for (int dn = 0; dn < kD / 8; ++dn) {
+        *reinterpret_cast<uint32_t*>(krow + 8 * dn + 2 * t) =
+            pack2<T>(dk[mt][dn][2 * r] * p.scale, dk[mt][dn][2 * r + 1] * p.scale);
+        *reinterpret_cast<uint32_t*>(vrow + 8 * dn + 2 * t) = pack2<T>(dv[mt][dn][2 * r], dv[mt][dn][2 * r + 1]);
+      }
+    }
+  }
+}
+
 // Grid (key tiles of C::kKeys, H, B); C::smem_bytes(kDq) of dynamic shared memory. With kDq,
 // p.dq_accum (zeroed beforehand) receives the unscaled dQ sums.
 template <typename T, class C, bool kDq = false>
@@ -154,7 +209,6 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
   cp_async_wait_all();
   __syncthreads();
 
-  const float scale2 = p.scale * kLog2e;
   float dk[kTiles][kD / 8][4] = {};  // C fragments: rows = the warp's keys, n-block dn = dims 8 dn ..
   float dv[kTiles][kD / 8][4] = {};
   const int r0 = warp * 16 * kTiles;  // the warp's first key (block-local); tile mt: r0 + 16 mt ..
@@ -203,26 +257,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
         }
       }
     }
-    // Element e of n-block j is (key n0 + key_local[mt][e / 2], query m0 + 8 j + 2 t + e % 2).
-    // Queries past seq_q and queries without attendable keys get lse2 = +inf, so P^T = 0 there;
-    // a tile whose queries attend all the block's keys skips the mask (uniform across the block).
-    const bool masked = p.key_valid != nullptr || n0 + kN > seq_k || (p.causal && n0 + kN - 1 > m0);
-#pragma unroll
-    for (int j = 0; j < kM / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = 8 * j + 2 * t + (e & 1);
-        const float neg_lse2 = -lse2_of(slsej[c], m0 + c < seq_q), delta = sdeltaj[c];
-#pragma unroll
-        for (int mt = 0; mt < kTiles; ++mt) {
-          const int kl = key_local[mt][e >> 1];
-          const bool ok = !masked || (skey[kl] != 0 && (!p.causal || n0 + kl <= m0 + c));
-          const float pt = ok ? fast_exp2(fmaf(st[mt][j][e], scale2, neg_lse2)) : 0.0f;
-          st[mt][j][e] = pt;
-          dpt[mt][j][e] = pt * (dpt[mt][j][e] - delta);
-        }
-      }
-    }
+    dkdv_probs<kN>(st, dpt, p, skey, slsej, sdeltaj, key_local, n0, m0, t);
     if constexpr (kDq) {
       // dS^T as T into shared memory, row = the block-local key, column = the tile's query. The
       // previous tile's readers are done (the closing __syncthreads of the last iteration).
@@ -272,24 +307,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
   }
 
   // Every key of the tile is written (masked keys and keys no query reaches get 0).
-  T* gk = slice_ptr<T>(p.dk, p.k_stride, b, h);
-  T* gv = slice_ptr<T>(p.dv, p.v_stride, b, h);
-#pragma unroll
-  for (int mt = 0; mt < kTiles; ++mt) {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int j = n0 + key_local[mt][r];
-      if (j >= seq_k) continue;
-      T* krow = gk + static_cast<int64_t>(j) * p.k_stride.seq;
-      T* vrow = gv + static_cast<int64_t>(j) * p.v_stride.seq;
-#pragma unroll
-      for (int dn = 0; dn < kD / 8; ++dn) {
-        *reinterpret_cast<uint32_t*>(krow + 8 * dn + 2 * t) =
-            pack2<T>(dk[mt][dn][2 * r] * p.scale, dk[mt][dn][2 * r + 1] * p.scale);
-        *reinterpret_cast<uint32_t*>(vrow + 8 * dn + 2 * t) = pack2<T>(dv[mt][dn][2 * r], dv[mt][dn][2 * r + 1]);
-      }
-    }
-  }
+  dkdv_store<T, kTiles, kD>(p, dk, dv, key_local, n0, b, h, t);
 }
 
 // Grid (query tiles of C::kRows, H, B).

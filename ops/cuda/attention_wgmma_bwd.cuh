@@ -80,9 +80,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
   // dS^T [key][query] as the A of dQ (A[m = query][k = key], M-major: LBO the next 8 keys, SBO
   // the next 8 queries).
   const uint64_t ds_desc = wgmma_desc(sds, kRowsM, kCoreBytes);
-  const float scale2 = p.scale * kLog2e;
-  float dk[kD / 8][4] = {}, dv[kD / 8][4] = {};  // rows: the warp's keys 16 warp + g (+ 8)
-  const int key_local[2] = {16 * warp + g, 16 * warp + g + 8};
+  float dk[1][kD / 8][4] = {}, dv[1][kD / 8][4] = {};  // rows: the warp's keys 16 warp + g (+ 8)
+  const int key_local[1][2] = {{16 * warp + g, 16 * warp + g + 8}};
   for (int it = 0; it < m_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read by wgmma waited for in iteration it - 1.
     if (it + 1 < m_tiles) {
@@ -96,42 +95,28 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
     const float* sdeltaj = sdelta + (it & 1) * kM;
 
     // S^T = K Q^T, dP^T = V dO^T: B[k = d][n = query] = Q[query][d] (dO) is K-major.
-    float st[kM / 8][4], dpt[kM / 8][4];
+    float st[1][kM / 8][4], dpt[1][kM / 8][4];  // one row tile: the warp's 16 keys
     const uint64_t q_desc = wgmma_desc(sqj, kCoreBytes, kRowsD), do_desc = wgmma_desc(sdoj, kCoreBytes, kRowsD);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
-      wgmma_ss<T, kM>(st, wgmma_desc_add(k_desc, 2 * kCoreBytes * kk), wgmma_desc_add(q_desc, 2 * kCoreBytes * kk),
+      wgmma_ss<T, kM>(st[0], wgmma_desc_add(k_desc, 2 * kCoreBytes * kk), wgmma_desc_add(q_desc, 2 * kCoreBytes * kk),
                       kk > 0);
-      wgmma_ss<T, kM>(dpt, wgmma_desc_add(v_desc, 2 * kCoreBytes * kk), wgmma_desc_add(do_desc, 2 * kCoreBytes * kk),
+      wgmma_ss<T, kM>(dpt[0], wgmma_desc_add(v_desc, 2 * kCoreBytes * kk), wgmma_desc_add(do_desc, 2 * kCoreBytes * kk),
                       kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
-    // Element e of n-block j is (key n0 + key_local[e / 2], query m0 + 8 j + 2 t + e % 2), as in
-    // mma_dkdv_kernel (queries past seq_q or without attendable keys: lse2 = +inf, P^T = 0).
-    const bool masked = p.key_valid != nullptr || n0 + kN > seq_k || (p.causal && n0 + kN - 1 > m0);
-#pragma unroll
-    for (int j = 0; j < kM / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = 8 * j + 2 * t + (e & 1), kl = key_local[e >> 1];
-        const float neg_lse2 = -lse2_of(slsej[c], m0 + c < seq_q), delta = sdeltaj[c];
-        const bool ok = !masked || (skey[kl] != 0 && (!p.causal || n0 + kl <= m0 + c));
-        const float pt = ok ? fast_exp2(fmaf(st[j][e], scale2, neg_lse2)) : 0.0f;
-        st[j][e] = pt;
-        dpt[j][e] = pt * (dpt[j][e] - delta);
-      }
-    }
+    dkdv_probs<kN>(st, dpt, p, skey, slsej, sdeltaj, key_local, n0, m0, t);
     // dS^T into shared memory (core-matrix order, rows = keys): the previous tile's dQ wgmma
     // were waited for before the last iteration's closing __syncthreads.
 #pragma unroll
     for (int j = 0; j < kM / 8; ++j) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int kl = key_local[r];
+        const int kl = key_local[0][r];
         *reinterpret_cast<uint32_t*>(reinterpret_cast<unsigned char*>(sds) + (kl / 8) * kRowsM + j * kCoreBytes +
-                                     (kl % 8) * 16 + 4 * t) = pack2<T>(dpt[j][2 * r], dpt[j][2 * r + 1]);
+                                     (kl % 8) * 16 + 4 * t) = pack2<T>(dpt[0][j][2 * r], dpt[0][j][2 * r + 1]);
       }
     }
     // dV += P^T dO, dK += dS^T Q: A from the C fragments of query n-blocks 2 kk, 2 kk + 1;
@@ -139,15 +124,15 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
     uint32_t pa[kM / 16][4], dsa[kM / 16][4];
 #pragma unroll
     for (int kk = 0; kk < kM / 16; ++kk) {
-      a_from_c<T>(pa[kk], st[2 * kk], st[2 * kk + 1]);
-      a_from_c<T>(dsa[kk], dpt[2 * kk], dpt[2 * kk + 1]);
+      a_from_c<T>(pa[kk], st[0][2 * kk], st[0][2 * kk + 1]);
+      a_from_c<T>(dsa[kk], dpt[0][2 * kk], dpt[0][2 * kk + 1]);
     }
     const uint64_t don_desc = wgmma_desc(sdoj, kRowsD, kCoreBytes), qn_desc = wgmma_desc(sqj, kRowsD, kCoreBytes);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kM / 16; ++kk) {
-      wgmma_rs_bt<T, kD>(dv, pa[kk], wgmma_desc_add(don_desc, 2 * kRowsD * kk), true);
-      wgmma_rs_bt<T, kD>(dk, dsa[kk], wgmma_desc_add(qn_desc, 2 * kRowsD * kk), true);
+      wgmma_rs_bt<T, kD>(dv[0], pa[kk], wgmma_desc_add(don_desc, 2 * kRowsD * kk), true);
+      wgmma_rs_bt<T, kD>(dk[0], dsa[kk], wgmma_desc_add(qn_desc, 2 * kRowsD * kk), true);
     }
     wgmma_commit();
     fence_proxy_async();  // this thread's dS^T stores, before wgmma reads them ...
@@ -177,21 +162,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
   }
 
   // Every key of the tile is written (masked keys and keys no query reaches get 0).
-  T* gk = slice_ptr<T>(p.dk, p.k_stride, b, h);
-  T* gv = slice_ptr<T>(p.dv, p.v_stride, b, h);
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int j = n0 + key_local[r];
-    if (j >= seq_k) continue;
-    T* krow = gk + static_cast<int64_t>(j) * p.k_stride.seq;
-    T* vrow = gv + static_cast<int64_t>(j) * p.v_stride.seq;
-#pragma unroll
-    for (int dn = 0; dn < kD / 8; ++dn) {
-      *reinterpret_cast<uint32_t*>(krow + 8 * dn + 2 * t) =
-          pack2<T>(dk[dn][2 * r] * p.scale, dk[dn][2 * r + 1] * p.scale);
-      *reinterpret_cast<uint32_t*>(vrow + 8 * dn + 2 * t) = pack2<T>(dv[dn][2 * r], dv[dn][2 * r + 1]);
-    }
-  }
+  dkdv_store<T, 1, kD>(p, dk, dv, key_local, n0, b, h, t);
 }
 
 }  // namespace attncamp::ops::cuda::attn
