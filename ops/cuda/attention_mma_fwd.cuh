@@ -88,13 +88,13 @@ __device__ __forceinline__ void fwd_mask(float (&s)[C::kRowTiles][C::kKeys / 8][
 }
 
 // Online softmax per row (the quad, lanes 4g .. 4g+3, holds the row's kN scores): s becomes
-// exp2(s * sc - m) with the new running max m (base-2 units), the running sums and O are rescaled.
+// exp2(s * sc - m) with the new running max m (base-2 units), the running sums are rescaled, and
+// alpha gets each row's factor for O (fwd_rescale), which this leaves alone.
 template <class C>
-__device__ __forceinline__ void fwd_softmax(float (&s)[C::kRowTiles][C::kKeys / 8][4],
-                                            float (&o)[C::kRowTiles][C::kHeadDim / 8][4],
-                                            float (&m_run)[C::kRowTiles][2], float (&l_run)[C::kRowTiles][2],
-                                            float sc) {
-  constexpr int kN = C::kKeys, kD = C::kHeadDim;
+__device__ __forceinline__ void fwd_softmax_scores(float (&s)[C::kRowTiles][C::kKeys / 8][4],
+                                                   float (&m_run)[C::kRowTiles][2], float (&l_run)[C::kRowTiles][2],
+                                                   float sc, float (&alpha)[C::kRowTiles][2]) {
+  constexpr int kN = C::kKeys;
 #pragma unroll
   for (int mt = 0; mt < C::kRowTiles; ++mt) {
 #pragma unroll
@@ -106,7 +106,7 @@ __device__ __forceinline__ void fwd_softmax(float (&s)[C::kRowTiles][C::kKeys / 
       mx = fmaxf(mx, shfl_xor(mx, 2));
       const float m_new = fmaxf(m_run[mt][r], mx * sc);
       const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // no finite score yet: everything is 0
-      const float alpha = fast_exp2(m_run[mt][r] - m_use);
+      alpha[mt][r] = fast_exp2(m_run[mt][r] - m_use);
       m_run[mt][r] = m_new;
       float sum = 0.0f;
 #pragma unroll
@@ -115,14 +115,36 @@ __device__ __forceinline__ void fwd_softmax(float (&s)[C::kRowTiles][C::kKeys / 
         s[mt][j][2 * r + 1] = fast_exp2(fmaf(s[mt][j][2 * r + 1], sc, -m_use));
         sum += s[mt][j][2 * r] + s[mt][j][2 * r + 1];
       }
-      l_run[mt][r] = l_run[mt][r] * alpha + sum;
-#pragma unroll
-      for (int dn = 0; dn < kD / 8; ++dn) {
-        o[mt][dn][2 * r] *= alpha;
-        o[mt][dn][2 * r + 1] *= alpha;
-      }
+      l_run[mt][r] = l_run[mt][r] * alpha[mt][r] + sum;
     }
   }
+}
+
+// O's rows times their softmax factors.
+template <class C>
+__device__ __forceinline__ void fwd_rescale(float (&o)[C::kRowTiles][C::kHeadDim / 8][4],
+                                            const float (&alpha)[C::kRowTiles][2]) {
+#pragma unroll
+  for (int mt = 0; mt < C::kRowTiles; ++mt) {
+#pragma unroll
+    for (int dn = 0; dn < C::kHeadDim / 8; ++dn) {
+      o[mt][dn][0] *= alpha[mt][0];
+      o[mt][dn][1] *= alpha[mt][0];
+      o[mt][dn][2] *= alpha[mt][1];
+      o[mt][dn][3] *= alpha[mt][1];
+    }
+  }
+}
+
+// Both: the softmax of a tile's scores and O rescaled.
+template <class C>
+__device__ __forceinline__ void fwd_softmax(float (&s)[C::kRowTiles][C::kKeys / 8][4],
+                                            float (&o)[C::kRowTiles][C::kHeadDim / 8][4],
+                                            float (&m_run)[C::kRowTiles][2], float (&l_run)[C::kRowTiles][2],
+                                            float sc) {
+  float alpha[C::kRowTiles][2];
+  fwd_softmax_scores<C>(s, m_run, l_run, sc, alpha);
+  fwd_rescale<C>(o, alpha);
 }
 
 // O += P V: the C fragments of key n-blocks 2 kk and 2 kk + 1 are the A fragment of keys
@@ -287,7 +309,13 @@ struct FwdBlock {
   }
   // V and the key flags of key tile `tile` into buffer tile % 2.
   __device__ __forceinline__ void load_v(const AttentionArgs& p, int tile) const {
+    load_v_only(p, tile);
+    load_flags(p, tile);
+  }
+  __device__ __forceinline__ void load_v_only(const AttentionArgs& p, int tile) const {
     load_rows<kN>(v_buf(tile), v, p.v_stride.seq, tile * kN, seq_k);
+  }
+  __device__ __forceinline__ void load_flags(const AttentionArgs& p, int tile) const {  // plain stores
     load_key_flags<kN, kThreads>(flags(tile), p, b, tile * kN);
   }
   template <int kRows>

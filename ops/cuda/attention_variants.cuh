@@ -21,7 +21,7 @@ namespace attncamp::ops::cuda::attn {
 // memory (242 registers where the default uses 255 and spills 16 bytes). Last, the wgmma forward
 // (compute capability 9.0 only; other devices get an error naming the variant): at D = 64 one
 // warpgroup on 128-key tiles (3 blocks per SM), two warpgroups on 128- and 64-key tiles, and the
-// pipelined wgmma kernel (next tile's S in flight during the softmax) with one warpgroup on 128
+// pipelined wgmma kernel (one tile's P V in flight during the next tile's softmax) with one warpgroup on 128
 // keys and on 64 (3 blocks per SM); at D = 128 one and two warpgroups on 64-key tiles and the pipelined kernel.
 template <int kD>
 struct MmaFwdVariantsFor {
@@ -53,8 +53,8 @@ using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
 // tile per warp with 8 warps (209 registers: 16 warps per SM) or capped for 4 blocks of 4 (128
 // registers, no spills; twice the dQ atomics, 64 keys per block). At D = 128: 2 and 8 warps,
 // 16-query tiles with 4 and 8 warps (128 x 64 with 8 warps spills there). Last, at both, the wgmma
-// kernel (one warpgroup of 64 keys, 64-query tiles; compute capability 9.0 only: 176 registers at
-// D = 64, and capped for 3 blocks per SM at 156; 252 at D = 128).
+// kernel (one warpgroup of 64 keys, 64-query tiles; compute capability 9.0 only: 178 registers at
+// D = 64, 252 at D = 128; capped for 3 blocks per SM at D = 64, ptxas serializes its wgmma).
 template <int kD>
 struct MmaBwdVariantsFor {
   using type = TileList<typename MmaBwdShape<kD>::Dkdvq>;
@@ -63,8 +63,7 @@ template <>
 struct MmaBwdVariantsFor<64> {
   using type = TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
                         MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
-                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>,
-                        WgmmaDkdvConfig<64, 3>>;
+                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>>;
 };
 template <>
 struct MmaBwdVariantsFor<128> {

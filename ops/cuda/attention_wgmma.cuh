@@ -27,7 +27,8 @@
 //
 // Asynchrony: a wgmma reads its shared memory and registers and writes its accumulators at some
 // point before the wgmma_wait that covers its group; until then the kernel may neither read nor
-// write the accumulators (nor overwrite the A registers or the shared memory it reads).
+// write the accumulators (nor overwrite the A registers or the shared memory it reads), and
+// wgmma_fence_operand after the wait keeps the compiler from moving their uses above it.
 // wgmma_fence orders earlier register accesses before the wgmma that follow it: one is needed
 // before the first wgmma after the accumulators or A registers were touched. Writes to shared
 // memory by cp.async (the generic proxy) reach wgmma (the async proxy) only after the writer's
@@ -79,6 +80,19 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 #endif
 }
+// Pins the accumulators to this point of the program for the compiler: an empty asm that "writes"
+// every register. wgmma_wait does not name the registers it makes valid, so without this after a
+// wait the compiler may move their first uses above it (ptxas then serializes the wgmma, C7515);
+// CUTLASS's warpgroup_fence_operand does the same.
+template <int kBlocks>
+__device__ __forceinline__ void wgmma_fence_operand(float (&d)[kBlocks][4]) {
+#pragma unroll
+  for (int j = 0; j < kBlocks; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
+  }
+}
+
 __device__ __forceinline__ void fence_proxy_async() {
 #ifdef ATTNCAMP_WGMMA_TRAP
   __trap();

@@ -107,6 +107,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
     }
     wgmma_commit();
     wgmma_wait<0>();
+    wgmma_fence_operand(st[0]);
+    wgmma_fence_operand(dpt[0]);
     dkdv_probs<kN>(st, dpt, p, skey, slsej, sdeltaj, key_local, n0, m0, t);
     // dS^T into shared memory (core-matrix order, rows = keys): the previous tile's dQ wgmma
     // were waited for before the last iteration's closing __syncthreads.
@@ -147,6 +149,9 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
     }
     wgmma_commit();
     wgmma_wait<0>();
+    wgmma_fence_operand(dq);
+    wgmma_fence_operand(dk[0]);
+    wgmma_fence_operand(dv[0]);
     // Rows of dq: queries m0 + 16 warp + g (+ 8), columns 8 nb + 2 t (+ 1).
 #pragma unroll
     for (int r = 0; r < 2; ++r) {

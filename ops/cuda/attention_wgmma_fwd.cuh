@@ -18,7 +18,7 @@
 namespace attncamp::ops::cuda::attn {
 
 // Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile, the
-// pipelined kernel (the next tile's S in flight during this tile's softmax) when kPipelinedLoop.
+// pipelined kernel (one tile's P V in flight during the next tile's softmax) when kPipelinedLoop.
 // The members FwdBlock and FwdRows read are those of MmaFwdConfig with one row tile per warp and
 // unpadded rows (kStride = kD: wgmma reads core matrices, not ldmatrix rows).
 template <int kD, int kN, int kGroups, int kMinBlocks = 1, bool kPipelinedLoop = false>
@@ -51,19 +51,24 @@ __device__ __forceinline__ void wgmma_scores(float (&s)[C::kKeys / 8][4], uint64
   }
 }
 
-// Issues O += P V for the tile at svj (not committed), P from the softmaxed scores' C fragments:
-// B[k = key][n = d] = V[key][d] is MN-major (LBO: the next 8 keys, SBO: the next 8 columns); 16
-// keys are two 8-row groups on. The P registers must stay untouched until the wait.
+// P as the A operand of O += P V: the C fragments of key n-blocks 2 kk, 2 kk + 1 of the softmaxed
+// scores are the A fragment of keys 16 kk .. 16 kk + 15.
 template <typename T, class C>
-__device__ __forceinline__ void wgmma_accumulate(float (&o)[C::kHeadDim / 8][4], uint32_t (&pa)[C::kKeys / 16][4],
-                                                 const float (&s)[C::kKeys / 8][4], const T* svj) {
-  constexpr int kD = C::kHeadDim, kN = C::kKeys;
+__device__ __forceinline__ void wgmma_probs(uint32_t (&pa)[C::kKeys / 16][4], const float (&s)[C::kKeys / 8][4]) {
 #pragma unroll
-  for (int kk = 0; kk < kN / 16; ++kk) a_from_c<T>(pa[kk], s[2 * kk], s[2 * kk + 1]);
+  for (int kk = 0; kk < C::kKeys / 16; ++kk) a_from_c<T>(pa[kk], s[2 * kk], s[2 * kk + 1]);
+}
+
+// Issues O += P V for the tile at svj (not committed; after a wgmma_fence): B[k = key][n = d] =
+// V[key][d] is N-major (LBO: the next 8 keys, SBO: the next 8 columns); 16 keys are two 8-row
+// groups on. O and the P registers must stay untouched until the wait.
+template <typename T, class C>
+__device__ __forceinline__ void wgmma_pv(float (&o)[C::kHeadDim / 8][4], const uint32_t (&pa)[C::kKeys / 16][4],
+                                         const T* svj) {
+  constexpr int kD = C::kHeadDim;
   const uint64_t v_desc = wgmma_desc(svj, kRowGroupBytes<kD>, kCoreBytes);
-  wgmma_fence();
 #pragma unroll
-  for (int kk = 0; kk < kN / 16; ++kk) {
+  for (int kk = 0; kk < C::kKeys / 16; ++kk) {
     wgmma_rs_bt<T, kD>(o, pa[kk], wgmma_desc_add(v_desc, 2 * kRowGroupBytes<kD> * kk), true);
   }
 }
@@ -117,12 +122,16 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
     wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it));
     wgmma_commit();
     wgmma_wait<0>();
+    wgmma_fence_operand(s[0]);
     if (blk.masked(p, it)) fwd_mask<C>(s, blk.flags(it), it * kN, w.rows, p.causal, t);
     fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
     uint32_t pa[kN / 16][4];
-    wgmma_accumulate<T, C>(w.o[0], pa, s[0], blk.v_buf(it));
+    wgmma_probs<T, C>(pa, s[0]);
+    wgmma_fence();
+    wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(it));
     wgmma_commit();
     wgmma_wait<0>();
+    wgmma_fence_operand(w.o[0]);
     cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
     fence_proxy_async();  // ... for wgmma too ...
     __syncthreads();      // ... of every thread, and nobody reads buffer it % 2 any more
@@ -130,12 +139,13 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
   w.store(p, blk.b, blk.h, lane);
 }
 
-// The wgmma forward with the next tile's S = Q K^T in flight during this tile's softmax. K runs
-// one tile ahead of V (as in mma_forward_pipelined_kernel): iteration it waits for K(it + 1),
-// V(it) and flags(it), then loads K(it + 2) into K(it)'s buffer and V(it + 1), flags(it + 1) into
-// V(it - 1)'s (all read by wgmma waited for in iteration it - 1), issues S(it + 1), runs tile it's
-// softmax, issues O += P V(it) and waits for both. Two score arrays alternate roles (the loop is
-// unrolled by two).
+// The wgmma forward with tile it's O += P V in flight during tile it + 1's softmax (the order of
+// FlashAttention-3's intra-warpgroup overlap): iteration it issues S(it + 1) = Q K(it + 1)^T and
+// then O += P(it) V(it), waits for S(it + 1) alone, masks it and takes its softmax (not touching O),
+// then waits for P V, rescales O and turns S(it + 1) into P(it + 1). K and the key flags run one
+// tile ahead of V: iteration it waits for K(it + 1), flags(it + 1) and V(it), then loads K(it + 2)
+// and flags(it + 2) into the buffers of K(it) and flags(it), and V(it + 1) into V(it - 1)'s (all
+// read by work waited for in iteration it - 1).
 template <typename T, class C>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pipelined_kernel(const AttentionArgs p) {
   constexpr int kN = C::kKeys;
@@ -148,38 +158,56 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
     w.store(p, blk.b, blk.h, lane);
     return;
   }
-  float s0[1][kN / 8][4], s1[1][kN / 8][4];
+  float s[1][kN / 8][4], alpha[1][2];
+  uint32_t pa[kN / 16][4];
   wgmma_fence();
-  wgmma_scores<T, C>(s0[0], q_desc, blk.k_buf(0));
+  wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(0));
   wgmma_commit();
-  if (n_tiles > 1) blk.load_k(p, 1);
+  if (n_tiles > 1) {
+    blk.load_k(p, 1);
+    blk.load_flags(p, 1);
+  }
   cp_async_commit();
   wgmma_wait<0>();
+  wgmma_fence_operand(s[0]);
+  if (blk.masked(p, 0)) fwd_mask<C>(s, blk.flags(0), 0, w.rows, p.causal, t);
+  fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);  // O is still 0
+  wgmma_probs<T, C>(pa, s[0]);
 
-  auto step = [&](int it, auto& cur, auto& nxt) {
-    cp_async_wait_all();  // K(it + 1), V(it), flags(it) have landed (this thread's copies) ...
+  // Every wgmma of an iteration is issued unconditionally (a conditional one makes ptxas serialize
+  // them all): the last tile's P V comes after the loop.
+  for (int it = 0; it + 1 < n_tiles; ++it) {
+    cp_async_wait_all();  // K(it + 1), V(it) have landed (this thread's copies) ...
     fence_proxy_async();  // ... for wgmma too ...
-    __syncthreads();      // ... of every thread; K(it) and V(it - 1) are no longer read
-    if (it + 2 < n_tiles) blk.load_k(p, it + 2);
-    if (it + 1 < n_tiles) blk.load_v(p, it + 1);
-    cp_async_commit();
-    if (it + 1 < n_tiles) {
-      wgmma_fence();
-      wgmma_scores<T, C>(nxt[0], q_desc, blk.k_buf(it + 1));
-      wgmma_commit();
+    __syncthreads();      // ... of every thread (flags(it + 1) too); K(it), flags(it), V(it - 1) are free
+    if (it + 2 < n_tiles) {
+      blk.load_k(p, it + 2);
+      blk.load_flags(p, it + 2);
     }
-    if (blk.masked(p, it)) fwd_mask<C>(cur, blk.flags(it), it * kN, w.rows, p.causal, t);
-    fwd_softmax<C>(cur, w.o, w.m_run, w.l_run, w.sc);
-    uint32_t pa[kN / 16][4];
-    wgmma_accumulate<T, C>(w.o[0], pa, cur[0], blk.v_buf(it));
+    blk.load_v_only(p, it + 1);
+    cp_async_commit();
+    wgmma_fence();
+    wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it + 1));
     wgmma_commit();
+    wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(it));
+    wgmma_commit();
+    wgmma_wait<1>();  // S(it + 1); P(it) V(it) may still run
+    wgmma_fence_operand(s[0]);
+    if (blk.masked(p, it + 1)) fwd_mask<C>(s, blk.flags(it + 1), (it + 1) * kN, w.rows, p.causal, t);
+    fwd_softmax_scores<C>(s, w.m_run, w.l_run, w.sc, alpha);
     wgmma_wait<0>();
-  };
-  for (int it = 0; it < n_tiles; it += 2) {
-    step(it, s0, s1);
-    if (it + 1 < n_tiles) step(it + 1, s1, s0);
+    wgmma_fence_operand(w.o[0]);
+    fwd_rescale<C>(w.o, alpha);
+    wgmma_probs<T, C>(pa, s[0]);
   }
-  cp_async_wait_all();  // nothing is in flight (the last commits were empty); the wait is for form
+  cp_async_wait_all();  // V(n_tiles - 1) has landed ...
+  fence_proxy_async();
+  __syncthreads();
+  wgmma_fence();
+  wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(n_tiles - 1));
+  wgmma_commit();
+  wgmma_wait<0>();
+  wgmma_fence_operand(w.o[0]);
   w.store(p, blk.b, blk.h, lane);
 }
 

@@ -29,6 +29,9 @@ template <int kPending>
 __device__ __forceinline__ void wgmma_wait() {
   emu::wgmma_wait(kPending);
 }
+// A compiler barrier on the real hardware; the emulator runs the code in program order.
+template <int kBlocks>
+__device__ __forceinline__ void wgmma_fence_operand(float (&)[kBlocks][4]) {}
 // cp.async copies are visible to every thread after the wait and the __syncthreads already.
 __device__ __forceinline__ void fence_proxy_async() {}
 
