@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/tensor.h"
@@ -88,6 +89,13 @@ std::vector<std::string> attention_mma_variants(AttentionPass pass, DType dtype,
 // Sk rounded up to powers of 2) times every variant on its own buffers and keeps the fastest, so
 // the chosen shape, and with it the last bits of the results, can differ from run to run.
 bool attention_autotune_enabled();
+
+// One wgmma (sm_90a) of each operand form the wgmma attention kernels use, on small integer
+// operands laid out as ops/cuda/attention_wgmma.cuh describes, against the exact products:
+// {"<dtype> <form>", max |error|} for bf16 and f16 (0 when the layouts are read right). A GPU
+// diagnostic for the wgmma variants; throws in builds without CUDA or sm_90a code and on devices
+// other than compute capability 9.0.
+std::vector<std::pair<std::string, double>> attention_wgmma_probe();
 
 // One line per problem class the autotuner has timed in this process (CUDA builds; empty
 // otherwise): the class, each variant's time and the chosen one.

@@ -213,6 +213,10 @@ std::vector<std::string> attention_mma_variants(AttentionPass /*pass*/, DType /*
 }
 
 std::vector<std::string> attention_autotune_report() { return {}; }
+
+std::vector<std::pair<std::string, double>> attention_wgmma_probe() {
+  ATTNCAMP_THROW("attention_wgmma_probe: attncamp was built without CUDA (no wgmma kernels)");
+}
 #endif
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
