@@ -14,6 +14,7 @@
 #include "ops/attention.h"
 #include "ops/cuda/act_io.cuh"
 #include "ops/cuda/attention_warp.cuh"
+#include "ops/cuda/attention_wgmma.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
@@ -115,6 +116,43 @@ __device__ __forceinline__ void load_tile_cm_async(T* tile, const T* slice, int6
     const int r = c / (8 * kChunks) * 8 + c % 8, col = (c / 8) % kChunks * 8;
     const bool in = row0 + r < n;
     cp_async_16(tile + c * 8, in ? slice + static_cast<int64_t>(row0 + r) * seq_stride + col : slice, in);
+  }
+}
+
+// Rows of a slice for mma.sync (padded rows, load_tile_async) or, with kCoreMatrix, for wgmma
+// (core-matrix order, load_tile_cm_async).
+template <typename T, int kRows, int kD, int kThreads, bool kCoreMatrix>
+__device__ __forceinline__ void load_rows_async(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
+  if constexpr (kCoreMatrix) {
+    load_tile_cm_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
+  } else {
+    load_tile_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
+  }
+}
+
+// This thread's committed cp.async copies land and become visible to every thread of the block
+// (and, with kWgmmaReads, to wgmma: the async proxy), and everybody is done with what it read
+// before: the one barrier per tile of the attention kernels.
+template <bool kWgmmaReads>
+__device__ __forceinline__ void tiles_landed() {
+  cp_async_wait_all();
+  if constexpr (kWgmmaReads) fence_proxy_async();
+  __syncthreads();
+}
+
+// Flips the sign bits of this thread's 16-byte chunks of a tile it loaded with
+// load_tile_cm_async (after its cp_async_wait_all): a negative scale folded into Q in shared
+// memory for wgmma, as FwdRows does for the mma.sync kernels' Q fragments.
+template <int kChunks, int kThreads>
+__device__ __forceinline__ void negate_own_chunks(void* tile) {
+  for (int c = threadIdx.x; c < kChunks; c += kThreads) {
+    uint4* chunk = static_cast<uint4*>(tile) + c;
+    uint4 v = *chunk;
+    v.x ^= 0x80008000u;
+    v.y ^= 0x80008000u;
+    v.z ^= 0x80008000u;
+    v.w ^= 0x80008000u;
+    *chunk = v;
   }
 }
 

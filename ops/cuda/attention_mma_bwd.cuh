@@ -112,6 +112,44 @@ __device__ __forceinline__ void add_dq_part(const AttentionArgs& p, const T* sds
   }
 }
 
+// The key side of a dK/dV block: K and V rows n0 .. n0 + kN - 1 (zero past seq_k; padded rows,
+// or wgmma's core-matrix order with kCoreMatrix) and the key flags, asynchronously but the flags.
+template <typename T, int kN, int kD, int kThreads, bool kCoreMatrix>
+__device__ __forceinline__ void dkdv_load_keys(T* sk, T* sv, uint8_t* skey, const AttentionArgs& p, int64_t b,
+                                               int64_t h, int n0) {
+  const int seq_k = static_cast<int>(p.seq_k);
+  load_rows_async<T, kN, kD, kThreads, kCoreMatrix>(sk, slice_ptr<const T>(p.k, p.k_stride, b, h), p.k_stride.seq, n0,
+                                                    seq_k);
+  load_rows_async<T, kN, kD, kThreads, kCoreMatrix>(sv, slice_ptr<const T>(p.v, p.v_stride, b, h), p.v_stride.seq, n0,
+                                                    seq_k);
+  load_key_flags<kN, kThreads>(skey, p, b, n0);
+}
+
+// The query side of a dK/dV block (b, h): Q, dO, lse and delta of its slice, and the loads of a
+// query tile (Q and dO rows m0 .. m0 + kM - 1 laid out as dkdv_load_keys, lse and delta; zero past
+// seq_q), asynchronously.
+template <typename T, int kM, int kD, int kThreads, bool kCoreMatrix>
+struct DkdvQueries {
+  const T* q;
+  const T* dout;
+  const float* lse;
+  const float* delta;
+  int seq_q;
+  __device__ __forceinline__ DkdvQueries(const AttentionArgs& p, int64_t b, int64_t h)
+      : q(slice_ptr<const T>(p.q, p.q_stride, b, h)),
+        dout(slice_ptr<const T>(p.dout, p.out_stride, b, h)),
+        lse(p.lse + (b * p.heads + h) * p.seq_q),
+        delta(p.delta + (b * p.heads + h) * p.seq_q),
+        seq_q(static_cast<int>(p.seq_q)) {}
+  __device__ __forceinline__ void load(const AttentionArgs& p, T* sq, T* sdo, float* slse, float* sdelta,
+                                       int m0) const {
+    load_rows_async<T, kM, kD, kThreads, kCoreMatrix>(sq, q, p.q_stride.seq, m0, seq_q);
+    load_rows_async<T, kM, kD, kThreads, kCoreMatrix>(sdo, dout, p.out_stride.seq, m0, seq_q);
+    load_floats_async<kM, kThreads>(slse, lse, m0, seq_q);
+    load_floats_async<kM, kThreads>(sdelta, delta, m0, seq_q);
+  }
+};
+
 // P^T and dS^T = P^T (dP^T - delta) in place of S^T and dP^T (C fragments of a query tile: element
 // e of n-block j of row tile mt is (key n0 + key_local[mt][e / 2], query m0 + 8 j + 2 t + e % 2)).
 // Queries past seq_q and queries without attendable keys get lse2 = +inf, so P^T = 0 there; a tile
@@ -186,28 +224,19 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
   const int n0 = blockIdx.x * kN;
   const int64_t h = blockIdx.y, b = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
-  const T* q = slice_ptr<const T>(p.q, p.q_stride, b, h);
-  const T* dout = slice_ptr<const T>(p.dout, p.out_stride, b, h);
-  const float* lse_bh = p.lse + (b * p.heads + h) * p.seq_q;
-  const float* delta_bh = p.delta + (b * p.heads + h) * p.seq_q;
+  const int seq_q = static_cast<int>(p.seq_q);
   const int m_begin = p.causal ? n0 / kM * kM : 0;  // causal: only queries i >= n0
   const int m_tiles = m_begin < seq_q ? (seq_q - m_begin + kM - 1) / kM : 0;
   // Query tile `tile_q` (queries m_begin + tile_q * kM ..) into buffer tile_q % 2.
+  const DkdvQueries<T, kM, kD, kThreads, false> queries(p, b, h);
   auto load_queries = [&](int tile_q) {
-    const int buf = tile_q & 1, m0 = m_begin + tile_q * kM;
-    load_tile_async<T, kM, kD, kThreads>(sq + buf * kM * kS, q, p.q_stride.seq, m0, seq_q);
-    load_tile_async<T, kM, kD, kThreads>(sdo + buf * kM * kS, dout, p.out_stride.seq, m0, seq_q);
-    load_floats_async<kM, kThreads>(slse + buf * kM, lse_bh, m0, seq_q);
-    load_floats_async<kM, kThreads>(sdelta + buf * kM, delta_bh, m0, seq_q);
+    const int buf = tile_q & 1;
+    queries.load(p, sq + buf * kM * kS, sdo + buf * kM * kS, slse + buf * kM, sdelta + buf * kM, m_begin + tile_q * kM);
   };
-  load_tile_async<T, kN, kD, kThreads>(sk, slice_ptr<const T>(p.k, p.k_stride, b, h), p.k_stride.seq, n0, seq_k);
-  load_tile_async<T, kN, kD, kThreads>(sv, slice_ptr<const T>(p.v, p.v_stride, b, h), p.v_stride.seq, n0, seq_k);
-  load_key_flags<kN, kThreads>(skey, p, b, n0);
+  dkdv_load_keys<T, kN, kD, kThreads, false>(sk, sv, skey, p, b, h, n0);
   if (m_tiles > 0) load_queries(0);
   cp_async_commit();
-  cp_async_wait_all();
-  __syncthreads();
+  tiles_landed<false>();
 
   float dk[kTiles][kD / 8][4] = {};  // C fragments: rows = the warp's keys, n-block dn = dims 8 dn ..
   float dv[kTiles][kD / 8][4] = {};
@@ -302,8 +331,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
       __syncthreads();  // every warp's dS^T is in sds
       add_dq_part<T, C>(p, sds, sk, b, h, m0, warp, lane);
     }
-    cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
-    __syncthreads();      // ... for every thread, and nobody reads buffer it % 2 any more
+    tiles_landed<false>();  // tile it + 1 is in for every thread; nobody reads buffer it % 2 any more
   }
 
   // Every key of the tile is written (masked keys and keys no query reaches get 0).

@@ -292,7 +292,8 @@ struct FwdBlock {
     k = slice_ptr<const T>(p.k, p.k_stride, b, h);
     v = slice_ptr<const T>(p.v, p.v_stride, b, h);
   }
-  // Q and the first key tile's K, V and flags, landed and visible to every thread on return.
+  // Q and the first key tile's K, V and flags, landed and visible to every thread (and wgmma) on
+  // return; for wgmma a negative scale is folded into Q's sign bits here.
   __device__ __forceinline__ void load_first(const AttentionArgs& p) const {
     load_rows<kM>(sq, slice_ptr<const T>(p.q, p.q_stride, b, h), p.q_stride.seq, m0, seq_q);
     if (n_tiles > 0) {
@@ -300,9 +301,22 @@ struct FwdBlock {
       load_v(p, 0);
     }
     cp_async_commit();
-    cp_async_wait_all();
-    __syncthreads();
+    if constexpr (C::kWgmma) {
+      cp_async_wait_all();
+      if (p.scale < 0) negate_own_chunks<kM * kD / 8, kThreads>(sq);
+    }
+    landed();
   }
+  // K, V and flags of tile `tile` into buffer tile % 2 if the block visits it, committed.
+  __device__ __forceinline__ void prefetch(const AttentionArgs& p, int tile) const {
+    if (tile < n_tiles) {
+      load_k(p, tile);
+      load_v(p, tile);
+      cp_async_commit();
+    }
+  }
+  // tiles_landed for this kernel's readers.
+  __device__ __forceinline__ static void landed() { tiles_landed<C::kWgmma>(); }
   // K of key tile `tile` (keys tile * kN ..) into K buffer tile % 2.
   __device__ __forceinline__ void load_k(const AttentionArgs& p, int tile) const {
     load_rows<kN>(k_buf(tile), k, p.k_stride.seq, tile * kN, seq_k);
@@ -320,11 +334,7 @@ struct FwdBlock {
   }
   template <int kRows>
   __device__ __forceinline__ static void load_rows(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
-    if constexpr (C::kWgmma) {
-      load_tile_cm_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
-    } else {
-      load_tile_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
-    }
+    load_rows_async<T, kRows, kD, kThreads, C::kWgmma>(tile, slice, seq_stride, row0, n);
   }
   __device__ __forceinline__ T* k_buf(int tile) const { return sk + (tile & 1) * kN * kS; }
   __device__ __forceinline__ T* v_buf(int tile) const { return sv + (tile & 1) * kN * kS; }
@@ -343,19 +353,13 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_kern
   FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
 
   for (int it = 0; it < blk.n_tiles; ++it) {
-    // Buffer (it + 1) % 2 was last read in iteration it - 1, before its closing __syncthreads.
-    if (it + 1 < blk.n_tiles) {
-      blk.load_k(p, it + 1);
-      blk.load_v(p, it + 1);
-      cp_async_commit();
-    }
+    blk.prefetch(p, it + 1);  // buffer (it + 1) % 2 was last read before iteration it - 1's barrier
     float s[C::kRowTiles][C::kKeys / 8][4];
     fwd_scores<T, C>(s, w, blk.k_buf(it), lane);
     if (blk.masked(p, it)) fwd_mask<C>(s, blk.flags(it), it * C::kKeys, w.rows, p.causal, t);
     fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
     fwd_accumulate<T, C>(w.o, s, blk.v_buf(it), lane);
-    cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
-    __syncthreads();      // ... for every thread, and nobody reads buffer it % 2 any more
+    blk.landed();  // tile it + 1 is in for every thread, and nobody reads buffer it % 2 any more
   }
   w.store(p, blk.b, blk.h, lane);
 }
@@ -386,8 +390,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_forward_pipe
 
   // Tile it's softmax and P V on `cur` (its scores), with tile it + 1's scores into `nxt`.
   auto step = [&](int it, auto& cur, auto& nxt) {
-    cp_async_wait_all();  // K(it + 1), V(it), flags(it) have landed (this thread's copies) ...
-    __syncthreads();      // ... for every thread; K(it) and V(it - 1) are no longer read
+    blk.landed();  // K(it + 1), V(it), flags(it) are in; K(it) and V(it - 1) are no longer read
     if (it + 2 < n_tiles) blk.load_k(p, it + 2);
     if (it + 1 < n_tiles) blk.load_v(p, it + 1);
     cp_async_commit();

@@ -50,28 +50,18 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
   const int n0 = blockIdx.x * kN;
   const int64_t h = blockIdx.y, b = blockIdx.z;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int seq_q = static_cast<int>(p.seq_q), seq_k = static_cast<int>(p.seq_k);
-  const T* q = slice_ptr<const T>(p.q, p.q_stride, b, h);
-  const T* dout = slice_ptr<const T>(p.dout, p.out_stride, b, h);
-  const float* lse_bh = p.lse + (b * p.heads + h) * p.seq_q;
-  const float* delta_bh = p.delta + (b * p.heads + h) * p.seq_q;
+  const int seq_q = static_cast<int>(p.seq_q);
   const int m_begin = p.causal ? n0 / kM * kM : 0;  // causal: only queries i >= n0
   const int m_tiles = m_begin < seq_q ? (seq_q - m_begin + kM - 1) / kM : 0;
+  const DkdvQueries<T, kM, kD, kThreads, true> queries(p, b, h);
   auto load_queries = [&](int tile_q) {  // query tile tile_q into buffer tile_q % 2
-    const int buf = tile_q & 1, m0 = m_begin + tile_q * kM;
-    load_tile_cm_async<T, kM, kD, kThreads>(sq + buf * kM * kD, q, p.q_stride.seq, m0, seq_q);
-    load_tile_cm_async<T, kM, kD, kThreads>(sdo + buf * kM * kD, dout, p.out_stride.seq, m0, seq_q);
-    load_floats_async<kM, kThreads>(slse + buf * kM, lse_bh, m0, seq_q);
-    load_floats_async<kM, kThreads>(sdelta + buf * kM, delta_bh, m0, seq_q);
+    const int buf = tile_q & 1;
+    queries.load(p, sq + buf * kM * kD, sdo + buf * kM * kD, slse + buf * kM, sdelta + buf * kM, m_begin + tile_q * kM);
   };
-  load_tile_cm_async<T, kN, kD, kThreads>(sk, slice_ptr<const T>(p.k, p.k_stride, b, h), p.k_stride.seq, n0, seq_k);
-  load_tile_cm_async<T, kN, kD, kThreads>(sv, slice_ptr<const T>(p.v, p.v_stride, b, h), p.v_stride.seq, n0, seq_k);
-  load_key_flags<kN, kThreads>(skey, p, b, n0);
+  dkdv_load_keys<T, kN, kD, kThreads, true>(sk, sv, skey, p, b, h, n0);
   if (m_tiles > 0) load_queries(0);
   cp_async_commit();
-  cp_async_wait_all();
-  fence_proxy_async();
-  __syncthreads();
+  tiles_landed<true>();
 
   // K and V as the A of S^T and dP^T (K-major: 16 columns of d are two core matrices on); K as
   // the B of dQ = dS K (B[k = key][n = d], N-major: LBO the next 8 keys, SBO the next 8 columns).
@@ -161,9 +151,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
 #pragma unroll
       for (int nb = 0; nb < kD / 8; ++nb) atomic_add2(row + 8 * nb + 2 * t, dq[nb][2 * r], dq[nb][2 * r + 1]);
     }
-    cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
-    fence_proxy_async();  // ... for wgmma too ...
-    __syncthreads();      // ... of every thread, and nobody reads buffer it % 2 or dS^T any more
+    tiles_landed<true>();  // tile it + 1 is in for all and wgmma; nobody reads buffer it % 2 or dS^T
   }
 
   // Every key of the tile is written (masked keys and keys no query reaches get 0).

@@ -73,32 +73,10 @@ __device__ __forceinline__ void wgmma_pv(float (&o)[C::kHeadDim / 8][4], const u
   }
 }
 
-// Flips the sign bits of this thread's 16-byte chunks of a tile it loaded with
-// load_tile_cm_async (after its cp_async_wait_all): a negative scale folded into Q, as FwdRows
-// does for the mma.sync kernels' Q fragments.
-template <int kChunks, int kThreads>
-__device__ __forceinline__ void negate_own_chunks(void* tile) {
-  for (int c = threadIdx.x; c < kChunks; c += kThreads) {
-    uint4* chunk = static_cast<uint4*>(tile) + c;
-    uint4 v = *chunk;
-    v.x ^= 0x80008000u;
-    v.y ^= 0x80008000u;
-    v.z ^= 0x80008000u;
-    v.w ^= 0x80008000u;
-    *chunk = v;
-  }
-}
-
-// The block's start: Q (sign-flipped for a negative scale) and the first K, V tiles landed and
-// visible to wgmma; the descriptor of this warpgroup's 64 Q rows.
+// The descriptor of this warpgroup's 64 Q rows (Q in shared memory after blk.load_first).
 template <typename T, class C>
-__device__ __forceinline__ uint64_t wgmma_forward_start(const FwdBlock<T, C>& blk, const AttentionArgs& p, int warp) {
-  constexpr int kD = C::kHeadDim;
-  blk.load_first(p);
-  if (p.scale < 0) negate_own_chunks<C::kM * kD / 8, C::kThreads>(blk.sq);
-  fence_proxy_async();  // this thread's cp.async (and sign) writes, before wgmma reads them
-  __syncthreads();
-  return wgmma_desc(blk.sq + (warp / 4) * 64 * kD, kCoreBytes, kRowGroupBytes<kD>);
+__device__ __forceinline__ uint64_t wgmma_q_desc(const FwdBlock<T, C>& blk, int warp) {
+  return wgmma_desc(blk.sq + (warp / 4) * 64 * C::kHeadDim, kCoreBytes, kRowGroupBytes<C::kHeadDim>);
 }
 
 // Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory, C::kThreads threads.
@@ -107,16 +85,12 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
   constexpr int kN = C::kKeys;
   const FwdBlock<T, C> blk(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
-  const uint64_t q_desc = wgmma_forward_start(blk, p, warp);
+  blk.load_first(p);
+  const uint64_t q_desc = wgmma_q_desc(blk, warp);
   FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
 
   for (int it = 0; it < blk.n_tiles; ++it) {
-    // Buffer (it + 1) % 2 was last read by wgmma waited for in iteration it - 1.
-    if (it + 1 < blk.n_tiles) {
-      blk.load_k(p, it + 1);
-      blk.load_v(p, it + 1);
-      cp_async_commit();
-    }
+    blk.prefetch(p, it + 1);  // buffer (it + 1) % 2 was last read by wgmma waited for in it - 1
     float s[1][kN / 8][4];
     wgmma_fence();
     wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it));
@@ -132,9 +106,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
     wgmma_commit();
     wgmma_wait<0>();
     wgmma_fence_operand(w.o[0]);
-    cp_async_wait_all();  // tile it + 1 has landed (this thread's copies) ...
-    fence_proxy_async();  // ... for wgmma too ...
-    __syncthreads();      // ... of every thread, and nobody reads buffer it % 2 any more
+    blk.landed();  // tile it + 1 is in for every thread and wgmma; nobody reads buffer it % 2 any more
   }
   w.store(p, blk.b, blk.h, lane);
 }
@@ -152,7 +124,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
   const FwdBlock<T, C> blk(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int n_tiles = blk.n_tiles;
-  const uint64_t q_desc = wgmma_forward_start(blk, p, warp);
+  blk.load_first(p);
+  const uint64_t q_desc = wgmma_q_desc(blk, warp);
   FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
   if (n_tiles == 0) {
     w.store(p, blk.b, blk.h, lane);
@@ -177,9 +150,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
   // Every wgmma of an iteration is issued unconditionally (a conditional one makes ptxas serialize
   // them all): the last tile's P V comes after the loop.
   for (int it = 0; it + 1 < n_tiles; ++it) {
-    cp_async_wait_all();  // K(it + 1), V(it) have landed (this thread's copies) ...
-    fence_proxy_async();  // ... for wgmma too ...
-    __syncthreads();      // ... of every thread (flags(it + 1) too); K(it), flags(it), V(it - 1) are free
+    blk.landed();  // K(it + 1), flags(it + 1), V(it) are in; K(it), flags(it), V(it - 1) are free
     if (it + 2 < n_tiles) {
       blk.load_k(p, it + 2);
       blk.load_flags(p, it + 2);
@@ -200,9 +171,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
     fwd_rescale<C>(w.o, alpha);
     wgmma_probs<T, C>(pa, s[0]);
   }
-  cp_async_wait_all();  // V(n_tiles - 1) has landed ...
-  fence_proxy_async();
-  __syncthreads();
+  blk.landed();  // V(n_tiles - 1) is in
   wgmma_fence();
   wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(n_tiles - 1));
   wgmma_commit();
