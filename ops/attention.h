@@ -86,8 +86,9 @@ std::vector<std::string> attention_mma_variants(AttentionPass pass, DType dtype,
 // shapes: $ATTNCAMP_ATTENTION_AUTOTUNE=1 (unset: 0), unless $ATTNCAMP_DETERMINISTIC=1 (a call with
 // AttentionOptions::deterministic is not autotuned either). Like torch.backends.cudnn.benchmark:
 // the first call of each problem class (pass, dtype, head dim, causal, key mask, and B*H, Sq and
-// Sk rounded up to powers of 2) times every variant on its own buffers and keeps the fastest, so
-// the chosen shape, and with it the last bits of the results, can differ from run to run.
+// Sk rounded up to powers of 2) times every variant on its own buffers and keeps the fastest of
+// those whose outputs agree with the default variant's (docs/gpu.md), so the chosen shape, and
+// with it the last bits of the results, can differ from run to run.
 bool attention_autotune_enabled();
 
 // One wgmma (sm_90a) of each operand form the wgmma attention kernels use, on small integer

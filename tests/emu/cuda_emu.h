@@ -69,6 +69,19 @@ inline float2 atomicAdd(float2* address, float2 v) {
 }
 inline int atomicAdd(int* address, int v) { return __atomic_fetch_add(address, v, __ATOMIC_RELAXED); }
 inline unsigned atomicAdd(unsigned* address, unsigned v) { return __atomic_fetch_add(address, v, __ATOMIC_RELAXED); }
+inline unsigned atomicMax(unsigned* address, unsigned v) {
+  unsigned old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old < v && !__atomic_compare_exchange_n(address, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+
+// Reinterpretations of 32-bit values.
+inline unsigned __float_as_uint(float v) {
+  unsigned bits;
+  std::memcpy(&bits, &v, 4);
+  return bits;
+}
 
 // CUDA's integer min and max (float ones are fminf / fmaxf from math.h).
 inline int min(int a, int b) { return a < b ? a : b; }

@@ -16,6 +16,7 @@
 
 #include "cuda_emu.h"  // before the kernel headers: the CUDA built-ins they use under g++
 #include "ops/attention.h"
+#include "ops/cuda/attention_agreement.cuh"
 #include "ops/cuda/attention_simple.cuh"
 #include "ops/cuda/attention_variants.cuh"
 #include "tests/cuda_test_util.h"
@@ -347,6 +348,53 @@ TEST(EmuAttention, NegativeScaleFoldsIntoQ) {
   check_negative_scale<attn::WgmmaFwdConfig<64, 128, 2>>();
   check_negative_scale<attn::WgmmaFwdConfig<128, 64, 1>>();
   check_negative_scale<attn::WgmmaFwdConfig<64, 64, 1, 3, true>>();
+}
+
+// The autotuner's agreement check (ops/cuda/attention_agreement.cuh) on a padded strided view:
+// the stored reference holds exactly the view's elements, and the comparison reports the largest
+// reference magnitude and difference (padding ignored; NaN and infinities as documented).
+TEST(EmuAttention, AutotuneAgreementMeasuresTheLargestDifference) {
+  // [2, 3, 4, 5] with every stride padded: 120 elements in 164 slots, over a 2 x 32-thread grid.
+  const attn::AgreementView shape{nullptr, DType::kBF16, {2, 3, 4, 5}, {82, 26, 6}};
+  std::vector<__nv_bfloat16> got(164, ops::cuda::from_f32<__nv_bfloat16>(1e30f));  // padding
+  auto at = [](int64_t i0, int64_t i1, int64_t i2, int64_t i3) { return i0 * 82 + i1 * 26 + i2 * 6 + i3; };
+  std::vector<float> want;
+  for (int64_t i0 = 0; i0 < 2; ++i0) {
+    for (int64_t i1 = 0; i1 < 3; ++i1) {
+      for (int64_t i2 = 0; i2 < 4; ++i2) {
+        for (int64_t i3 = 0; i3 < 5; ++i3) {
+          want.push_back(static_cast<float>((i0 * 31 + i1 * 7 + i2 * 3 + i3) % 19) - 9.0f);  // |v| <= 9
+          got[at(i0, i1, i2, i3)] = ops::cuda::from_f32<__nv_bfloat16>(want.back());
+        }
+      }
+    }
+  }
+  std::vector<__nv_bfloat16> ref(120, ops::cuda::from_f32<__nv_bfloat16>(-1.0f));
+  auto run = [&](bool store) {
+    unsigned stats[2] = {0, 0};
+    emu::launch(dim3(2), dim3(32), 0,
+                [&] { attn::agreement_kernel<__nv_bfloat16>(got.data(), shape, ref.data(), store, stats); });
+    float out[2];
+    std::memcpy(out, stats, sizeof(out));
+    return std::vector<float>{out[0], out[1]};
+  };
+  run(true);
+  for (size_t i = 0; i < 120; ++i) ASSERT_EQ(ops::cuda::to_f32(ref[i]), want[i]) << i;
+  EXPECT_EQ(run(false), (std::vector<float>{9.0f, 0.0f}));
+  got[at(1, 2, 3, 4)] = ops::cuda::from_f32<__nv_bfloat16>(want[119] + 0.5f);
+  got[at(0, 1, 0, 2)] = ops::cuda::from_f32<__nv_bfloat16>(want[22] - 2.0f);
+  EXPECT_EQ(run(false), (std::vector<float>{9.0f, 2.0f}));
+  got[at(0, 0, 0, 0)] = ops::cuda::from_f32<__nv_bfloat16>(NAN);  // a NaN the reference lacks
+  EXPECT_EQ(run(false)[1], INFINITY);
+  got[at(0, 0, 0, 0)] = ops::cuda::from_f32<__nv_bfloat16>(want[0]);
+  ref[7] = ops::cuda::from_f32<__nv_bfloat16>(NAN);  // NaN in both: agreement; INFINITY in one only: not
+  got[at(0, 0, 1, 2)] = ops::cuda::from_f32<__nv_bfloat16>(-NAN);
+  EXPECT_EQ(run(false), (std::vector<float>{9.0f, 2.0f}));
+  ref[8] = ops::cuda::from_f32<__nv_bfloat16>(INFINITY);
+  got[at(0, 0, 1, 3)] = ops::cuda::from_f32<__nv_bfloat16>(INFINITY);
+  EXPECT_EQ(run(false), (std::vector<float>{9.0f, 2.0f}));
+  got[at(0, 0, 1, 3)] = ops::cuda::from_f32<__nv_bfloat16>(-INFINITY);
+  EXPECT_EQ(run(false)[1], INFINITY);
 }
 
 // The emulator itself: the fragments of ldmatrix (plain and .trans, addressed as the header
