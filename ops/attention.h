@@ -93,9 +93,11 @@ bool attention_autotune_enabled();
 
 // One wgmma (sm_90a) of each operand form the wgmma attention kernels use, on small integer
 // operands laid out as ops/cuda/attention_wgmma.cuh describes, against the exact products:
-// {"<dtype> <form>", max |error|} for bf16 and f16 (0 when the layouts are read right). A GPU
-// diagnostic for the wgmma variants; throws in builds without CUDA or sm_90a code and on devices
-// other than compute capability 9.0.
+// {"<dtype> <form>", max |error|} for bf16 and f16 (0 when the layouts are read right), then the
+// same forms with one or both descriptors' LBO and SBO swapped, named "... [alternative: ...]"
+// (never 0 when the header is right; the exact one if it had the two strides the wrong way round).
+// A GPU diagnostic for the wgmma variants; throws in builds without CUDA or sm_90a code and on
+// devices other than compute capability 9.0.
 std::vector<std::pair<std::string, double>> attention_wgmma_probe();
 
 // One line per problem class the autotuner has timed in this process (CUDA builds; empty
