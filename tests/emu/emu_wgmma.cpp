@@ -28,15 +28,29 @@ Desc decode(uint64_t desc, const char* operand) {
           static_cast<size_t>((desc >> 32) & 0x3fffu) << 4};
 }
 
-// The 16-bit element at byte `offset` of shared memory, as f32.
-float element(MmaType type, const unsigned char* smem, size_t smem_bytes, size_t offset, const char* operand) {
+// The 16-bit element at byte `offset` of shared memory.
+uint16_t element_bits(const unsigned char* smem, size_t smem_bytes, size_t offset, const char* operand) {
   if (offset + 2 > smem_bytes) {
     fail(detail::str_cat("wgmma ", operand, " reads shared-memory byte ", offset, ", outside the block's ", smem_bytes,
                          " bytes"));
   }
   uint16_t bits;
   std::memcpy(&bits, smem + offset, 2);
-  return to_f32(type, bits);
+  return bits;
+}
+
+// Byte offset of A's element (m, k): K-major at start + (m / 8) SBO + (k / 8) LBO + (m % 8) 16 +
+// (k % 8) 2, M-major with (m % 8) 2 + (k % 8) 16 instead.
+size_t a_offset(const WgmmaIssue& op, const Desc& da, size_t m, size_t k) {
+  const size_t in_core = op.a_mn_major ? m % 8 * 2 + k % 8 * 16 : m % 8 * 16 + k % 8 * 2;
+  return da.start + m / 8 * da.sbo + k / 8 * da.lbo + in_core;
+}
+
+// Byte offset of B[k][col]: K-major at start + (col / 8) SBO + (col % 8) 16 + (k / 8) LBO +
+// (k % 8) 2; MN-major at start + (col / 8) SBO + (col % 8) 2 + (k / 8) LBO + (k % 8) 16.
+size_t b_offset(const WgmmaIssue& op, const Desc& db, size_t k, size_t col) {
+  return op.b_mn_major ? db.start + col / 8 * db.sbo + col % 8 * 2 + k / 8 * db.lbo + k % 8 * 16
+                       : db.start + col / 8 * db.sbo + col % 8 * 16 + k / 8 * db.lbo + k % 8 * 2;
 }
 
 }  // namespace
@@ -51,6 +65,24 @@ float to_f32(MmaType type, uint16_t bits) {
   __half_raw raw;
   raw.x = bits;
   return __half2float(__half(raw));
+}
+
+std::vector<uint16_t> shared_operands(const WgmmaIssue& op, int warp_in_group, const unsigned char* smem,
+                                      size_t smem_bytes) {
+  std::vector<uint16_t> bits;
+  if (!op.a_in_registers) {
+    const Desc da = decode(op.desc_a, "A");
+    for (size_t m = static_cast<size_t>(16 * warp_in_group); m < static_cast<size_t>(16 * warp_in_group + 16); ++m) {
+      for (size_t k = 0; k < 16; ++k) bits.push_back(element_bits(smem, smem_bytes, a_offset(op, da, m, k), "A"));
+    }
+  }
+  const Desc db = decode(op.desc_b, "B");
+  for (size_t k = 0; k < 16; ++k) {
+    for (size_t col = 0; col < static_cast<size_t>(op.n); ++col) {
+      bits.push_back(element_bits(smem, smem_bytes, b_offset(op, db, k, col), "B"));
+    }
+  }
+  return bits;
 }
 
 void perform(const Lane (&lanes)[32], int warp_in_group, const unsigned char* smem, size_t smem_bytes) {
@@ -70,25 +102,21 @@ void perform(const Lane (&lanes)[32], int warp_in_group, const unsigned char* sm
       split(r[2], a[g][2 * t + 8], a[g][2 * t + 9]);
       split(r[3], a[g + 8][2 * t + 8], a[g + 8][2 * t + 9]);
     }
-  } else {  // element (m, k) at start + (m / 8) SBO + (k / 8) LBO + (m % 8) 16 + (k % 8) 2 (K-major)
-    const Desc da = decode(op.desc_a, "A");  // or + (m % 8) 2 + (k % 8) 16 (M-major)
+  } else {
+    const Desc da = decode(op.desc_a, "A");
     for (int r = 0; r < 16; ++r) {
       const size_t m = static_cast<size_t>(16 * warp_in_group + r);
       for (size_t k = 0; k < 16; ++k) {
-        const size_t in_core = op.a_mn_major ? m % 8 * 2 + k % 8 * 16 : m % 8 * 16 + k % 8 * 2;
-        a[r][k] = element(op.type, smem, smem_bytes, da.start + m / 8 * da.sbo + k / 8 * da.lbo + in_core, "A");
+        a[r][k] = to_f32(op.type, element_bits(smem, smem_bytes, a_offset(op, da, m, k), "A"));
       }
     }
   }
-  // B[k][col]: K-major at start + (col / 8) SBO + (col % 8) 16 + (k / 8) LBO + (k % 8) 2; MN-major
-  // at start + (col / 8) SBO + (col % 8) 2 + (k / 8) LBO + (k % 8) 16.
   const Desc db = decode(op.desc_b, "B");
   std::vector<float> b(static_cast<size_t>(16 * n));
   for (size_t k = 0; k < 16; ++k) {
     for (size_t col = 0; col < static_cast<size_t>(n); ++col) {
-      const size_t offset = op.b_mn_major ? db.start + col / 8 * db.sbo + col % 8 * 2 + k / 8 * db.lbo + k % 8 * 16
-                                          : db.start + col / 8 * db.sbo + col % 8 * 16 + k / 8 * db.lbo + k % 8 * 2;
-      b[k * static_cast<size_t>(n) + col] = element(op.type, smem, smem_bytes, offset, "B");
+      b[k * static_cast<size_t>(n) + col] =
+          to_f32(op.type, element_bits(smem, smem_bytes, b_offset(op, db, k, col), "B"));
     }
   }
   for (int l = 0; l < 32; ++l) {

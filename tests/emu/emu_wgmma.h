@@ -1,9 +1,10 @@
 // Internal to the emulator: the arithmetic of one wgmma for the 32 lanes of a warp
-// (emu_wgmma.cpp), called by emu_runtime.cpp's wgmma_wait collective.
+// (emu_wgmma.cpp), called by emu_async.cpp's wgmma_wait collective.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "emu_runtime.h"
 
@@ -15,6 +16,12 @@ struct Lane {
   const WgmmaIssue* op;
   const float* c;
 };
+
+// The shared-memory operands one warp's part of `op` reads (rows 16 warp_in_group .. of A unless A
+// is in registers, all of B), as raw 16-bit patterns in a fixed order: what must not change
+// between the wgmma's issue and its wait.
+std::vector<uint16_t> shared_operands(const WgmmaIssue& op, int warp_in_group, const unsigned char* smem,
+                                      size_t smem_bytes);
 
 // Writes every lane's op.d: D = C + A B for warp `warp_in_group` (rows 16 warp_in_group ..) of
 // the warpgroup's 64 rows, reading descriptors against the block's shared memory.
