@@ -513,7 +513,9 @@ chmod 755 "$stage/run_tests.sh" "$stage/check_libs.sh"
 carry_limit=60
 size=$(du -sm "$stage" | cut -f1)
 if ((make_tar)); then
-  tar -C "$stage" -cf - . | xz -T0 -6 >"$out_dir/attncamp-bundle.tar.xz"
+  # -9: a 64 MiB window spans several test binaries, which share most of their bytes (every one
+  # links the kernels): 38 MiB against -6's 59 MiB at 2470e30.
+  tar -C "$stage" -cf - . | xz -T0 -9 >"$out_dir/attncamp-bundle.tar.xz"
   cp "$stage/MANIFEST" "$out_dir/MANIFEST"
   rm -rf "$stage"
   size_tar=$(du -m "$out_dir/attncamp-bundle.tar.xz" | cut -f1)

@@ -42,7 +42,8 @@ struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
   // tile w % kDqRowTiles and kDqDims head dims starting at (w / kDqRowTiles) * kDqDims.
   static constexpr int kDqRowTiles = kQueries / 16;
   static constexpr int kDqDims = kD / (kWarps / (kDqRowTiles < kWarps ? kDqRowTiles : kWarps));
-  static constexpr bool kDqSplits = kWarps % kDqRowTiles == 0 && kDqDims % 16 == 0;
+  static constexpr bool kDqSplits =
+      kWarps % kDqRowTiles == 0 && kDqDims % 16 == 0 && kDqDims * (kWarps / kDqRowTiles) == kD;  // every dim
   static constexpr size_t smem_bytes(bool dq) { return dq ? kSmemBytesDq : kSmemBytes; }
 };
 

@@ -79,6 +79,9 @@ template <typename T, class C>
 void launch_mma_backward_atomic_dq(const AttentionArgs& a, cudaStream_t stream) {
   constexpr int kD = C::kHeadDim, kThreads = 256;
   const int64_t elems = a.batch * a.heads * a.seq_q * kD;
+  // float2 atomics and the conversion kernel's float4 reads.
+  ATTNCAMP_CHECK(reinterpret_cast<uintptr_t>(a.dq_accum) % 16 == 0,
+                 "attention backward: the dq_accum workspace must be 16-byte aligned");
   ATTNCAMP_CUDA_CHECK(cudaMemsetAsync(a.dq_accum, 0, sizeof(float) * static_cast<size_t>(elems), stream));
   if (a.seq_k > 0) launch_mma_dkdv<T, C, true>(a, stream);
   const int64_t blocks = std::min<int64_t>((elems / 8 + kThreads - 1) / kThreads, int64_t{1} << 20);
