@@ -83,7 +83,8 @@ __device__ __forceinline__ void wgmma_wait() {
 // Pins the accumulators to this point of the program for the compiler: an empty asm that "writes"
 // every register. wgmma_wait does not name the registers it makes valid, so without this after a
 // wait the compiler may move their first uses above it (ptxas then serializes the wgmma, C7515);
-// CUTLASS's warpgroup_fence_operand does the same.
+// before a wgmma_fence it keeps the last changes to them (O's rescale) above the fence. CUTLASS's
+// warpgroup_fence_operand does the same, on both sides.
 template <int kBlocks>
 __device__ __forceinline__ void wgmma_fence_operand(float (&d)[kBlocks][4]) {
 #pragma unroll

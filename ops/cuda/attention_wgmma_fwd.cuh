@@ -101,6 +101,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
     fwd_softmax<C>(s, w.o, w.m_run, w.l_run, w.sc);
     uint32_t pa[kN / 16][4];
     wgmma_probs<T, C>(pa, s[0]);
+    wgmma_fence_operand(w.o[0]);  // the rescale of O stays above the fence
     wgmma_fence();
     wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(it));
     wgmma_commit();
@@ -157,6 +158,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
     }
     blk.load_v_only(p, it + 1);
     cp_async_commit();
+    wgmma_fence_operand(w.o[0]);
     wgmma_fence();
     wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it + 1));
     wgmma_commit();
@@ -172,6 +174,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
     wgmma_probs<T, C>(pa, s[0]);
   }
   blk.landed();  // V(n_tiles - 1) is in
+  wgmma_fence_operand(w.o[0]);
   wgmma_fence();
   wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(n_tiles - 1));
   wgmma_commit();
