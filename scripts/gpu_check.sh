@@ -323,6 +323,12 @@ fi
       function flush(  i, s) { print name; s = cnt > 14 ? cnt - 14 : 0; for (i = s; i < cnt; i++) print buf[i % 14] }
       END { if (name) flush() }' "$bench_out"
   fi
+  if grep -qE '^fwdbwd[a-z-]*\.S1024\.D64 ' "$bench_out" 2>/dev/null; then
+    echo
+    echo "issue 3's attention goal, fwd+bwd at S=1024, D=64 (ratio at least 0.60; each bench run's rows):"
+    grep -E '^fwdbwd[a-z-]*\.S1024\.D64 ' "$bench_out"
+    grep -E '^ +[0-9]+x1024x[0-9]+x64: max \|tuned - default\|' "$bench_out" || true
+  fi
   echo
   echo "files: gpu_check.log (everything), test_logs.txt (each test binary), benchmarks.txt"
   echo "result: $([[ $failures == 0 ]] && echo OK || echo "$failures step(s) failed")"
