@@ -89,7 +89,9 @@ void cp_async_commit() {
 }
 
 void cp_async_wait_all() {
-  std::vector<Copy>& copies = current().copies;
+  Thread& t = current();
+  Block& blk = *t.block;
+  std::vector<Copy>& copies = t.copies;
   for (const Copy& c : copies) {
     if (!c.committed) continue;
     if (c.fill) {
@@ -97,6 +99,9 @@ void cp_async_wait_all() {
     } else {
       std::memset(c.dst, 0, static_cast<size_t>(c.bytes));
     }
+    const auto at = static_cast<size_t>(c.dst - blk.smem);
+    std::fill_n(blk.unfenced_by.begin() + static_cast<std::ptrdiff_t>(at), c.bytes, t.linear + 1);
+    t.unfenced.push_back(c);
   }
   copies.erase(std::remove_if(copies.begin(), copies.end(), [](const Copy& c) { return c.committed; }), copies.end());
 }
@@ -109,7 +114,17 @@ void wgmma(const WgmmaIssue& op) {
   if (!t.wgmma_fenced) fail("wgmma issued without a wgmma_fence since the start or the last wgmma_wait");
   if (op.n < 8 || op.n > 256 || op.n % 8 != 0) fail(detail::str_cat("wgmma with N = ", op.n));
   PendingWgmma pw{op, -1, {}, {}};
-  if (t.lane == 0) pw.operands = wgmma_detail::shared_operands(op, t.warp % 4, t.block->smem, t.block->smem_bytes);
+  if (t.lane == 0) {
+    pw.operands = wgmma_detail::shared_operands(op, t.warp % 4, t.block->smem, t.block->smem_bytes);
+    for (const size_t offset : wgmma_detail::operand_offsets(op, t.warp % 4)) {
+      const int writer = std::max(t.block->unfenced_by[offset], t.block->unfenced_by[offset + 1]);
+      if (writer != 0) {
+        fail(detail::str_cat("wgmma reads shared-memory byte ", offset, ", which thread ", writer - 1,
+                             "'s cp.async wrote with no fence_proxy_async by that thread since (wgmma, the async "
+                             "proxy, is not ordered after that write)"));
+      }
+    }
+  }
   const size_t regs = static_cast<size_t>(op.n / 2);
   const bool chained =
       std::any_of(t.wgmma.begin(), t.wgmma.end(), [&](const PendingWgmma& p) { return p.op.d == op.d; });
@@ -121,6 +136,18 @@ void wgmma(const WgmmaIssue& op) {
 }
 
 void wgmma_fence() { current().wgmma_fenced = true; }
+
+void fence_proxy_async() {
+  Thread& t = current();
+  Block& blk = *t.block;
+  for (const Copy& c : t.unfenced) {
+    const auto at = static_cast<size_t>(c.dst - blk.smem);
+    for (size_t i = at; i < at + static_cast<size_t>(c.bytes); ++i) {
+      if (blk.unfenced_by[i] == t.linear + 1) blk.unfenced_by[i] = 0;
+    }
+  }
+  t.unfenced.clear();
+}
 
 void wgmma_commit() {
   Thread& t = current();

@@ -86,8 +86,9 @@ struct Thread {
   State state = State::kReady;
   std::vector<Copy> copies;
   std::vector<PendingWgmma> wgmma;
-  int wgmma_groups = 0;       // groups committed so far
-  bool wgmma_fenced = false;  // a wgmma_fence since the start or the last wgmma_wait
+  std::vector<Copy> unfenced;  // cp.async landed since this thread's last fence_proxy_async
+  int wgmma_groups = 0;        // groups committed so far
+  bool wgmma_fenced = false;   // a wgmma_fence since the start or the last wgmma_wait
 };
 
 // The block a worker (OS thread) runs: its threads' fibers, warps and shared memory.
@@ -101,6 +102,9 @@ struct Block {
   const LaunchOptions* options = nullptr;
   int at_barrier = 0, done = 0;
   std::exception_ptr error;
+  // Per shared-memory byte: 1 + the thread whose cp.async wrote it and that has not run
+  // fence_proxy_async since (the async proxy, wgmma, would not see the write), else 0.
+  std::vector<int> unfenced_by;
 };
 
 // The running CUDA thread of this OS thread's block (nullptr outside one).

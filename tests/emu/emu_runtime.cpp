@@ -124,11 +124,13 @@ class Worker {
     blk_.at_barrier = blk_.done = 0;
     blk_.error = nullptr;
     std::memset(blk_.smem, kPoison, blk_.smem_bytes);
+    blk_.unfenced_by.assign(blk_.smem_bytes + 1, 0);  // + 1: a 2-byte element's second byte
     for (Warp& w : blk_.warps) w.arrived = 0;
     for (size_t i = 0; i < blk_.threads.size(); ++i) {
       Thread& t = blk_.threads[i];
       t.state = State::kReady;
       t.copies.clear();
+      t.unfenced.clear();
       t.wgmma.clear();
       t.wgmma_groups = 0;
       t.wgmma_fenced = false;

@@ -112,6 +112,9 @@ struct WgmmaIssue {
 };
 void wgmma(const WgmmaIssue& op);
 void wgmma_fence();
+// fence.proxy.async.shared::cta: this thread's cp.async writes become visible to wgmma (after a
+// barrier). A wgmma that reads bytes a thread's cp.async wrote before that thread's fence fails.
+void fence_proxy_async();
 void wgmma_commit();           // the thread's uncommitted wgmma become a group
 void wgmma_wait(int pending);  // performs all but the `pending` most recent groups
 

@@ -265,6 +265,32 @@ TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
   };
   test::expect_error([&] { write_in_flight(true); }, {"wgmma 0", "changed between its issue", "in flight"});
   write_in_flight(false);
+  // cp.async data reaches wgmma (the async proxy) only after the copying thread's
+  // fence_proxy_async (then a barrier).
+  alignas(16) static const unsigned char zeros[4096] = {};
+  auto copied_operands = [&](bool fence) {
+    emu::LaunchOptions opt;
+    opt.global = {{zeros, sizeof(zeros)}};
+    emu::launch(
+        one, dim3(128), 4096,
+        [&] {
+          unsigned char* sm = attn::dynamic_smem();
+          for (int i = static_cast<int>(threadIdx.x); i < 256; i += 128) attn::cp_async_16(sm + 16 * i, zeros, true);
+          attn::cp_async_commit();
+          attn::cp_async_wait_all();
+          if (fence) attn::fence_proxy_async();
+          __syncthreads();
+          float d[8][4] = {};
+          attn::wgmma_fence();
+          attn::wgmma_ss<__nv_bfloat16, 64>(d, attn::wgmma_desc(sm, 128, 256), attn::wgmma_desc(sm + 2048, 128, 256),
+                                            false);
+          attn::wgmma_commit();
+          attn::wgmma_wait<0>();
+        },
+        opt);
+  };
+  test::expect_error([&] { copied_operands(false); }, {"wgmma reads shared-memory byte", "no fence_proxy_async"});
+  copied_operands(true);
   test::expect_error(
       [&] {
         emu::launch(one, dim3(128), 1024, [&] {

@@ -67,20 +67,28 @@ float to_f32(MmaType type, uint16_t bits) {
   return __half2float(__half(raw));
 }
 
-std::vector<uint16_t> shared_operands(const WgmmaIssue& op, int warp_in_group, const unsigned char* smem,
-                                      size_t smem_bytes) {
-  std::vector<uint16_t> bits;
+std::vector<size_t> operand_offsets(const WgmmaIssue& op, int warp_in_group) {
+  std::vector<size_t> offsets;
   if (!op.a_in_registers) {
     const Desc da = decode(op.desc_a, "A");
     for (size_t m = static_cast<size_t>(16 * warp_in_group); m < static_cast<size_t>(16 * warp_in_group + 16); ++m) {
-      for (size_t k = 0; k < 16; ++k) bits.push_back(element_bits(smem, smem_bytes, a_offset(op, da, m, k), "A"));
+      for (size_t k = 0; k < 16; ++k) offsets.push_back(a_offset(op, da, m, k));
     }
   }
   const Desc db = decode(op.desc_b, "B");
   for (size_t k = 0; k < 16; ++k) {
-    for (size_t col = 0; col < static_cast<size_t>(op.n); ++col) {
-      bits.push_back(element_bits(smem, smem_bytes, b_offset(op, db, k, col), "B"));
-    }
+    for (size_t col = 0; col < static_cast<size_t>(op.n); ++col) offsets.push_back(b_offset(op, db, k, col));
+  }
+  return offsets;
+}
+
+std::vector<uint16_t> shared_operands(const WgmmaIssue& op, int warp_in_group, const unsigned char* smem,
+                                      size_t smem_bytes) {
+  const std::vector<size_t> offsets = operand_offsets(op, warp_in_group);
+  const size_t a_elems = op.a_in_registers ? 0 : 16 * 16;  // A's elements come first
+  std::vector<uint16_t> bits;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    bits.push_back(element_bits(smem, smem_bytes, offsets[i], i < a_elems ? "A" : "B"));
   }
   return bits;
 }

@@ -17,6 +17,10 @@ struct Lane {
   const float* c;
 };
 
+// Byte offsets into shared memory of the 16-bit elements one warp's part of `op` reads (rows
+// 16 warp_in_group .. of A unless A is in registers, all of B), in a fixed order.
+std::vector<size_t> operand_offsets(const WgmmaIssue& op, int warp_in_group);
+
 // The shared-memory operands one warp's part of `op` reads (rows 16 warp_in_group .. of A unless A
 // is in registers, all of B), as raw 16-bit patterns in a fixed order: what must not change
 // between the wgmma's issue and its wait.

@@ -32,8 +32,8 @@ __device__ __forceinline__ void wgmma_wait() {
 // A compiler barrier on the real hardware; the emulator runs the code in program order.
 template <int kBlocks>
 __device__ __forceinline__ void wgmma_fence_operand(float (&)[kBlocks][4]) {}
-// cp.async copies are visible to every thread after the wait and the __syncthreads already.
-__device__ __forceinline__ void fence_proxy_async() {}
+// Tracked: a wgmma may read what a thread's cp.async wrote only after that thread's fence.
+__device__ __forceinline__ void fence_proxy_async() { emu::fence_proxy_async(); }
 
 template <typename T>
 constexpr emu::MmaType kWgmmaType = std::is_same_v<T, __half> ? emu::MmaType::kF16 : emu::MmaType::kBF16;
