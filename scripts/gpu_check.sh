@@ -328,6 +328,10 @@ fi
     echo "issue 3's attention goal, fwd+bwd at S=1024, D=64 (ratio at least 0.60; each bench run's rows):"
     grep -E '^fwdbwd[a-z-]*\.S1024\.D64 ' "$bench_out"
     grep -E '^ +[0-9]+x1024x[0-9]+x64: max \|tuned - default\|' "$bench_out" || true
+    echo "autotuner's choices there (the variants to make defaults if only the tuned rows reach 0.60):"
+    grep -E '^ +(forward|backward) bf16 D64 .*Sq<=1024 Sk<=1024' "$bench_out" | sed 's/ of .*//' || true
+    disagree=$(grep -o 'disagrees' "$bench_out" | wc -l)
+    ((disagree == 0)) || echo "$disagree variant(s) disagreed with the default kernels' outputs and were not chosen (benchmarks.txt)"
   fi
   echo
   echo "files: gpu_check.log (everything), test_logs.txt (each test binary), benchmarks.txt"
