@@ -44,7 +44,7 @@ void perform_wgmma(Block& blk, int warp) {
       }
       in[l] = {&op, pw.c.empty() ? nullptr : pw.c.data()};
     }
-    if (wgmma_detail::shared_operands(op0, warp % 4, blk.smem, blk.smem_bytes) !=
+    if (wgmma_detail::operand_bits(op0, wgmma_detail::operand_offsets(op0, warp % 4), blk.smem, blk.smem_bytes) !=
         lanes[0].wgmma[static_cast<size_t>(i)].operands) {
       fail(detail::str_cat("wgmma ", i,
                            " of the wait: shared memory it reads changed between its issue and this "
@@ -115,8 +115,9 @@ void wgmma(const WgmmaIssue& op) {
   if (op.n < 8 || op.n > 256 || op.n % 8 != 0) fail(detail::str_cat("wgmma with N = ", op.n));
   PendingWgmma pw{op, -1, {}, {}};
   if (t.lane == 0) {
-    pw.operands = wgmma_detail::shared_operands(op, t.warp % 4, t.block->smem, t.block->smem_bytes);
-    for (const size_t offset : wgmma_detail::operand_offsets(op, t.warp % 4)) {
+    const std::vector<size_t> offsets = wgmma_detail::operand_offsets(op, t.warp % 4);
+    pw.operands = wgmma_detail::operand_bits(op, offsets, t.block->smem, t.block->smem_bytes);  // bounds checked
+    for (const size_t offset : offsets) {
       const int writer = std::max(t.block->unfenced_by[offset], t.block->unfenced_by[offset + 1]);
       if (writer != 0) {
         fail(detail::str_cat("wgmma reads shared-memory byte ", offset, ", which thread ", writer - 1,

@@ -52,7 +52,7 @@ struct PendingWgmma {
   WgmmaIssue op;
   int group;
   std::vector<float> c;
-  std::vector<uint16_t> operands;  // lane 0: the shared-memory operands at issue (shared_operands)
+  std::vector<uint16_t> operands;  // lane 0: the shared-memory operands at issue (operand_bits)
 };
 
 // One lane's operands of a collective, and its results.

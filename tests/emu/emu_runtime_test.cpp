@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "cuda_emu.h"  // before the kernel headers: the CUDA built-ins they use under g++
@@ -246,6 +247,15 @@ TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
   test::expect_error([&] { wgmma_run(dim3(64), true, true, true); }, {"wgmma", "warpgroups"});
   test::expect_error([&] { wgmma_run(dim3(128), true, false, true); }, {"wgmma_wait", "wgmma_commit"});
   test::expect_error([&] { wgmma_run(dim3(128), true, true, false); }, {"wgmma never waited for"});
+  // One wgmma of operands at sm and sm + 2048, with `between` run between its commit and its wait.
+  auto product = [](unsigned char* sm, const std::function<void()>& between) {
+    float d[8][4] = {};
+    attn::wgmma_fence();
+    attn::wgmma_ss<__nv_bfloat16, 64>(d, attn::wgmma_desc(sm, 128, 256), attn::wgmma_desc(sm + 2048, 128, 256), false);
+    attn::wgmma_commit();
+    between();
+    attn::wgmma_wait<0>();
+  };
   // Shared memory a wgmma reads, written while it is in flight (the hardware may read it any time
   // before the wait); the same kernel writing after the wait runs.
   auto write_in_flight = [&](bool before_wait) {
@@ -253,14 +263,12 @@ TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
       unsigned char* sm = attn::dynamic_smem();
       for (int i = static_cast<int>(threadIdx.x); i < 4096; i += 128) sm[i] = 0;
       __syncthreads();
-      float d[8][4] = {};
-      attn::wgmma_fence();
-      attn::wgmma_ss<__nv_bfloat16, 64>(d, attn::wgmma_desc(sm, 128, 256), attn::wgmma_desc(sm + 2048, 128, 256),
-                                        false);
-      attn::wgmma_commit();
-      if (before_wait && threadIdx.x == 5) sm[2048 + 16] = 0x3f;  // B element (1, 0)
-      attn::wgmma_wait<0>();
-      if (!before_wait && threadIdx.x == 5) sm[2048 + 16] = 0x3f;
+      auto write = [&] {
+        if (threadIdx.x == 5) sm[2048 + 16] = 0x3f;  // B element (1, 0)
+      };
+      product(
+          sm, before_wait ? std::function<void()>(write) : [] {});
+      if (!before_wait) write();
     });
   };
   test::expect_error([&] { write_in_flight(true); }, {"wgmma 0", "changed between its issue", "in flight"});
@@ -280,12 +288,7 @@ TEST(EmuRuntime, RejectsWhatTheHardwareRejects) {
           attn::cp_async_wait_all();
           if (fence) attn::fence_proxy_async();
           __syncthreads();
-          float d[8][4] = {};
-          attn::wgmma_fence();
-          attn::wgmma_ss<__nv_bfloat16, 64>(d, attn::wgmma_desc(sm, 128, 256), attn::wgmma_desc(sm + 2048, 128, 256),
-                                            false);
-          attn::wgmma_commit();
-          attn::wgmma_wait<0>();
+          product(sm, [] {});
         },
         opt);
   };

@@ -82,9 +82,8 @@ std::vector<size_t> operand_offsets(const WgmmaIssue& op, int warp_in_group) {
   return offsets;
 }
 
-std::vector<uint16_t> shared_operands(const WgmmaIssue& op, int warp_in_group, const unsigned char* smem,
-                                      size_t smem_bytes) {
-  const std::vector<size_t> offsets = operand_offsets(op, warp_in_group);
+std::vector<uint16_t> operand_bits(const WgmmaIssue& op, const std::vector<size_t>& offsets, const unsigned char* smem,
+                                   size_t smem_bytes) {
   const size_t a_elems = op.a_in_registers ? 0 : 16 * 16;  // A's elements come first
   std::vector<uint16_t> bits;
   for (size_t i = 0; i < offsets.size(); ++i) {

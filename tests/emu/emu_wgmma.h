@@ -21,11 +21,10 @@ struct Lane {
 // 16 warp_in_group .. of A unless A is in registers, all of B), in a fixed order.
 std::vector<size_t> operand_offsets(const WgmmaIssue& op, int warp_in_group);
 
-// The shared-memory operands one warp's part of `op` reads (rows 16 warp_in_group .. of A unless A
-// is in registers, all of B), as raw 16-bit patterns in a fixed order: what must not change
-// between the wgmma's issue and its wait.
-std::vector<uint16_t> shared_operands(const WgmmaIssue& op, int warp_in_group, const unsigned char* smem,
-                                      size_t smem_bytes);
+// The 16-bit patterns at `offsets` (operand_offsets(op, ...)): what must not change between the
+// wgmma's issue and its wait. Fails naming A or B for an offset outside shared memory.
+std::vector<uint16_t> operand_bits(const WgmmaIssue& op, const std::vector<size_t>& offsets, const unsigned char* smem,
+                                   size_t smem_bytes);
 
 // Writes every lane's op.d: D = C + A B for warp `warp_in_group` (rows 16 warp_in_group ..) of
 // the warpgroup's 64 rows, reading descriptors against the block's shared memory.
