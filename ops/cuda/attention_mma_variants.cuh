@@ -28,10 +28,12 @@ std::string forward_shape_name() {
           : C::kQInSmem ? " q-smem"
                         : "");
 }
-// A dK/dV shape: queries per walked tile.
+// A dK/dV shape: queries per walked tile, whether it runs the wgmma kernel and keeps K and V in
+// registers.
 template <class C>
 std::string dkdv_shape_name() {
-  return tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries) + (C::kWgmma ? " wgmma" : "");
+  return tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries) + (C::kWgmma ? " wgmma" : "") +
+         (C::kKvInRegisters ? " kv-regs" : "");
 }
 
 template <typename T, class... C>

@@ -22,7 +22,7 @@
 namespace attncamp::ops::cuda::attn {
 namespace {
 
-constexpr int kN = 64, kForms = 3, kAlternatives = 4;  // alternative bit 0: A's strides swapped, bit 1: B's
+constexpr int kN = 64, kForms = 4, kAlternatives = 4;  // alternative bit 0: A's strides swapped, bit 1: B's
 constexpr int kSmemBytes = 32768;  // each operand 8 KiB apart: swapped strides read at most 7424 bytes
 
 __host__ __device__ inline float probe_x(int m, int k) { return static_cast<float>((m * 7 + k * 3) % 9 - 4); }
@@ -45,8 +45,9 @@ __device__ inline uint64_t probe_desc(unsigned char* sm, int offset, uint32_t lb
 }
 
 // One warpgroup, kSmemBytes of shared memory (zero but for the operands); out[form][m][n] for the
-// three forms: A and B K-major, A from registers with B N-major, A M-major with B N-major. Each is
-// X Y^T (64 x 64) when the descriptors are read as the header says and `alternative` is 0.
+// four forms: A and B K-major, A from registers with B N-major, A M-major with B N-major, A from
+// registers with B K-major. Each is X Y^T (64 x 64) when the descriptors are read as the header
+// says and `alternative` is 0.
 template <typename T>
 __global__ void __launch_bounds__(128) wgmma_probe_kernel(float* out, int alternative) {
   unsigned char* sm = dynamic_smem();
@@ -95,6 +96,12 @@ __global__ void __launch_bounds__(128) wgmma_probe_kernel(float* out, int altern
   wgmma_wait<0>();
   wgmma_fence_operand(d);
   store(2, d);
+  wgmma_fence();
+  wgmma_rs<T, kN>(d, a, probe_desc(sm, 8192, 128, 256, swap_a), false);  // B swapped by bit 0 here
+  wgmma_commit();
+  wgmma_wait<0>();
+  wgmma_fence_operand(d);
+  store(3, d);
 }
 
 template <typename T>
@@ -115,10 +122,12 @@ void probe(const char* type, std::vector<std::pair<std::string, double>>& errors
   }
   ATTNCAMP_CUDA_CHECK(cudaFree(dev));
   const char* forms[kForms] = {"A, B K-major (S = Q K^T, S^T, dP^T)", "A registers, B N-major (P V, dV, dK)",
-                               "A M-major, B N-major (dQ = dS K)"};
+                               "A M-major, B N-major (dQ = dS K)",
+                               "A registers, B K-major (S^T, dP^T with K and V in registers)"};
   for (int alt = 0; alt < kAlternatives; ++alt) {
     for (int f = 0; f < kForms; ++f) {
-      if (f == 1 && alt > 1) continue;  // one descriptor: swapped or not
+      const bool one_descriptor = f == 1 || f == 3;
+      if (one_descriptor && alt > 1) continue;  // swapped or not
       double err = 0;
       for (int m = 0; m < 64; ++m) {
         for (int n = 0; n < kN; ++n) {
@@ -128,7 +137,7 @@ void probe(const char* type, std::vector<std::pair<std::string, double>>& errors
         }
       }
       std::string name = std::string(type) + " " + forms[f];
-      if (f == 1 && alt == 1) {
+      if (one_descriptor && alt == 1) {
         name += " [alternative: B's LBO and SBO swapped]";
       } else if (alt > 0) {
         name += std::string(" [alternative: ") +

@@ -54,7 +54,9 @@ using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
 // registers, no spills; twice the dQ atomics, 64 keys per block). At D = 128: 2 and 8 warps,
 // 16-query tiles with 4 and 8 warps (128 x 64 with 8 warps spills there). Last, at both, the wgmma
 // kernel (one warpgroup of 64 keys, 64-query tiles; compute capability 9.0 only: 178 registers at
-// D = 64, 252 at D = 128; capped for 3 blocks per SM at D = 64, ptxas serializes its wgmma).
+// D = 64, 252 at D = 128; capped for 3 blocks per SM at D = 64, ptxas serializes its wgmma), and at
+// D = 64 the wgmma kernel with K and V in registers (S^T and dP^T read only Q and dO from shared
+// memory).
 template <int kD>
 struct MmaBwdVariantsFor {
   using type = TileList<typename MmaBwdShape<kD>::Dkdvq>;
@@ -63,7 +65,8 @@ template <>
 struct MmaBwdVariantsFor<64> {
   using type = TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
                         MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
-                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>>;
+                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>,
+                        WgmmaDkdvConfig<64, 1, true>>;
 };
 template <>
 struct MmaBwdVariantsFor<128> {

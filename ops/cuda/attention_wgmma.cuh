@@ -131,13 +131,12 @@ __device__ __forceinline__ void fence_proxy_async() {
                : DLIST                                                                              \
                : "l"(desc_a), "l"(desc_b), "r"(static_cast<int>(accumulate)))
 // d (+)= A B with A (64 x 16) from registers (the warp's m16n8k16 A fragment) and B (16 x N) in
-// shared memory, MN-major (trans-b 1).
-#define ATTNCAMP_WGMMA_RS(N, TY, DLIST, REGS, A, DB, SC)                                           \
+// shared memory; TRANS_B: imm-trans-b ("0": K-major, "1": N-major).
+#define ATTNCAMP_WGMMA_RS(N, TY, DLIST, REGS, A, DB, SC, TRANS_B)                                  \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SC                                              \
                ", 0;\n"                                                                            \
                "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " REGS ", " A ", " DB \
-               ", p, 1, "                                                                          \
-               "1, 1;\n}\n"                                                                        \
+               ", p, 1, 1, " TRANS_B ";\n}\n"                                                      \
                : DLIST                                                                             \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(static_cast<int>(accumulate)))
 
@@ -150,6 +149,17 @@ __device__ __forceinline__ void fence_proxy_async() {
     ATTNCAMP_WGMMA_SS(128, "bf16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "%64", "%65", "%66", TRANS); \
   } else {                                                                                        \
     ATTNCAMP_WGMMA_SS(128, "f16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "%64", "%65", "%66", TRANS);  \
+  }
+
+#define ATTNCAMP_WGMMA_RS_ALL(TRANS_B)                                                                               \
+  if constexpr (kN == 64 && std::is_same_v<T, __nv_bfloat16>) {                                                      \
+    ATTNCAMP_WGMMA_RS(64, "bf16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "{%32, %33, %34, %35}", "%36", "%37", TRANS_B);  \
+  } else if constexpr (kN == 64) {                                                                                   \
+    ATTNCAMP_WGMMA_RS(64, "f16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "{%32, %33, %34, %35}", "%36", "%37", TRANS_B);   \
+  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {                                                           \
+    ATTNCAMP_WGMMA_RS(128, "bf16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "{%64, %65, %66, %67}", "%68", "%69", TRANS_B); \
+  } else {                                                                                                           \
+    ATTNCAMP_WGMMA_RS(128, "f16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "{%64, %65, %66, %67}", "%68", "%69", TRANS_B);  \
   }
 
 template <typename T, int kN, bool kTransposed>
@@ -179,26 +189,37 @@ __device__ __forceinline__ void wgmma_ss_tt(float (&d)[kN / 8][4], uint64_t desc
   wgmma_ss_impl<T, kN, true>(d, desc_a, desc_b, accumulate);
 }
 
-template <typename T, int kN>
-__device__ __forceinline__ void wgmma_rs_bt(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
-                                            bool accumulate) {
-  static_assert(kN == 64 || kN == 128, "wgmma_rs_bt is instantiated for N = 64 and 128");
+template <typename T, int kN, bool kTransB>
+__device__ __forceinline__ void wgmma_rs_impl(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+                                              bool accumulate) {
+  static_assert(kN == 64 || kN == 128, "the register-A wgmma is instantiated for N = 64 and 128");
   static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16 inputs");
 #ifdef ATTNCAMP_WGMMA_TRAP
   __trap();
 #else
-  if constexpr (kN == 64 && std::is_same_v<T, __nv_bfloat16>) {
-    ATTNCAMP_WGMMA_RS(64, "bf16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "{%32, %33, %34, %35}", "%36", "%37");
-  } else if constexpr (kN == 64) {
-    ATTNCAMP_WGMMA_RS(64, "f16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "{%32, %33, %34, %35}", "%36", "%37");
-  } else if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    ATTNCAMP_WGMMA_RS(128, "bf16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "{%64, %65, %66, %67}", "%68", "%69");
+  if constexpr (kTransB) {
+    ATTNCAMP_WGMMA_RS_ALL("1")
   } else {
-    ATTNCAMP_WGMMA_RS(128, "f16", ATTNCAMP_WG_D64, ATTNCAMP_WG_R64, "{%64, %65, %66, %67}", "%68", "%69");
+    ATTNCAMP_WGMMA_RS_ALL("0")
   }
 #endif
 }
 
+// d (+)= A B with A (64 x 16) from registers (the warp's m16n8k16 A fragment) and B (16 x N) in
+// shared memory, K-major (trans-b 0).
+template <typename T, int kN>
+__device__ __forceinline__ void wgmma_rs(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+                                         bool accumulate) {
+  wgmma_rs_impl<T, kN, false>(d, a, desc_b, accumulate);
+}
+// The same with B MN-major (trans-b 1).
+template <typename T, int kN>
+__device__ __forceinline__ void wgmma_rs_bt(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+                                            bool accumulate) {
+  wgmma_rs_impl<T, kN, true>(d, a, desc_b, accumulate);
+}
+
+#undef ATTNCAMP_WGMMA_RS_ALL
 #undef ATTNCAMP_WGMMA_RS
 #undef ATTNCAMP_WGMMA_SS_ALL
 #undef ATTNCAMP_WGMMA_SS

@@ -17,13 +17,17 @@
 namespace attncamp::ops::cuda::attn {
 
 // Tile shape of the wgmma dK/dV/dQ kernel: one warpgroup of 64 keys per block, 64 queries per
-// walked tile; kMinBlocks caps the registers as for the other kernels.
-template <int kD, int kMinBlocks = 1>
+// walked tile; kMinBlocks caps the registers as for the other kernels. With kKvRegs each warp keeps
+// its 16 keys' K and V rows in registers (kD / 2 more per thread) as the A operands of S^T and
+// dP^T, so those wgmma read only Q and dO from shared memory (half the operand traffic of the
+// shared-memory form, which at N = 64 needs all of shared memory's bandwidth to keep up with the
+// tensor cores).
+template <int kD, int kMinBlocks = 1, bool kKvRegs = false>
 struct WgmmaDkdvConfig {
   static_assert(kD == 64 || kD == 128, "the wgmma backward supports head dim 64 and 128");
   static constexpr int kHeadDim = kD, kRowTiles = 1, kThreads = 128, kBlocksPerSm = kMinBlocks;
   static constexpr int kKeys = 64, kTileQueries = 64;
-  static constexpr bool kWgmma = true;
+  static constexpr bool kWgmma = true, kKvInRegisters = kKvRegs;
   // sK, sV [kKeys][kD], sQ, sdO [2][kTileQueries][kD] (16-bit, core-matrix order), dS^T
   // [kKeys][kTileQueries] (core-matrix order), lse and delta [2][kTileQueries] (f32), key flags
   // [kKeys].
@@ -31,6 +35,23 @@ struct WgmmaDkdvConfig {
                                        size_t{2} * kKeys * kTileQueries + sizeof(float) * 4 * kTileQueries + kKeys;
   static constexpr size_t smem_bytes(bool /*dq*/) { return kSmemBytes; }
 };
+
+// The m16n8k16 A fragments of rows 16 warp .. 16 warp + 15 of a [rows][kD] 16-bit tile in
+// core-matrix order (load_tile_cm_async), one per 16 columns: a[kk] holds (row, column) = (16 warp
+// + g, 16 kk + 2 t), (+ 8, same), (same, + 8), (+ 8, + 8), two columns per register.
+template <int kD>
+__device__ __forceinline__ void core_matrix_a_fragments(uint32_t (&a)[kD / 16][4], const void* tile, int warp, int g,
+                                                        int t) {
+  const unsigned char* base = static_cast<const unsigned char*>(tile) + 2 * warp * kRowGroupBytes<kD> + g * 16 + 4 * t;
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      a[kk][r] =
+          *reinterpret_cast<const uint32_t*>(base + (r % 2) * kRowGroupBytes<kD> + (2 * kk + r / 2) * kCoreBytes);
+    }
+  }
+}
 
 // Grid (key tiles of 64, H, B), C::kSmemBytes of dynamic shared memory, 128 threads. p.dq_accum
 // (zeroed beforehand) receives the unscaled dQ sums.
@@ -65,13 +86,20 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
 
   // K and V as the A of S^T and dP^T (K-major: 16 columns of d are two core matrices on); K as
   // the B of dQ = dS K (B[k = key][n = d], N-major: LBO the next 8 keys, SBO the next 8 columns).
-  const uint64_t k_desc = wgmma_desc(sk, kCoreBytes, kRowsD), v_desc = wgmma_desc(sv, kCoreBytes, kRowsD);
+  [[maybe_unused]] const uint64_t k_desc = wgmma_desc(sk, kCoreBytes, kRowsD),
+                                  v_desc = wgmma_desc(sv, kCoreBytes, kRowsD);
   const uint64_t kn_desc = wgmma_desc(sk, kRowsD, kCoreBytes);
   // dS^T [key][query] as the A of dQ (A[m = query][k = key], M-major: LBO the next 8 keys, SBO
   // the next 8 queries).
   const uint64_t ds_desc = wgmma_desc(sds, kRowsM, kCoreBytes);
   float dk[1][kD / 8][4] = {}, dv[1][kD / 8][4] = {};  // rows: the warp's keys 16 warp + g (+ 8)
   const int key_local[1][2] = {{16 * warp + g, 16 * warp + g + 8}};
+  // kKvInRegisters: the A fragments of the warp's 16 keys, 16 columns of d per k-step.
+  uint32_t ka[C::kKvInRegisters ? kD / 16 : 1][4], va[C::kKvInRegisters ? kD / 16 : 1][4];
+  if constexpr (C::kKvInRegisters) {
+    core_matrix_a_fragments<kD>(ka, sk, warp, g, t);
+    core_matrix_a_fragments<kD>(va, sv, warp, g, t);
+  }
   for (int it = 0; it < m_tiles; ++it) {
     // Buffer (it + 1) % 2 was last read by wgmma waited for in iteration it - 1.
     if (it + 1 < m_tiles) {
@@ -90,10 +118,15 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
-      wgmma_ss<T, kM>(st[0], wgmma_desc_add(k_desc, 2 * kCoreBytes * kk), wgmma_desc_add(q_desc, 2 * kCoreBytes * kk),
-                      kk > 0);
-      wgmma_ss<T, kM>(dpt[0], wgmma_desc_add(v_desc, 2 * kCoreBytes * kk), wgmma_desc_add(do_desc, 2 * kCoreBytes * kk),
-                      kk > 0);
+      if constexpr (C::kKvInRegisters) {
+        wgmma_rs<T, kM>(st[0], ka[kk], wgmma_desc_add(q_desc, 2 * kCoreBytes * kk), kk > 0);
+        wgmma_rs<T, kM>(dpt[0], va[kk], wgmma_desc_add(do_desc, 2 * kCoreBytes * kk), kk > 0);
+      } else {
+        wgmma_ss<T, kM>(st[0], wgmma_desc_add(k_desc, 2 * kCoreBytes * kk), wgmma_desc_add(q_desc, 2 * kCoreBytes * kk),
+                        kk > 0);
+        wgmma_ss<T, kM>(dpt[0], wgmma_desc_add(v_desc, 2 * kCoreBytes * kk),
+                        wgmma_desc_add(do_desc, 2 * kCoreBytes * kk), kk > 0);
+      }
     }
     wgmma_commit();
     wgmma_wait<0>();

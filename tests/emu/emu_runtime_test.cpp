@@ -94,7 +94,7 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
   auto a_at = [](int m, int k) { return (m / 8) * 128 + (m % 8) * 16 + (k / 8) * 1024 + (k % 8) * 2; };
   auto b_at = [](int n, int k) { return 2048 + (n / 8) * 256 + (n % 8) * 16 + (k / 8) * 128 + (k % 8) * 2; };
   auto bt_at = [](int k, int n) { return 4096 + (n / 8) * 128 + (n % 8) * 2 + (k / 8) * 1024 + (k % 8) * 16; };
-  float got_ss[64][kN], got_rs[64][kN], got_tt[64][kN];
+  float got_ss[64][kN], got_rs[64][kN], got_tt[64][kN], got_rk[64][kN];
   // A = X M-major at 6144 with LBO 1024 (k) and SBO 128 (m); B N-major is bt_at's.
   auto at_at = [](int m, int k) { return 6144 + (m / 8) * 128 + (m % 8) * 2 + (k / 8) * 1024 + (k % 8) * 16; };
   emu::launch(dim3(1), dim3(128), 8192, [&] {
@@ -140,6 +140,14 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
     for (int j = 0; j < kN / 8; ++j) {
       for (int e = 0; e < 4; ++e) got_tt[r0 + 8 * (e / 2)][8 * j + 2 * t + e % 2] = d[j][e];
     }
+    // A from registers with B K-major (trans-b 0): b_at's layout.
+    attn::wgmma_fence();
+    attn::wgmma_rs<T, kN>(d, a, attn::wgmma_desc(sm + 2048, 128, 256), false);
+    attn::wgmma_commit();
+    attn::wgmma_wait<0>();
+    for (int j = 0; j < kN / 8; ++j) {
+      for (int e = 0; e < 4; ++e) got_rk[r0 + 8 * (e / 2)][8 * j + 2 * t + e % 2] = d[j][e];
+    }
   });
   for (int i = 0; i < 64; ++i) {
     for (int n = 0; n < kN; ++n) {
@@ -148,6 +156,7 @@ TEST(EmuRuntime, WgmmaOfDescribedOperandsIsTheProduct) {
       EXPECT_EQ(got_ss[i][n], want) << i << "," << n;
       EXPECT_EQ(got_rs[i][n], want) << i << "," << n;
       EXPECT_EQ(got_tt[i][n], want) << i << "," << n;
+      EXPECT_EQ(got_rk[i][n], want) << i << "," << n;
     }
   }
 }

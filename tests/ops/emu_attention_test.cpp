@@ -295,8 +295,9 @@ void check_shapes(Pass pass) {
                                         : Fwd::kQInSmem ? " q-smem"
                                                         : "")
                                     << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
-                                    << Dkdvq::kTileQueries << (Dkdvq::kWgmma ? " wgmma" : "") << " Sq=" << c.sq
-                                    << " Sk=" << c.sk << " schedule=" << sched.name);
+                                    << Dkdvq::kTileQueries << (Dkdvq::kWgmma ? " wgmma" : "")
+                                    << (Dkdvq::kKvInRegisters ? " kv-regs" : "") << " Sq=" << c.sq << " Sk=" << c.sk
+                                    << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
     Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
     run_kernels<__nv_bfloat16, kD, Fwd, Dkdvq>(r, pass);

@@ -49,6 +49,13 @@ __device__ __forceinline__ void wgmma_ss_tt(float (&d)[kN / 8][4], uint64_t desc
 }
 
 template <typename T, int kN>
+__device__ __forceinline__ void wgmma_rs(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+                                         bool accumulate) {
+  emu::wgmma(emu::WgmmaIssue{
+      kWgmmaType<T>, kN, &d[0][0], 0, {a[0], a[1], a[2], a[3]}, true, false, desc_b, false, accumulate});
+}
+
+template <typename T, int kN>
 __device__ __forceinline__ void wgmma_rs_bt(float (&d)[kN / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
                                             bool accumulate) {
   emu::wgmma(
