@@ -27,8 +27,8 @@ namespace attncamp::ops::cuda::attn {
 template <int kD, int kTiles, int kQueries, int kWarps, int kMinBlocks = 1>
 struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks>;
-  static constexpr int kKeys = Base::kBlockRows, kTileQueries = kQueries;  // keys per block, queries per tile
-  static constexpr bool kWgmma = false, kKvInRegisters = false;            // WgmmaDkdvConfig (attention_wgmma_bwd.cuh)
+  static constexpr int kKeys = Base::kBlockRows, kTileQueries = kQueries;            // keys per block, queries per tile
+  static constexpr bool kWgmma = false, kKvInRegisters = false, kPipelined = false;  // see WgmmaDkdvConfig
   // sK, sV [kKeys][kStride], sQ, sdO [2][kQueries][kStride] (16-bit), lse and delta [2][kQueries]
   // (f32), key flags [kKeys].
   static constexpr size_t kSmemBytes =

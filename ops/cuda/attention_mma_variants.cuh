@@ -28,12 +28,12 @@ std::string forward_shape_name() {
           : C::kQInSmem ? " q-smem"
                         : "");
 }
-// A dK/dV shape: queries per walked tile, whether it runs the wgmma kernel and keeps K and V in
-// registers.
+// A dK/dV shape: queries per walked tile, whether it runs the wgmma kernel, keeps K and V in
+// registers and pipelines its tiles.
 template <class C>
 std::string dkdv_shape_name() {
   return tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries) + (C::kWgmma ? " wgmma" : "") +
-         (C::kKvInRegisters ? " kv-regs" : "");
+         (C::kKvInRegisters ? " kv-regs" : "") + (C::kPipelined ? " pipelined" : "");
 }
 
 template <typename T, class... C>

@@ -56,17 +56,19 @@ using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
 // kernel (one warpgroup of 64 keys, 64-query tiles; compute capability 9.0 only: 178 registers at
 // D = 64, 252 at D = 128; capped for 3 blocks per SM at D = 64, ptxas serializes its wgmma), and at
 // D = 64 the wgmma kernel with K and V in registers (S^T and dP^T read only Q and dO from shared
-// memory).
+// memory; 207 registers), its pipelined form (a tile's dV, dK and dQ run under the next tile's S^T
+// and dP^T; 224 registers) and both (252).
 template <int kD>
 struct MmaBwdVariantsFor {
   using type = TileList<typename MmaBwdShape<kD>::Dkdvq>;
 };
 template <>
 struct MmaBwdVariantsFor<64> {
-  using type = TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
-                        MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
-                        MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>,
-                        WgmmaDkdvConfig<64, 1, true>>;
+  using type =
+      TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
+               MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
+               MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>,
+               WgmmaDkdvConfig<64, 1, true>, WgmmaDkdvConfig<64, 1, false, true>, WgmmaDkdvConfig<64, 1, true, true>>;
 };
 template <>
 struct MmaBwdVariantsFor<128> {

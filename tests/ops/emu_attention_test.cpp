@@ -296,7 +296,8 @@ void check_shapes(Pass pass) {
                                                         : "")
                                     << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
                                     << Dkdvq::kTileQueries << (Dkdvq::kWgmma ? " wgmma" : "")
-                                    << (Dkdvq::kKvInRegisters ? " kv-regs" : "") << " Sq=" << c.sq << " Sk=" << c.sk
+                                    << (Dkdvq::kKvInRegisters ? " kv-regs" : "")
+                                    << (Dkdvq::kPipelined ? " pipelined" : "") << " Sq=" << c.sq << " Sk=" << c.sk
                                     << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
     Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
