@@ -56,8 +56,11 @@ using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;
 // kernel (one warpgroup of 64 keys, 64-query tiles; compute capability 9.0 only: 178 registers at
 // D = 64, 252 at D = 128; capped for 3 blocks per SM at D = 64, ptxas serializes its wgmma), and at
 // D = 64 the wgmma kernel with K and V in registers (S^T and dP^T read only Q and dO from shared
-// memory; 207 registers), its pipelined form (a tile's dV, dK and dQ run under the next tile's S^T
-// and dP^T; 224 registers) and both (252).
+// memory; 209 registers), its pipelined form (a tile's dV, dK and dQ run under the next tile's S^T
+// and dP^T; 230 registers) and both (253); then, at both head dims, blocks of two warpgroups
+// (128 keys sharing the query tiles, dQ split by columns: half the query loads and dQ atomics per
+// key; one block per SM): at D = 64 plain (171 registers) and with K and V in registers and
+// pipelined (237), at D = 128 plain (241).
 template <int kD>
 struct MmaBwdVariantsFor {
   using type = TileList<typename MmaBwdShape<kD>::Dkdvq>;
@@ -68,12 +71,14 @@ struct MmaBwdVariantsFor<64> {
       TileList<MmaBwdShape<64>::Dkdvq, MmaDkdvConfig<64, 1, 64, 4>, MmaDkdvConfig<64, 1, 32, 4, 3>,
                MmaDkdvConfig<64, 2, 32, 8>, MmaDkdvConfig<64, 2, 32, 2>, MmaDkdvConfig<64, 1, 64, 8>,
                MmaDkdvConfig<64, 1, 32, 8>, MmaDkdvConfig<64, 1, 32, 4, 4>, WgmmaDkdvConfig<64>,
-               WgmmaDkdvConfig<64, 1, true>, WgmmaDkdvConfig<64, 1, false, true>, WgmmaDkdvConfig<64, 1, true, true>>;
+               WgmmaDkdvConfig<64, 1, true>, WgmmaDkdvConfig<64, 1, false, true>, WgmmaDkdvConfig<64, 1, true, true>,
+               WgmmaDkdvConfig<64, 1, false, false, 2>, WgmmaDkdvConfig<64, 1, true, true, 2>>;
 };
 template <>
 struct MmaBwdVariantsFor<128> {
   using type = TileList<MmaBwdShape<128>::Dkdvq, MmaDkdvConfig<128, 1, 32, 2>, MmaDkdvConfig<128, 1, 16, 4>,
-                        MmaDkdvConfig<128, 1, 32, 8>, MmaDkdvConfig<128, 1, 16, 8>, WgmmaDkdvConfig<128>>;
+                        MmaDkdvConfig<128, 1, 32, 8>, MmaDkdvConfig<128, 1, 16, 8>, WgmmaDkdvConfig<128>,
+                        WgmmaDkdvConfig<128, 1, false, false, 2>>;
 };
 template <int kD>
 using MmaBwdVariants = typename MmaBwdVariantsFor<kD>::type;

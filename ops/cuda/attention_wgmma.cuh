@@ -104,12 +104,14 @@ __device__ __forceinline__ void fence_proxy_async() {
 
 // Accumulator operand lists: 8-column block j of d is 4 registers.
 #define ATTNCAMP_WG_D4(j) "+f"(d[j][0]), "+f"(d[j][1]), "+f"(d[j][2]), "+f"(d[j][3])
+#define ATTNCAMP_WG_D16 ATTNCAMP_WG_D4(0), ATTNCAMP_WG_D4(1), ATTNCAMP_WG_D4(2), ATTNCAMP_WG_D4(3)
 #define ATTNCAMP_WG_D32                                                                                             \
   ATTNCAMP_WG_D4(0), ATTNCAMP_WG_D4(1), ATTNCAMP_WG_D4(2), ATTNCAMP_WG_D4(3), ATTNCAMP_WG_D4(4), ATTNCAMP_WG_D4(5), \
       ATTNCAMP_WG_D4(6), ATTNCAMP_WG_D4(7)
 #define ATTNCAMP_WG_D64                                                                                              \
   ATTNCAMP_WG_D32, ATTNCAMP_WG_D4(8), ATTNCAMP_WG_D4(9), ATTNCAMP_WG_D4(10), ATTNCAMP_WG_D4(11), ATTNCAMP_WG_D4(12), \
       ATTNCAMP_WG_D4(13), ATTNCAMP_WG_D4(14), ATTNCAMP_WG_D4(15)
+#define ATTNCAMP_WG_R16 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}"
 #define ATTNCAMP_WG_R32                                                                                             \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, " \
   "%24, "                                                                                                           \
@@ -141,7 +143,11 @@ __device__ __forceinline__ void fence_proxy_async() {
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(static_cast<int>(accumulate)))
 
 #define ATTNCAMP_WGMMA_SS_ALL(TRANS)                                                              \
-  if constexpr (kN == 64 && std::is_same_v<T, __nv_bfloat16>) {                                   \
+  if constexpr (kN == 32 && std::is_same_v<T, __nv_bfloat16>) {                                   \
+    ATTNCAMP_WGMMA_SS(32, "bf16", ATTNCAMP_WG_D16, ATTNCAMP_WG_R16, "%16", "%17", "%18", TRANS);  \
+  } else if constexpr (kN == 32) {                                                                \
+    ATTNCAMP_WGMMA_SS(32, "f16", ATTNCAMP_WG_D16, ATTNCAMP_WG_R16, "%16", "%17", "%18", TRANS);   \
+  } else if constexpr (kN == 64 && std::is_same_v<T, __nv_bfloat16>) {                            \
     ATTNCAMP_WGMMA_SS(64, "bf16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "%32", "%33", "%34", TRANS);  \
   } else if constexpr (kN == 64) {                                                                \
     ATTNCAMP_WGMMA_SS(64, "f16", ATTNCAMP_WG_D32, ATTNCAMP_WG_R32, "%32", "%33", "%34", TRANS);   \
@@ -165,7 +171,7 @@ __device__ __forceinline__ void fence_proxy_async() {
 template <typename T, int kN, bool kTransposed>
 __device__ __forceinline__ void wgmma_ss_impl(float (&d)[kN / 8][4], uint64_t desc_a, uint64_t desc_b,
                                               bool accumulate) {
-  static_assert(kN == 64 || kN == 128, "wgmma_ss is instantiated for N = 64 and 128");
+  static_assert(kN == 32 || kN == 64 || kN == 128, "wgmma_ss is instantiated for N = 32, 64 and 128");
   static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16 inputs");
 #ifdef ATTNCAMP_WGMMA_TRAP
   __trap();
@@ -225,8 +231,10 @@ __device__ __forceinline__ void wgmma_rs_bt(float (&d)[kN / 8][4], const uint32_
 #undef ATTNCAMP_WGMMA_SS
 #undef ATTNCAMP_WG_R64
 #undef ATTNCAMP_WG_R32
+#undef ATTNCAMP_WG_R16
 #undef ATTNCAMP_WG_D64
 #undef ATTNCAMP_WG_D32
+#undef ATTNCAMP_WG_D16
 #undef ATTNCAMP_WG_D4
 
 }  // namespace attncamp::ops::cuda::attn

@@ -1,7 +1,7 @@
 // Tensor-core attention backward with dQ by atomics on Hopper's warpgroup MMA (wgmma, sm_90a
 // only) for T = __nv_bfloat16 or __half and head dim kD in {64, 128}: the structure of
 // mma_dkdv_kernel<T, C, true> (attention_mma_bwd.cuh), with every product issued as wgmma by a
-// warpgroup owning 64 keys. Per tile of 64 queries:
+// warpgroup owning 64 keys (one or two warpgroups per block). Per tile of 64 queries:
 //   S^T = K Q^T and dP^T = V dO^T (both operands K-major in shared memory, or K and V from
 //   registers),
 //   P^T and dS^T = P^T (dP^T - delta) elementwise on the accumulators (rows = the warp's keys),
@@ -24,18 +24,22 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the wgmma dK/dV/dQ kernel: one warpgroup of 64 keys per block, 64 queries per
+// Tile shape of the wgmma dK/dV/dQ kernel: warpgroups of 64 keys (one per block), 64 queries per
 // walked tile; kMinBlocks caps the registers as for the other kernels. With kKvRegs each warp keeps
 // its 16 keys' K and V rows in registers (kD / 2 more per thread) as the A operands of S^T and
 // dP^T, so those wgmma read only Q and dO from shared memory (half the operand traffic of the
 // shared-memory form, which at N = 64 needs all of shared memory's bandwidth to keep up with the
 // tensor cores). kPipelinedLoop selects the pipelined form (above; dQ's kD / 2 accumulators stay
-// live across the next tile's S^T and dP^T).
-template <int kD, int kMinBlocks = 1, bool kKvRegs = false, bool kPipelinedLoop = false>
+// live across the next tile's S^T and dP^T). With kGroups = 2 a block of two warpgroups owns 128
+// keys (64 each): they share the query tiles, which halves the query-side loads per key, and split
+// dQ = dS K by columns (each warpgroup kD / 2 columns over all 128 keys), which halves the dQ
+// atomics per key; dS^T of both goes through shared memory before dQ.
+template <int kD, int kMinBlocks = 1, bool kKvRegs = false, bool kPipelinedLoop = false, int kGroups = 1>
 struct WgmmaDkdvConfig {
   static_assert(kD == 64 || kD == 128, "the wgmma backward supports head dim 64 and 128");
-  static constexpr int kHeadDim = kD, kRowTiles = 1, kThreads = 128, kBlocksPerSm = kMinBlocks;
-  static constexpr int kKeys = 64, kTileQueries = 64;
+  static_assert(kGroups == 1 || kGroups == 2, "one or two warpgroups per block");
+  static constexpr int kHeadDim = kD, kRowTiles = 1, kThreads = 128 * kGroups, kBlocksPerSm = kMinBlocks;
+  static constexpr int kWarpgroups = kGroups, kKeys = 64 * kGroups, kTileQueries = 64, kDqColumns = kD / kGroups;
   static constexpr bool kWgmma = true, kKvInRegisters = kKvRegs, kPipelined = kPipelinedLoop;
   static constexpr int kQueryBuffers = kPipelined ? 3 : 2, kDsBuffers = kPipelined ? 2 : 1;
   // sK, sV [kKeys][kD], sQ, sdO [kQueryBuffers][kTileQueries][kD] (16-bit, core-matrix order),
@@ -70,9 +74,9 @@ struct WgmmaDkdvBlock {
   static constexpr int kD = C::kHeadDim, kN = C::kKeys, kM = C::kTileQueries;
   static constexpr int kQBufs = C::kQueryBuffers, kDsBufs = C::kDsBuffers;
   static constexpr uint32_t kRowsD = kRowGroupBytes<kD>, kRowsM = kRowGroupBytes<kM>;  // 8 rows of kD / kM columns
-  using Scores = float[1][kM / 8][4];  // one row tile: the warp's 16 keys, the tile's queries
-  using Dkv = float[1][kD / 8][4];     // rows: the warp's keys 16 warp + g (+ 8)
-  using Dq = float[kD / 8][4];         // rows: the tile's queries 16 warp + g (+ 8)
+  using Scores = float[1][kM / 8][4];      // one row tile: the warp's 16 keys, the tile's queries
+  using Dkv = float[1][kD / 8][4];         // rows: the warp's keys 16 warp + g (+ 8)
+  using Dq = float[C::kDqColumns / 8][4];  // rows: the tile's queries; the warpgroup's columns of dQ
   using KvFragments = uint32_t[C::kKvInRegisters ? kD / 16 : 1][4];
 
   T* sk;
@@ -84,6 +88,7 @@ struct WgmmaDkdvBlock {
   float* sdelta;  // [kQBufs][kM]: delta of query m0 + c
   uint8_t* skey;  // [kN]: key n0 + c may be attended
   int warp, g, t;
+  int group, group_warp;  // the warpgroup (its keys 64 group ..), the warp in it
 
   __device__ __forceinline__ WgmmaDkdvBlock() {
     sk = reinterpret_cast<T*>(dynamic_smem());
@@ -95,6 +100,8 @@ struct WgmmaDkdvBlock {
     sdelta = slse + kQBufs * kM;
     skey = reinterpret_cast<uint8_t*>(sdelta + kQBufs * kM);
     warp = threadIdx.x / 32;
+    group = warp / 4;
+    group_warp = warp % 4;
     const int lane = threadIdx.x % 32;
     g = lane / 4;
     t = lane % 4;
@@ -103,15 +110,15 @@ struct WgmmaDkdvBlock {
   __device__ __forceinline__ const T* do_buf(int buf) const { return sdo + buf * kM * kD; }
   __device__ __forceinline__ T* ds_buf(int buf) const { return sds + buf * kN * kM; }
 
-  // Issues S^T = K Q^T and dP^T = V dO^T of the query tile in buffer `buf`: B[k = d][n = query] =
-  // Q[query][d] (dO) is K-major; K and V as the A (K-major: 16 columns of d are two core matrices
-  // on), from shared memory or, with kKvInRegisters, from ka and va.
+  // Issues S^T = K Q^T and dP^T = V dO^T of the warpgroup's keys and the query tile in buffer
+  // `buf`: B[k = d][n = query] = Q[query][d] (dO) is K-major; K and V as the A (K-major: 16 columns
+  // of d are two core matrices on), from shared memory or, with kKvInRegisters, from ka and va.
   __device__ __forceinline__ void issue_scores(Scores& st, Scores& dpt, const KvFragments& ka, const KvFragments& va,
                                                int buf) const {
     const uint64_t q_desc = wgmma_desc(q_buf(buf), kCoreBytes, kRowsD);
     const uint64_t do_desc = wgmma_desc(do_buf(buf), kCoreBytes, kRowsD);
-    [[maybe_unused]] const uint64_t k_desc = wgmma_desc(sk, kCoreBytes, kRowsD);
-    [[maybe_unused]] const uint64_t v_desc = wgmma_desc(sv, kCoreBytes, kRowsD);
+    [[maybe_unused]] const uint64_t k_desc = wgmma_desc(sk + 64 * group * kD, kCoreBytes, kRowsD);
+    [[maybe_unused]] const uint64_t v_desc = wgmma_desc(sv + 64 * group * kD, kCoreBytes, kRowsD);
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
       if constexpr (C::kKvInRegisters) {
@@ -157,32 +164,35 @@ struct WgmmaDkdvBlock {
       wgmma_rs_bt<T, kD>(dk[0], dsa[kk], wgmma_desc_add(qn_desc, 2 * kRowsD * kk), true);
     }
   }
-  // Issues dQ = dS K over the block's 64 keys: A[m = query][k = key] = dS^T[key][query] M-major
-  // (LBO the next 8 keys, SBO the next 8 queries); B[k = key][n = d] = K N-major (LBO the next 8
-  // keys, SBO the next 8 columns).
+  // Issues the warpgroup's columns of dQ = dS K over the block's keys: A[m = query][k = key] =
+  // dS^T[key][query] M-major (LBO the next 8 keys, SBO the next 8 queries); B[k = key][n = d] = K
+  // N-major (LBO the next 8 keys, SBO the next 8 columns).
   __device__ __forceinline__ void issue_dq(Dq& dq, int ds) const {
+    constexpr int kCols = C::kDqColumns;
     const uint64_t ds_desc = wgmma_desc(ds_buf(ds), kRowsM, kCoreBytes);
-    const uint64_t kn_desc = wgmma_desc(sk, kRowsD, kCoreBytes);
+    const uint64_t kn_desc = wgmma_desc_add(wgmma_desc(sk, kRowsD, kCoreBytes), group * (kCols / 8) * kCoreBytes);
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk) {
-      wgmma_ss_tt<T, kD>(dq, wgmma_desc_add(ds_desc, 2 * kRowsM * kk), wgmma_desc_add(kn_desc, 2 * kRowsD * kk),
-                         kk > 0);
+      wgmma_ss_tt<T, kCols>(dq, wgmma_desc_add(ds_desc, 2 * kRowsM * kk), wgmma_desc_add(kn_desc, 2 * kRowsD * kk),
+                            kk > 0);
     }
   }
-  // dQ's accumulators of the tile at query m0 onto p.dq_accum (columns 8 nb + 2 t, + 1).
+  // dQ's accumulators of the tile at query m0 onto p.dq_accum (rows 16 group_warp + g, + 8;
+  // columns kDqColumns group + 8 nb + 2 t, + 1).
   __device__ __forceinline__ void add_dq(const AttentionArgs& p, const Dq& dq, int64_t b, int64_t h, int m0) const {
+    constexpr int kCols = C::kDqColumns;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const int i = m0 + 16 * warp + g + 8 * r;
+      const int i = m0 + 16 * group_warp + g + 8 * r;
       if (i >= p.seq_q) continue;
-      float* row = p.dq_accum + ((b * p.heads + h) * p.seq_q + i) * kD;
+      float* row = p.dq_accum + ((b * p.heads + h) * p.seq_q + i) * kD + kCols * group;
 #pragma unroll
-      for (int nb = 0; nb < kD / 8; ++nb) atomic_add2(row + 8 * nb + 2 * t, dq[nb][2 * r], dq[nb][2 * r + 1]);
+      for (int nb = 0; nb < kCols / 8; ++nb) atomic_add2(row + 8 * nb + 2 * t, dq[nb][2 * r], dq[nb][2 * r + 1]);
     }
   }
 };
 
-// Grid (key tiles of 64, H, B), C::kSmemBytes of dynamic shared memory, 128 threads. p.dq_accum
+// Grid (key tiles of C::kKeys, H, B), C::kSmemBytes of dynamic shared memory, C::kThreads threads. p.dq_accum
 // (zeroed beforehand) receives the unscaled dQ sums.
 template <typename T, class C>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kernel(const AttentionArgs p) {
