@@ -22,7 +22,7 @@ struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
   static constexpr int kM = Base::kBlockRows, kKeys = kN;  // queries per block, keys per tile
   static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = kQFromSmem;
-  static constexpr bool kWgmma = false;  // WgmmaFwdConfig (attention_wgmma_fwd.cuh) sets it
+  static constexpr bool kWgmma = false, kQInRegisters = false;  // WgmmaFwdConfig (attention_wgmma_fwd.cuh)
   // sQ [kM][kStride], sK and sV [2][kN][kStride] (16-bit), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };

@@ -19,14 +19,15 @@ std::string tile_shape_name() {
          std::to_string(C::kThreads / 32) + "w" +
          (C::kBlocksPerSm > 1 ? "," + std::to_string(C::kBlocksPerSm) + "b" : "") + ">";
 }
-// A forward shape: keys per walked tile, whether it runs the pipelined kernel, the wgmma kernel or
-// reads Q from shared memory.
+// A forward shape: keys per walked tile, whether it runs the pipelined kernel, the wgmma kernel (Q
+// in registers) or reads Q from shared memory.
 template <class C>
 std::string forward_shape_name() {
   return tile_shape_name<C>() + " n" + std::to_string(C::kKeys) + (C::kPipelined ? " pipelined" : "") +
          (C::kWgmma     ? " wgmma"
           : C::kQInSmem ? " q-smem"
-                        : "");
+                        : "") +
+         (C::kQInRegisters ? " q-regs" : "");
 }
 // A dK/dV shape: queries per walked tile, whether it runs the wgmma kernel, keeps K and V in
 // registers and pipelines its tiles.

@@ -23,6 +23,8 @@ namespace attncamp::ops::cuda::attn {
 // warpgroup on 128-key tiles (3 blocks per SM), two warpgroups on 128- and 64-key tiles, and the
 // pipelined wgmma kernel (one tile's P V in flight during the next tile's softmax) with one warpgroup on 128
 // keys and on 64 (3 blocks per SM); at D = 128 one and two warpgroups on 64-key tiles and the pipelined kernel.
+// Then the wgmma forward with Q in registers (S = Q K^T reads only K from shared memory): at D = 64
+// two warpgroups on 128-key tiles and the pipelined kernel on 128, at D = 128 the pipelined kernel.
 template <int kD>
 struct MmaFwdVariantsFor {
   using type = TileList<MmaFwdShape<kD>>;
@@ -35,13 +37,15 @@ struct MmaFwdVariantsFor<64> {
                MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 128, 4, 1, false, true>,
                MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>,
                WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>, WgmmaFwdConfig<64, 64, 2>,
-               WgmmaFwdConfig<64, 128, 1, 1, true>, WgmmaFwdConfig<64, 64, 1, 3, true>>;
+               WgmmaFwdConfig<64, 128, 1, 1, true>, WgmmaFwdConfig<64, 64, 1, 3, true>,
+               WgmmaFwdConfig<64, 128, 2, 1, false, true>, WgmmaFwdConfig<64, 128, 1, 1, true, true>>;
 };
 template <>
 struct MmaFwdVariantsFor<128> {
   using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
                         MmaFwdConfig<128, 1, 64, 4, 1, true>, MmaFwdConfig<128, 2, 32, 4, 1, false, true>,
-                        WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>, WgmmaFwdConfig<128, 64, 1, 1, true>>;
+                        WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>, WgmmaFwdConfig<128, 64, 1, 1, true>,
+                        WgmmaFwdConfig<128, 64, 1, 1, true, true>>;
 };
 template <int kD>
 using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;

@@ -51,23 +51,6 @@ struct WgmmaDkdvConfig {
   static constexpr size_t smem_bytes(bool /*dq*/) { return kSmemBytes; }
 };
 
-// The m16n8k16 A fragments of rows 16 warp .. 16 warp + 15 of a [rows][kD] 16-bit tile in
-// core-matrix order (load_tile_cm_async), one per 16 columns: a[kk] holds (row, column) = (16 warp
-// + g, 16 kk + 2 t), (+ 8, same), (same, + 8), (+ 8, + 8), two columns per register.
-template <int kD>
-__device__ __forceinline__ void core_matrix_a_fragments(uint32_t (&a)[kD / 16][4], const void* tile, int warp, int g,
-                                                        int t) {
-  const unsigned char* base = static_cast<const unsigned char*>(tile) + 2 * warp * kRowGroupBytes<kD> + g * 16 + 4 * t;
-#pragma unroll
-  for (int kk = 0; kk < kD / 16; ++kk) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      a[kk][r] =
-          *reinterpret_cast<const uint32_t*>(base + (r % 2) * kRowGroupBytes<kD> + (2 * kk + r / 2) * kCoreBytes);
-    }
-  }
-}
-
 // The shared memory and the per-tile steps of wgmma_dkdvq_kernel's block, for both loop forms.
 template <typename T, class C>
 struct WgmmaDkdvBlock {

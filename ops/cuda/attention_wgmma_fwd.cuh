@@ -18,16 +18,18 @@
 namespace attncamp::ops::cuda::attn {
 
 // Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile, the
-// pipelined kernel (one tile's P V in flight during the next tile's softmax) when kPipelinedLoop.
+// pipelined kernel (one tile's P V in flight during the next tile's softmax) when kPipelinedLoop,
+// and with kQRegs each warp's 16 Q rows in registers (kD / 4 more per thread) as the A of S = Q K^T,
+// which then reads only K from shared memory.
 // The members FwdBlock and FwdRows read are those of MmaFwdConfig with one row tile per warp and
 // unpadded rows (kStride = kD: wgmma reads core matrices, not ldmatrix rows).
-template <int kD, int kN, int kGroups, int kMinBlocks = 1, bool kPipelinedLoop = false>
+template <int kD, int kN, int kGroups, int kMinBlocks = 1, bool kPipelinedLoop = false, bool kQRegs = false>
 struct WgmmaFwdConfig {
   static_assert(kD == 64 || kD == 128, "the wgmma forward supports head dim 64 and 128");
   static_assert(kN == 64 || kN == 128, "the wgmma forward walks 64 or 128 keys per tile");
   static constexpr int kHeadDim = kD, kRowTiles = 1, kKeys = kN, kThreads = 128 * kGroups, kBlocksPerSm = kMinBlocks;
   static constexpr int kM = 64 * kGroups, kBlockRows = kM, kStride = kD;
-  static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = true, kWgmma = true;
+  static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = true, kWgmma = true, kQInRegisters = kQRegs;
   // sQ [kM][kD], sK and sV [2][kN][kD] (16-bit, core-matrix order), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * kD + 2 * kN;
 };
@@ -38,16 +40,45 @@ constexpr uint32_t kCoreBytes = 128;
 template <int kD>
 constexpr uint32_t kRowGroupBytes = 16 * kD;
 
+// The m16n8k16 A fragments of rows 16 warp .. 16 warp + 15 of a [rows][kD] 16-bit tile in
+// core-matrix order (load_tile_cm_async), one per 16 columns: a[kk] holds (row, column) = (16 warp
+// + g, 16 kk + 2 t), (+ 8, same), (same, + 8), (+ 8, + 8), two columns per register.
+template <int kD>
+__device__ __forceinline__ void core_matrix_a_fragments(uint32_t (&a)[kD / 16][4], const void* tile, int warp, int g,
+                                                        int t) {
+  const unsigned char* base = static_cast<const unsigned char*>(tile) + 2 * warp * kRowGroupBytes<kD> + g * 16 + 4 * t;
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      a[kk][r] =
+          *reinterpret_cast<const uint32_t*>(base + (r % 2) * kRowGroupBytes<kD> + (2 * kk + r / 2) * kCoreBytes);
+    }
+  }
+}
+
+// The Q operand of S = Q K^T: the descriptor of the warpgroup's 64 rows in shared memory or, with
+// C::kQInRegisters, the warp's 16 rows as A fragments (16 columns per k-step).
+template <class C>
+struct WgmmaQ {
+  uint64_t desc;
+  uint32_t a[C::kQInRegisters ? C::kHeadDim / 16 : 1][4];
+};
+
 // Issues S = Q K^T for the key tile at skj (not committed): B[k = d][n = key] = K[key][d] is
 // K-major, laid out like Q; k-steps of 16 columns are two core matrices apart.
 template <typename T, class C>
-__device__ __forceinline__ void wgmma_scores(float (&s)[C::kKeys / 8][4], uint64_t q_desc, const T* skj) {
+__device__ __forceinline__ void wgmma_scores(float (&s)[C::kKeys / 8][4], const WgmmaQ<C>& q, const T* skj) {
   constexpr int kD = C::kHeadDim;
   const uint64_t k_desc = wgmma_desc(skj, kCoreBytes, kRowGroupBytes<kD>);
 #pragma unroll
   for (int kk = 0; kk < kD / 16; ++kk) {
-    wgmma_ss<T, C::kKeys>(s, wgmma_desc_add(q_desc, 2 * kCoreBytes * kk), wgmma_desc_add(k_desc, 2 * kCoreBytes * kk),
-                          kk > 0);
+    if constexpr (C::kQInRegisters) {
+      wgmma_rs<T, C::kKeys>(s, q.a[kk], wgmma_desc_add(k_desc, 2 * kCoreBytes * kk), kk > 0);
+    } else {
+      wgmma_ss<T, C::kKeys>(s, wgmma_desc_add(q.desc, 2 * kCoreBytes * kk), wgmma_desc_add(k_desc, 2 * kCoreBytes * kk),
+                            kk > 0);
+    }
   }
 }
 
@@ -73,10 +104,13 @@ __device__ __forceinline__ void wgmma_pv(float (&o)[C::kHeadDim / 8][4], const u
   }
 }
 
-// The descriptor of this warpgroup's 64 Q rows (Q in shared memory after blk.load_first).
+// The Q operand of this warp (Q in shared memory, landed, after blk.load_first).
 template <typename T, class C>
-__device__ __forceinline__ uint64_t wgmma_q_desc(const FwdBlock<T, C>& blk, int warp) {
-  return wgmma_desc(blk.sq + (warp / 4) * 64 * C::kHeadDim, kCoreBytes, kRowGroupBytes<C::kHeadDim>);
+__device__ __forceinline__ WgmmaQ<C> wgmma_q(const FwdBlock<T, C>& blk, int warp, int lane) {
+  WgmmaQ<C> q;
+  q.desc = wgmma_desc(blk.sq + (warp / 4) * 64 * C::kHeadDim, kCoreBytes, kRowGroupBytes<C::kHeadDim>);
+  if constexpr (C::kQInRegisters) core_matrix_a_fragments<C::kHeadDim>(q.a, blk.sq, warp, lane / 4, lane % 4);
+  return q;
 }
 
 // Grid (query tiles of C::kM, H, B), C::kSmemBytes of dynamic shared memory, C::kThreads threads.
@@ -86,14 +120,14 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_ke
   const FwdBlock<T, C> blk(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   blk.load_first(p);
-  const uint64_t q_desc = wgmma_q_desc(blk, warp);
+  const WgmmaQ<C> q = wgmma_q(blk, warp, lane);
   FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
 
   for (int it = 0; it < blk.n_tiles; ++it) {
     blk.prefetch(p, it + 1);  // buffer (it + 1) % 2 was last read by wgmma waited for in it - 1
     float s[1][kN / 8][4];
     wgmma_fence();
-    wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it));
+    wgmma_scores<T, C>(s[0], q, blk.k_buf(it));
     wgmma_commit();
     wgmma_wait<0>();
     wgmma_fence_operand(s[0]);
@@ -126,7 +160,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, t = lane % 4;
   const int n_tiles = blk.n_tiles;
   blk.load_first(p);
-  const uint64_t q_desc = wgmma_q_desc(blk, warp);
+  const WgmmaQ<C> q = wgmma_q(blk, warp, lane);
   FwdRows<T, C> w(p, blk.sq, blk.m0, warp, lane);
   if (n_tiles == 0) {
     w.store(p, blk.b, blk.h, lane);
@@ -135,7 +169,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
   float s[1][kN / 8][4], alpha[1][2];
   uint32_t pa[kN / 16][4];
   wgmma_fence();
-  wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(0));
+  wgmma_scores<T, C>(s[0], q, blk.k_buf(0));
   wgmma_commit();
   if (n_tiles > 1) {
     blk.load_k(p, 1);
@@ -160,7 +194,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_forward_pi
     cp_async_commit();
     wgmma_fence_operand(w.o[0]);
     wgmma_fence();
-    wgmma_scores<T, C>(s[0], q_desc, blk.k_buf(it + 1));
+    wgmma_scores<T, C>(s[0], q, blk.k_buf(it + 1));
     wgmma_commit();
     wgmma_pv<T, C>(w.o[0], pa, blk.v_buf(it));
     wgmma_commit();

@@ -294,9 +294,9 @@ void check_shapes(Pass pass) {
                                     << (Fwd::kWgmma     ? " wgmma"
                                         : Fwd::kQInSmem ? " q-smem"
                                                         : "")
-                                    << ", dkdvq <" << Dkdvq::kRowTiles << "," << Dkdvq::kThreads / 32 << "w> q"
-                                    << Dkdvq::kTileQueries << (Dkdvq::kWgmma ? " wgmma" : "")
-                                    << (Dkdvq::kKvInRegisters ? " kv-regs" : "")
+                                    << (Fwd::kQInRegisters ? " q-regs" : "") << ", dkdvq <" << Dkdvq::kRowTiles << ","
+                                    << Dkdvq::kThreads / 32 << "w> q" << Dkdvq::kTileQueries
+                                    << (Dkdvq::kWgmma ? " wgmma" : "") << (Dkdvq::kKvInRegisters ? " kv-regs" : "")
                                     << (Dkdvq::kPipelined ? " pipelined" : "") << " Sq=" << c.sq << " Sk=" << c.sk
                                     << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
@@ -329,7 +329,8 @@ template <class Fwd>
 void check_negative_scale() {
   constexpr int kD = Fwd::kHeadDim;
   SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
-                                  << Fwd::kKeys << (Fwd::kWgmma ? " wgmma" : ""));
+                                  << Fwd::kKeys << (Fwd::kWgmma ? " wgmma" : "")
+                                  << (Fwd::kQInRegisters ? " q-regs" : ""));
   const Case& c = kCases[5];
   const Inputs in = make_inputs(c, kD, false, 6000);
   Inputs neg = in;
@@ -349,6 +350,7 @@ TEST(EmuAttention, NegativeScaleFoldsIntoQ) {
   check_negative_scale<attn::WgmmaFwdConfig<64, 128, 2>>();
   check_negative_scale<attn::WgmmaFwdConfig<128, 64, 1>>();
   check_negative_scale<attn::WgmmaFwdConfig<64, 64, 1, 3, true>>();
+  check_negative_scale<attn::WgmmaFwdConfig<64, 128, 1, 1, true, true>>();  // Q in registers
 }
 
 }  // namespace
