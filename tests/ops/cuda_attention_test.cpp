@@ -362,7 +362,8 @@ TEST(CudaAttention, MmaVariantsListTheDefaultFirst) {
   const std::vector<std::string> bwd = ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 128);
   ASSERT_GE(bwd.size(), 2u);
   EXPECT_EQ(bwd[0], "<128,1,4w> q32");
-  for (const auto& list : {fwd, bwd}) {
+  for (const auto& list : {fwd, bwd, ops::attention_mma_variants(AttentionPass::kForward, DType::kBF16, 128),
+                           ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 64)}) {
     for (size_t i = 0; i < list.size(); ++i) {
       for (size_t j = 0; j < i; ++j) EXPECT_NE(list[i], list[j]) << "variants " << j << " and " << i;
     }
