@@ -105,7 +105,7 @@ struct Tuner {
   const attncamp::Stream& timer_stream;
 
   void row(const char* kernel, const std::string& shape, const Problem& p, double ms, double flops, double diff) const {
-    std::printf("%-6s %-34s %-10s %9.4f %8.1f %10.2e\n", kernel, shape.c_str(), p.c.name, ms,
+    std::printf("%-6s %-42s %-10s %9.4f %8.1f %10.2e\n", kernel, shape.c_str(), p.c.name, ms,
                 flops / (ms * 1e-3) * 1e-12, diff);
     std::fflush(stdout);
   }
@@ -146,7 +146,7 @@ struct Tuner {
     a.dq_accum = p.dq_accum.data<float>();
     auto run = [&] { attn::launch_mma_backward_atomic_dq<bf16, C>(a, stream); };
     const double ms = time(run);
-    row("dkdvq", attn::tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries), p, ms, 2.5 * p.fwd_flops(),
+    row("dkdvq", attn::dkdv_shape_name<C>(), p, ms, 2.5 * p.fwd_flops(),
         std::max({max_diff(p.dk, p.dk2), max_diff(p.dv, p.dv2), max_diff(p.dq, p.dq2)}));
   }
   template <class C>
@@ -227,7 +227,7 @@ int run(int warmup, int iters, const std::string& only_case) {
   std::printf(
       "bf16 attention kernel tile shapes, mean of %d runs (<D,row tiles per warp,warps> keys|queries per tile)\n",
       iters);
-  std::printf("%-6s %-34s %-10s %9s %8s %10s\n", "kernel", "tile shape", "case", "ms", "TFLOP/s", "max|diff|");
+  std::printf("%-6s %-42s %-10s %9s %8s %10s\n", "kernel", "tile shape", "case", "ms", "TFLOP/s", "max|diff|");
   for (const Case& c : cases) {
     if (!only_case.empty() && only_case != c.name) continue;
     Problem p(c);
