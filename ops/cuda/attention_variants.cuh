@@ -3,6 +3,8 @@
 // wgmma ones (attention_wgmma_fwd.cuh, attention_wgmma_bwd.cuh; sm_90a).
 #pragma once
 
+#include <string>
+
 #include "ops/cuda/attention_mma_bwd.cuh"
 #include "ops/cuda/attention_mma_fwd.cuh"
 #include "ops/cuda/attention_wgmma_bwd.cuh"
@@ -86,5 +88,31 @@ struct MmaBwdVariantsFor<128> {
 };
 template <int kD>
 using MmaBwdVariants = typename MmaBwdVariantsFor<kD>::type;
+
+// The variants' names (attention_mma_variants, the autotuner's choices, the tests' traces).
+// "<D,row tiles per warp,warps w[,min blocks per SM b]>" of a tile shape.
+template <class C>
+std::string tile_shape_name() {
+  return "<" + std::to_string(C::kHeadDim) + "," + std::to_string(C::kRowTiles) + "," +
+         std::to_string(C::kThreads / 32) + "w" +
+         (C::kBlocksPerSm > 1 ? "," + std::to_string(C::kBlocksPerSm) + "b" : "") + ">";
+}
+// A forward shape: keys per walked tile, whether it runs the pipelined kernel, the wgmma kernel (Q
+// in registers) or reads Q from shared memory.
+template <class C>
+std::string forward_shape_name() {
+  return tile_shape_name<C>() + " n" + std::to_string(C::kKeys) + (C::kPipelined ? " pipelined" : "") +
+         (C::kWgmma     ? " wgmma"
+          : C::kQInSmem ? " q-smem"
+                        : "") +
+         (C::kQInRegisters ? " q-regs" : "");
+}
+// A dK/dV shape: queries per walked tile, whether it runs the wgmma kernel, keeps K and V in
+// registers and pipelines its tiles.
+template <class C>
+std::string dkdv_shape_name() {
+  return tile_shape_name<C>() + " q" + std::to_string(C::kTileQueries) + (C::kWgmma ? " wgmma" : "") +
+         (C::kKvInRegisters ? " kv-regs" : "") + (C::kPipelined ? " pipelined" : "");
+}
 
 }  // namespace attncamp::ops::cuda::attn

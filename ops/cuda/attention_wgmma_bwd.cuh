@@ -160,6 +160,23 @@ struct WgmmaDkdvBlock {
                             kk > 0);
     }
   }
+  // P^T and dS^T in place of S^T and dP^T of the query tile in buffer `buf` at query m0, once their
+  // wgmma were waited for.
+  __device__ __forceinline__ void take_probs(Scores& st, Scores& dpt, const AttentionArgs& p,
+                                             const int (&key_local)[1][2], int n0, int m0, int buf) const {
+    wgmma_fence_operand(st[0]);
+    wgmma_fence_operand(dpt[0]);
+    dkdv_probs<kN>(st, dpt, p, skey, slse + buf * kM, sdelta + buf * kM, key_local, n0, m0, t);
+  }
+  // Once the tile's dV, dK and dQ wgmma were waited for: dQ onto p.dq_accum (add_dq), with dK and
+  // dV pinned below the wait.
+  __device__ __forceinline__ void finish_tile(const AttentionArgs& p, Dq& dq, Dkv& dk, Dkv& dv, int64_t b, int64_t h,
+                                              int m0) const {
+    wgmma_fence_operand(dq);
+    wgmma_fence_operand(dk[0]);
+    wgmma_fence_operand(dv[0]);
+    add_dq(p, dq, b, h, m0);
+  }
   // dQ's accumulators of the tile at query m0 onto p.dq_accum (rows 16 group_warp + g, + 8;
   // columns kDqColumns group + 8 nb + 2 t, + 1).
   __device__ __forceinline__ void add_dq(const AttentionArgs& p, const Dq& dq, int64_t b, int64_t h, int m0) const {
@@ -224,9 +241,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
     for (int it = 0; it < m_tiles; ++it) {
       const int m0 = m_begin + it * kM, buf = it % kQBufs, ds = it % C::kDsBuffers;
       wgmma_wait<0>();  // S^T and dP^T of tile it (everything else was waited for)
-      wgmma_fence_operand(st[0]);
-      wgmma_fence_operand(dpt[0]);
-      dkdv_probs<kN>(st, dpt, p, blk.skey, blk.slse + buf * kM, blk.sdelta + buf * kM, key_local, n0, m0, t);
+      blk.take_probs(st, dpt, p, key_local, n0, m0, buf);
       // Buffer ds was last read by the dQ of tile it - 2, waited for before the last barrier.
       blk.store_ds(dpt, key_local, ds);
       blk.issue_dvdk(dv, dk, st, dpt, buf);
@@ -244,10 +259,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
       blk.issue_scores(st, dpt, ka, va, (it + 1 < m_tiles ? it + 1 : it) % kQBufs);
       wgmma_commit();
       wgmma_wait<1>();  // dV, dK and dQ of tile it; the next S^T and dP^T may still run
-      wgmma_fence_operand(dq);
-      wgmma_fence_operand(dk[0]);
-      wgmma_fence_operand(dv[0]);
-      blk.add_dq(p, dq, b, h, m0);
+      blk.finish_tile(p, dq, dk, dv, b, h, m0);
     }
     wgmma_wait<0>();  // the repeated last S^T and dP^T
     wgmma_fence_operand(st[0]);
@@ -264,9 +276,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
       blk.issue_scores(st, dpt, ka, va, buf);
       wgmma_commit();
       wgmma_wait<0>();
-      wgmma_fence_operand(st[0]);
-      wgmma_fence_operand(dpt[0]);
-      dkdv_probs<kN>(st, dpt, p, blk.skey, blk.slse + buf * kM, blk.sdelta + buf * kM, key_local, n0, m0, t);
+      blk.take_probs(st, dpt, p, key_local, n0, m0, buf);
       // The previous tile's dQ wgmma were waited for before the last iteration's closing barrier.
       blk.store_ds(dpt, key_local, 0);
       blk.issue_dvdk(dv, dk, st, dpt, buf);
@@ -278,10 +288,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
       blk.issue_dq(dq, 0);
       wgmma_commit();
       wgmma_wait<0>();
-      wgmma_fence_operand(dq);
-      wgmma_fence_operand(dk[0]);
-      wgmma_fence_operand(dv[0]);
-      blk.add_dq(p, dq, b, h, m0);
+      blk.finish_tile(p, dq, dk, dv, b, h, m0);
       tiles_landed<true>();  // tile it + 1 is in for all and wgmma; nobody reads buffer it % 2 or dS^T
     }
   }

@@ -289,15 +289,8 @@ void check_shapes(Pass pass) {
   size_t run = 0;
   for (const Case& c : {kCases[5], kCases[3], kCases[4]}) {
     const Sched& sched = kScheds[run++ % kScheds.size()];
-    SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
-                                    << Fwd::kKeys << (Fwd::kPipelined ? " pipelined" : "")
-                                    << (Fwd::kWgmma     ? " wgmma"
-                                        : Fwd::kQInSmem ? " q-smem"
-                                                        : "")
-                                    << (Fwd::kQInRegisters ? " q-regs" : "") << ", dkdvq <" << Dkdvq::kRowTiles << ","
-                                    << Dkdvq::kThreads / 32 << "w> q" << Dkdvq::kTileQueries
-                                    << (Dkdvq::kWgmma ? " wgmma" : "") << (Dkdvq::kKvInRegisters ? " kv-regs" : "")
-                                    << (Dkdvq::kPipelined ? " pipelined" : "") << " Sq=" << c.sq << " Sk=" << c.sk
+    SCOPED_TRACE(testing::Message() << "fwd " << attn::forward_shape_name<Fwd>() << ", dkdvq "
+                                    << attn::dkdv_shape_name<Dkdvq>() << " Sq=" << c.sq << " Sk=" << c.sk
                                     << " schedule=" << sched.name);
     const Inputs in = make_inputs(c, kD, false, seed += 10);
     Run r = make_run<__nv_bfloat16>(in, c.causal, kD, sched);
@@ -328,9 +321,7 @@ TEST(EmuAttention, EveryTileShapeVariantMatchesCpu) {
 template <class Fwd>
 void check_negative_scale() {
   constexpr int kD = Fwd::kHeadDim;
-  SCOPED_TRACE(testing::Message() << "fwd <" << kD << "," << Fwd::kRowTiles << "," << Fwd::kThreads / 32 << "w> n"
-                                  << Fwd::kKeys << (Fwd::kWgmma ? " wgmma" : "")
-                                  << (Fwd::kQInRegisters ? " q-regs" : ""));
+  SCOPED_TRACE(testing::Message() << "fwd " << attn::forward_shape_name<Fwd>());
   const Case& c = kCases[5];
   const Inputs in = make_inputs(c, kD, false, 6000);
   Inputs neg = in;
