@@ -10,7 +10,9 @@
 #                  attncamp-bundle.tar.xz); the default when bundle/ exists
 #   --build        configure and build here (CMake, Ninja, nvcc), the libraries and tools from
 #                  .debs/ (scripts/fetch_debs.sh) unpacked into a prefix; the default otherwise
-#   --steps LIST   of tests,bench,sanitizer (default all three, in that order; "none" for none)
+#   --steps LIST   of tests,attention,bench,sanitizer, run in the order given (default all four in
+#                  that order; "none" for none): attention is the attention benchmarks, their
+#                  SDPA peer and the tile-shape sweep; bench the other benchmarks and peers
 #   --budget SEC   wall-clock seconds for everything (default 520; the device tool allows 600)
 #   --targets T    with --build, build only these space-separated targets
 #   --keep         keep the temporary folder (unpacked bundle or build) and say where it is
@@ -19,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 repo=$(pwd -P)
 
-mode='' bundle_path='' steps=tests,bench,sanitizer budget=520 targets='' keep=0
+mode='' bundle_path='' steps=tests,attention,bench,sanitizer budget=520 targets='' keep=0
 while (($#)); do
   case $1 in
     --bundle) mode=bundle bundle_path=${2:?--bundle needs a path} && shift ;;
@@ -28,9 +30,12 @@ while (($#)); do
     --budget) budget=${2:?--budget needs seconds} && shift ;;
     --targets) targets=${2:?--targets needs a list} && shift ;;
     --keep) keep=1 ;;
-    *) sed -n '7,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2 && exit 2 ;;
+    *) sed -n '7,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2 && exit 2 ;;
   esac
   shift
+done
+for step in ${steps//,/ }; do
+  [[ $step == @(tests|attention|bench|sanitizer|none) ]] || { echo "gpu_check.sh: unknown step '$step' in --steps" >&2 && exit 2; }
 done
 if [[ -z $mode ]]; then
   if [[ -d bundle ]]; then mode=bundle bundle_path=bundle; else mode=build; fi
@@ -86,7 +91,6 @@ not_here() {  # a GPU step on a machine without a GPU
   results+=("$(printf '%-44s %-8s %5s  %s' "$1" n/a - 'no GPU here')")
   note "$1: n/a (no GPU here)"
 }
-has_step() { [[ ,$steps, == *,$1,* ]]; }
 
 # --- what machine, what code -------------------------------------------------------------------
 {
@@ -193,7 +197,7 @@ else
 fi
 
 # --- tests ---------------------------------------------------------------------------------------------
-if has_step tests; then
+step_tests() {
   jobs=4
   tlogs=$work/test_logs
   if [[ $runner == bundle ]]; then
@@ -220,36 +224,51 @@ if has_step tests; then
   for f in "$tlogs"/*.log; do
     [[ -f $f ]] && printf '\n===== %s\n' "$(basename "$f")" && cat "$f"
   done 2>/dev/null | head -c 15000000 >"$test_logs"
-fi
+}
 
-# --- benchmarks: ours, then the PyTorch peers (before the sanitizers, so a short budget keeps them) ----
-if has_step bench; then
-  bench() {  # bench NAME CMD...: its output also goes to benchmarks.txt, its last lines to the summary
-    local name=$1
-    shift
-    ((has_gpu)) || { not_here "$name" && return 0; }
-    printf '\n===== %s\n' "$name" >>"$bench_out"
-    run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
-  }
-  # The attention benchmark first without its autotuned rows: the autotuner runs every tile-shape
-  # variant, and one that faults on this device would take the whole table with it.
+# --- benchmarks: ours, then the PyTorch peers -------------------------------------------------------------
+bench() {  # bench NAME CMD...: its output also goes to benchmarks.txt, its last lines to the summary
+  local name=$1
+  shift
+  ((has_gpu)) || { not_here "$name" && return 0; }
+  printf '\n===== %s\n' "$name" >>"$bench_out"
+  run_step "$name" 75 bash -c 'set -o pipefail; "$@" 2>&1 | tee -a "$0"' "$bench_out" "$@" || true
+}
+peer() {  # peer SCRIPT: a PyTorch peer from benchmarks/peers
+  if [[ -f benchmarks/peers/$1 ]]; then
+    bench "peer $1" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$1"
+  else
+    missing "peer $1" "benchmarks/peers/$1 does not exist (yet)"
+  fi
+}
+# The attention kernels against SDPA, and the tile-shape sweep the launchers' shapes come from.
+step_attention() {
+  # First without the autotuned rows: the autotuner runs every tile-shape variant, and one that
+  # faults on this device would take the whole table with it.
   if [[ -x $bin_dir/attncamp_attention_bench ]]; then
     bench "attncamp_attention_bench --no-tuned" "$bin_dir/attncamp_attention_bench" --no-tuned
+    bench "attncamp_attention_bench" "$bin_dir/attncamp_attention_bench"
+  else
+    missing attncamp_attention_bench "not built (yet)"
   fi
-  for b in attncamp_gpu_bench attncamp_norm_loss_bench attncamp_attention_bench; do
+  peer attention_torch.py
+  if [[ -x $bin_dir/attncamp_attention_tune ]]; then
+    bench "attncamp_attention_tune" "$bin_dir/attncamp_attention_tune"
+  else
+    missing "attncamp_attention_tune" "not built (yet)"
+  fi
+}
+# Everything else: GEMM, LayerNorm and cross-entropy, the ViT-S/16 step and the all-reduce sweep.
+step_bench() {
+  for b in attncamp_gpu_bench attncamp_norm_loss_bench; do
     if [[ -x $bin_dir/$b ]]; then bench "$b" "$bin_dir/$b"; else missing "$b" "not built (yet)"; fi
   done
   # The GEMMs again with cuBLASLt's candidates timed per shape (ops/cuda/lt_autotune.h).
   if [[ -x $bin_dir/attncamp_gpu_bench ]]; then
     bench "attncamp_gpu_bench autotune" env ATTNCAMP_GEMM_AUTOTUNE=1 "$bin_dir/attncamp_gpu_bench"
   fi
-  for p in gemm_torch.py norm_loss_torch.py attention_torch.py; do
-    if [[ -f benchmarks/peers/$p ]]; then
-      bench "peer $p" env PYTHONUNBUFFERED=1 python3 "benchmarks/peers/$p"
-    else
-      missing "peer $p" "benchmarks/peers/$p does not exist (yet)"
-    fi
-  done
+  peer gemm_torch.py
+  peer norm_loss_torch.py
   # ViT-S/16 training step (attncamp bf16 vs PyTorch eager with bf16 autocast), and the
   # all-reduce sweep of the NCCL backend on one rank.
   if [[ -x $bin_dir/attncamp ]]; then
@@ -258,16 +277,10 @@ if has_step bench; then
   else
     missing "vit_s16 train step" "no attncamp binary"
   fi
-  # The tile-shape sweep the attention launchers' shapes come from.
-  if [[ -x $bin_dir/attncamp_attention_tune ]]; then
-    bench "attncamp_attention_tune" "$bin_dir/attncamp_attention_tune"
-  else
-    missing "attncamp_attention_tune" "not built (yet)"
-  fi
-fi
+}
 
 # --- compute-sanitizer ---------------------------------------------------------------------------------
-if has_step sanitizer; then
+step_sanitizer() {
   sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   for t in test_ops_cuda_attention test_ops_cuda_norm_loss; do
     for tool in memcheck racecheck; do
@@ -303,7 +316,11 @@ if has_step sanitizer; then
       fi
     done
   done
-fi
+}
+
+for step in ${steps//,/ }; do
+  [[ $step == none ]] || "step_$step"
+done
 
 # --- summary ---------------------------------------------------------------------------------------------
 {
