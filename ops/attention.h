@@ -32,8 +32,9 @@ struct AttentionOptions {
   // The CPU and the simple CUDA kernels are always deterministic.
   bool deterministic = false;
   // CUDA tensor-core kernels' tile shapes, as indices into attention_mma_variants(pass, dtype,
-  // head dim) (tests and benchmarks): -1 takes the default shape (index 0), or, when
-  // attention_autotune_enabled(), the fastest one timed on the first call of the problem class.
+  // head dim) (tests and benchmarks): -1 takes the default shape (attention_mma_default_variant),
+  // or, when attention_autotune_enabled(), the fastest one timed on the first call of the problem
+  // class.
   // backward_variant picks among the atomic-dQ backward's shapes; the deterministic backward has
   // one. Ignored on the CPU; an error for the simple kernels.
   int forward_variant = -1;
@@ -81,6 +82,17 @@ bool resolve_attention_deterministic(bool requested);
 // backward_variant index them; [0] is the default. Throws for another dtype or head dim, and in
 // builds without CUDA.
 std::vector<std::string> attention_mma_variants(AttentionPass pass, DType dtype, int64_t head_dim);
+
+// The index into attention_mma_variants(pass, dtype, head_dim) that calls without an explicit
+// variant run when the autotuner is off: 0, except the backward at head dim 64 and 128 on devices
+// that run the wgmma kernels (`wgmma_device`: attention_wgmma_runs_on) in builds with sm_90a code,
+// which takes a two-warpgroup wgmma kernel (docs/gpu.md, "Attention tile shapes"). Host data: no
+// device is touched. Throws like attention_mma_variants.
+int attention_mma_default_variant(AttentionPass pass, DType dtype, int64_t head_dim, bool wgmma_device);
+
+// Whether CUDA device `device` runs the wgmma attention kernels: compute capability 9.0 (H100,
+// H200) and a build with sm_90a code. False in builds without CUDA.
+bool attention_wgmma_runs_on(int device);
 
 // Whether calls without an explicit variant let the autotuner pick the tensor-core kernels' tile
 // shapes: $ATTNCAMP_ATTENTION_AUTOTUNE=1 (unset: 0), unless $ATTNCAMP_DETERMINISTIC=1 (a call with

@@ -212,6 +212,13 @@ std::vector<std::string> attention_mma_variants(AttentionPass /*pass*/, DType /*
   ATTNCAMP_THROW("attention_mma_variants: attncamp was built without CUDA (no tensor-core kernels)");
 }
 
+int attention_mma_default_variant(AttentionPass /*pass*/, DType /*dtype*/, int64_t /*head_dim*/,
+                                  bool /*wgmma_device*/) {
+  ATTNCAMP_THROW("attention_mma_default_variant: attncamp was built without CUDA (no tensor-core kernels)");
+}
+
+bool attention_wgmma_runs_on(int /*device*/) { return false; }
+
 std::vector<std::string> attention_autotune_report() { return {}; }
 
 std::vector<std::pair<std::string, double>> attention_wgmma_probe() {

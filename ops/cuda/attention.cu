@@ -35,7 +35,8 @@ void on_16bit(DType dtype, Fn16 fn) {
   }
 }
 
-// The variant of `variants` a call runs: the caller's index, else the autotuner's pick, else 0.
+// The variant of `variants` a call runs: the caller's index, else the autotuner's pick, else the
+// default for the device (attention_mma_default.cu).
 int pick_variant(AttentionPass pass, const AttentionArgs& a, const std::vector<attn::MmaVariant>& variants,
                  cudaStream_t stream) {
   const bool fwd = pass == AttentionPass::kForward;
@@ -47,7 +48,8 @@ int pick_variant(AttentionPass pass, const AttentionArgs& a, const std::vector<a
                    " shapes (attention_mma_variants)");
     return index;
   }
-  return a.autotune && variants.size() > 1 ? attn::autotuned_variant(pass, a, variants, stream) : 0;
+  if (a.autotune && variants.size() > 1) return attn::autotuned_variant(pass, a, variants, stream);
+  return attn::mma_default_variant(pass, a.head_dim, attn::wgmma_runs_on(a.device));
 }
 
 template <typename T>
@@ -108,5 +110,12 @@ std::vector<std::string> attention_mma_variants(AttentionPass pass, DType dtype,
   for (const cuda::attn::MmaVariant& v : *variants) names.push_back(v.name);
   return names;
 }
+
+int attention_mma_default_variant(AttentionPass pass, DType dtype, int64_t head_dim, bool wgmma_device) {
+  cuda::on_16bit(dtype, [](auto /*tag*/) {});  // the same dtype check as attention_mma_variants
+  return cuda::attn::mma_default_variant(pass, head_dim, wgmma_device);
+}
+
+bool attention_wgmma_runs_on(int device) { return cuda::attn::wgmma_runs_on(device); }
 
 }  // namespace attncamp::ops

@@ -58,6 +58,12 @@ const std::vector<MmaVariant>& mma_backward_variants(int64_t head_dim);
 template <typename T>
 void mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream);
 
+// ops/cuda/attention_mma_default.cu: whether CUDA device `device` runs the wgmma kernels (compute
+// capability 9.0, and this build holds sm_90a code), and the variant a call without an explicit
+// one runs when the autotuner is off (ops::attention_mma_default_variant).
+bool wgmma_runs_on(int device);
+int mma_default_variant(AttentionPass pass, int64_t head_dim, bool wgmma);
+
 // ops/cuda/attention_autotune.cu: index into `variants` of the fastest for the problem class of
 // `a` (kernel `pass`, dtype, device, head dim, causal, key mask, and B*H, Sq, Sk rounded up to
 // powers of 2), timed on `a`'s own buffers the first time the class is seen (which synchronizes

@@ -27,11 +27,23 @@ struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };
 
-// The shapes the launcher uses, picked on an H100 with benchmarks/gpu/attention_tune.cu (two row
-// tiles per warp: 0.57 ms against 0.64 ms for one at S = 1024, D = 64; benchmarks/RESULTS.md).
+// The shapes the launcher uses (its default variant on every device), picked with
+// benchmarks/gpu/attention_tune.cu (benchmarks/RESULTS.md): two row tiles per warp (0.57 ms
+// against 0.64 ms for one at S = 1024, D = 64 on an H100), and at D = 64 and 128 Q read from
+// shared memory, at D = 64 on FlashAttention-2's 128-key tiles (on an H200 at S = 1024: 0.523
+// against 0.573 ms at D = 64, 0.561 against 0.611 ms at D = 128; the fastest of every forward
+// variant, wgmma ones included, at S = 256, 1024 and 4096 within 4 %).
 template <int kD>
 struct MmaFwdShapeFor {
-  using type = MmaFwdConfig<kD, 2, kD <= 64 ? 64 : 32, 4>;
+  using type = MmaFwdConfig<kD, 2, 64, 4>;  // D = 32
+};
+template <>
+struct MmaFwdShapeFor<64> {
+  using type = MmaFwdConfig<64, 2, 128, 4, 1, false, true>;
+};
+template <>
+struct MmaFwdShapeFor<128> {
+  using type = MmaFwdConfig<128, 2, 32, 4, 1, false, true>;
 };
 
 template <int kD>

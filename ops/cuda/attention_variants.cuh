@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 
 #include "ops/cuda/attention_mma_bwd.cuh"
 #include "ops/cuda/attention_mma_fwd.cuh"
@@ -12,15 +13,17 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// The forward's tile-shape variants (MmaFwdShape first), picked by AttentionOptions::forward_variant
-// or timed by the autotuner ($ATTNCAMP_ATTENTION_AUTOTUNE). Each is also an attention_tune
-// candidate and checked in the CPU emulation (test_ops_emu_attention). At D = 64: two warps per
-// block (4 blocks per SM), a register cap for 4 blocks, 8 warps of one row tile, the pipelined
-// kernel (next tile's scores issued before this tile's softmax) in three shapes, and with Q read
-// from shared memory (kQInSmem): FlashAttention-2's 128 x 128 tile (254 registers), 3 blocks per
-// SM (168 registers, 4 bytes spilled) and the pipelined kernel on 64-key tiles (255). At D = 128:
-// two warps, one row tile of 64 keys, the pipelined kernel, and the default shape with Q in shared
-// memory (242 registers where the default uses 255 and spills 16 bytes). Last, the wgmma forward
+// The forward's tile-shape variants (MmaFwdShape first: at D = 64 FlashAttention-2's 128 x 128
+// tile with Q read from shared memory (kQInSmem; 254 registers), at D = 128 two row tiles of 32
+// keys with Q in shared memory (242 registers)), picked by AttentionOptions::forward_variant or
+// timed by the autotuner ($ATTNCAMP_ATTENTION_AUTOTUNE). Each is also an attention_tune candidate
+// and checked in the CPU emulation (test_ops_emu_attention). At D = 64: the earlier default (Q in
+// registers, 64-key tiles), two warps per block (4 blocks per SM), a register cap for 4 blocks, 8
+// warps of one row tile, the pipelined kernel (next tile's scores issued before this tile's
+// softmax) in three shapes, and with Q in shared memory 3 blocks per SM (168 registers, 4 bytes
+// spilled) and the pipelined kernel on 64-key tiles (255). At D = 128: the earlier default (Q in
+// registers: 255 registers, 16 bytes spilled), two warps, one row tile of 64 keys and the
+// pipelined kernel. Last, the wgmma forward
 // (compute capability 9.0 only; other devices get an error naming the variant): at D = 64 one
 // warpgroup on 128-key tiles (3 blocks per SM), two warpgroups on 128- and 64-key tiles, and the
 // pipelined wgmma kernel (one tile's P V in flight during the next tile's softmax) with one warpgroup on 128
@@ -34,18 +37,17 @@ struct MmaFwdVariantsFor {
 template <>
 struct MmaFwdVariantsFor<64> {
   using type =
-      TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>, MmaFwdConfig<64, 1, 64, 8>,
-               MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
-               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 128, 4, 1, false, true>,
-               MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>,
+      TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 4>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>,
+               MmaFwdConfig<64, 1, 64, 8>, MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
+               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>,
                WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>, WgmmaFwdConfig<64, 64, 2>,
                WgmmaFwdConfig<64, 128, 1, 1, true>, WgmmaFwdConfig<64, 64, 1, 3, true>,
                WgmmaFwdConfig<64, 128, 2, 1, false, true>, WgmmaFwdConfig<64, 128, 1, 1, true, true>>;
 };
 template <>
 struct MmaFwdVariantsFor<128> {
-  using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
-                        MmaFwdConfig<128, 1, 64, 4, 1, true>, MmaFwdConfig<128, 2, 32, 4, 1, false, true>,
+  using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 4>, MmaFwdConfig<128, 2, 32, 2>,
+                        MmaFwdConfig<128, 1, 64, 4>, MmaFwdConfig<128, 1, 64, 4, 1, true>,
                         WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>, WgmmaFwdConfig<128, 64, 1, 1, true>,
                         WgmmaFwdConfig<128, 64, 1, 1, true, true>>;
 };
@@ -88,6 +90,36 @@ struct MmaBwdVariantsFor<128> {
 };
 template <int kD>
 using MmaBwdVariants = typename MmaBwdVariantsFor<kD>::type;
+
+// The backward's default on compute capability 9.0 devices (H100, H200) in builds with sm_90a code;
+// elsewhere the list's first. The two-warpgroup wgmma kernels were the fastest of every backward
+// variant on an H200 at S = 1024 and 4096 (D = 64 with K and V in registers, pipelined: 1.32 ms
+// against 1.51 for the mma.sync default at S = 1024; D = 128: 1.36 against 1.92) and within 4 %
+// of it at S = 256 (benchmarks/RESULTS.md).
+template <int kD>
+struct MmaBwdSm90DefaultFor {
+  using type = typename MmaBwdShape<kD>::Dkdvq;
+};
+template <>
+struct MmaBwdSm90DefaultFor<64> {
+  using type = WgmmaDkdvConfig<64, 1, true, true, 2>;
+};
+template <>
+struct MmaBwdSm90DefaultFor<128> {
+  using type = WgmmaDkdvConfig<128, 1, false, false, 2>;
+};
+
+// Index of C in a list (-1 if absent).
+template <class C, class... L>
+constexpr int index_in(TileList<L...> /*list*/) {
+  int i = 0, found = -1;
+  ((found = found < 0 && std::is_same_v<C, L> ? i : found, ++i), ...);
+  return found;
+}
+template <int kD>
+inline constexpr int kMmaBwdSm90Default = index_in<typename MmaBwdSm90DefaultFor<kD>::type>(MmaBwdVariants<kD>{});
+static_assert(kMmaBwdSm90Default<32> == 0 && kMmaBwdSm90Default<64> > 0 && kMmaBwdSm90Default<128> > 0,
+              "the compute capability 9.0 defaults are among the variants");
 
 // The variants' names (attention_mma_variants, the autotuner's choices, the tests' traces).
 // "<D,row tiles per warp,warps w[,min blocks per SM b]>" of a tile shape.

@@ -145,9 +145,10 @@ TEST(CudaAttention, BackwardIsDeterministic) {
   }
 }
 
-// The atomic-dQ backward runs the deterministic path's dK/dV arithmetic, so dk and dv agree
-// bitwise; dq differs only by the f32 summation order, which can move its rounding to bf16 by one
-// unit (2^-8 relative), plus a floor for sums that cancel to near 0.
+// The atomic-dQ backward's mma.sync shape (variant 0; on compute capability 9.0 the default is a
+// wgmma kernel, which the CPU parity tests check) runs the deterministic path's dK/dV arithmetic,
+// so dk and dv agree bitwise; dq differs only by the f32 summation order, which can move its
+// rounding to bf16 by one unit (2^-8 relative), plus a floor for sums that cancel to near 0.
 TEST(CudaAttention, AtomicDqMatchesDeterministicBackward) {
   ATTNCAMP_REQUIRE_GPU();
   uint64_t seed = 300;
@@ -156,7 +157,11 @@ TEST(CudaAttention, AtomicDqMatchesDeterministicBackward) {
       SCOPED_TRACE(testing::Message() << "D=" << d << " Sq=" << c.sq << " Sk=" << c.sk);
       const Inputs in = make_inputs(c, d, false, seed += 10);
       const Result det = run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16, true);
-      const Result atomic = run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16, false);
+      ops::AttentionOptions opt;
+      opt.causal = c.causal;
+      opt.impl = AttentionImpl::kMma;
+      opt.backward_variant = 0;
+      const Result atomic = run_gpu(in, opt, DType::kBF16);
       EXPECT_EQ(test::max_abs_diff(atomic.dk, det.dk), 0.0);
       EXPECT_EQ(test::max_abs_diff(atomic.dv, det.dv), 0.0);
       for (int64_t i = 0; i < det.dq.numel(); ++i) {
@@ -351,17 +356,47 @@ TEST(CudaAttention, AutotuneFollowsTheEnvironment) {
   test::expect_error([] { ops::attention_autotune_enabled(); }, {env::kAttentionAutotune, "0 or 1", "on"});
 }
 
-// The variant lists are host data (no device is touched): the default first, named by tile shape.
+// The variant lists are host data (no device is touched): the default first, named by tile shape;
+// on devices that run the wgmma kernels the backward's default at D = 64 and 128 is a wgmma one.
 TEST(CudaAttention, MmaVariantsListTheDefaultFirst) {
 #ifdef ATTNCAMP_WITH_CUDA
   using ops::AttentionPass;
   const std::vector<std::string> fwd = ops::attention_mma_variants(AttentionPass::kForward, DType::kBF16, 64);
   ASSERT_GE(fwd.size(), 2u);
-  EXPECT_EQ(fwd[0], "<64,2,4w> n64");
+  EXPECT_EQ(fwd[0], "<64,2,4w> n128 q-smem");
   EXPECT_EQ(fwd, ops::attention_mma_variants(AttentionPass::kForward, DType::kF16, 64));
+  EXPECT_EQ(ops::attention_mma_variants(AttentionPass::kForward, DType::kBF16, 128)[0], "<128,2,4w> n32 q-smem");
   const std::vector<std::string> bwd = ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 128);
   ASSERT_GE(bwd.size(), 2u);
   EXPECT_EQ(bwd[0], "<128,1,4w> q32");
+  const std::vector<std::string> bwd64 = ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 64);
+  for (const DType dt : {DType::kBF16, DType::kF16}) {
+    for (const int64_t d : {32, 64, 128}) {
+      for (const bool wgmma : {false, true}) {
+        SCOPED_TRACE(testing::Message() << dtype_name(dt) << " D=" << d << " wgmma=" << wgmma);
+        EXPECT_EQ(ops::attention_mma_default_variant(AttentionPass::kForward, dt, d, wgmma), 0);
+        const int b = ops::attention_mma_default_variant(AttentionPass::kBackward, dt, d, wgmma);
+#ifdef ATTNCAMP_TEST_WGMMA_BUILT
+        const bool expect_wgmma = wgmma && d != 32;
+#else
+        const bool expect_wgmma = false;
+#endif
+        if (!expect_wgmma) {
+          EXPECT_EQ(b, 0);
+        } else if (d == 64) {
+          ASSERT_TRUE(b > 0 && static_cast<size_t>(b) < bwd64.size());
+          EXPECT_EQ(bwd64[static_cast<size_t>(b)], "<64,1,8w> q64 wgmma kv-regs pipelined");
+        } else {
+          ASSERT_TRUE(b > 0 && static_cast<size_t>(b) < bwd.size());
+          EXPECT_EQ(bwd[static_cast<size_t>(b)], "<128,1,8w> q64 wgmma");
+        }
+      }
+    }
+  }
+  test::expect_error([] { ops::attention_mma_default_variant(AttentionPass::kBackward, DType::kF32, 64, true); },
+                     {"bf16 or f16", "f32"});
+  test::expect_error([] { ops::attention_mma_default_variant(AttentionPass::kBackward, DType::kBF16, 96, true); },
+                     {"head dim", "96"});
   for (const auto& list : {fwd, bwd, ops::attention_mma_variants(AttentionPass::kForward, DType::kBF16, 128),
                            ops::attention_mma_variants(AttentionPass::kBackward, DType::kBF16, 64)}) {
     for (size_t i = 0; i < list.size(); ++i) {
@@ -376,6 +411,10 @@ TEST(CudaAttention, MmaVariantsListTheDefaultFirst) {
 #else
   test::expect_error([] { ops::attention_mma_variants(ops::AttentionPass::kForward, DType::kBF16, 64); },
                      {"without CUDA"});
+  test::expect_error(
+      [] { ops::attention_mma_default_variant(ops::AttentionPass::kForward, DType::kBF16, 64, false); },
+      {"without CUDA"});
+  EXPECT_FALSE(ops::attention_wgmma_runs_on(0));
 #endif
 }
 
