@@ -39,17 +39,17 @@ struct MmaFwdVariantsFor<64> {
   using type =
       TileList<MmaFwdShape<64>, MmaFwdConfig<64, 2, 64, 4>, MmaFwdConfig<64, 2, 64, 2>, MmaFwdConfig<64, 1, 64, 4, 4>,
                MmaFwdConfig<64, 1, 64, 8>, MmaFwdConfig<64, 2, 32, 4, 1, true>, MmaFwdConfig<64, 1, 64, 4, 1, true>,
-               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 64, 4, 3, false, true>, MmaFwdConfig<64, 2, 64, 4, 1, true, true>,
-               WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>, WgmmaFwdConfig<64, 64, 2>,
-               WgmmaFwdConfig<64, 128, 1, 1, true>, WgmmaFwdConfig<64, 64, 1, 3, true>,
+               MmaFwdConfig<64, 1, 64, 4, 3, true>, MmaFwdConfig<64, 2, 64, 4, 3, false, true>,
+               MmaFwdConfig<64, 2, 64, 4, 1, true, true>, WgmmaFwdConfig<64, 128, 1, 3>, WgmmaFwdConfig<64, 128, 2>,
+               WgmmaFwdConfig<64, 64, 2>, WgmmaFwdConfig<64, 128, 1, 1, true>, WgmmaFwdConfig<64, 64, 1, 3, true>,
                WgmmaFwdConfig<64, 128, 2, 1, false, true>, WgmmaFwdConfig<64, 128, 1, 1, true, true>>;
 };
 template <>
 struct MmaFwdVariantsFor<128> {
-  using type = TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 4>, MmaFwdConfig<128, 2, 32, 2>,
-                        MmaFwdConfig<128, 1, 64, 4>, MmaFwdConfig<128, 1, 64, 4, 1, true>,
-                        WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>, WgmmaFwdConfig<128, 64, 1, 1, true>,
-                        WgmmaFwdConfig<128, 64, 1, 1, true, true>>;
+  using type =
+      TileList<MmaFwdShape<128>, MmaFwdConfig<128, 2, 32, 4>, MmaFwdConfig<128, 2, 32, 2>, MmaFwdConfig<128, 1, 64, 4>,
+               MmaFwdConfig<128, 1, 64, 4, 1, true>, WgmmaFwdConfig<128, 64, 1>, WgmmaFwdConfig<128, 64, 2>,
+               WgmmaFwdConfig<128, 64, 1, 1, true>, WgmmaFwdConfig<128, 64, 1, 1, true, true>>;
 };
 template <int kD>
 using MmaFwdVariants = typename MmaFwdVariantsFor<kD>::type;

@@ -411,9 +411,8 @@ TEST(CudaAttention, MmaVariantsListTheDefaultFirst) {
 #else
   test::expect_error([] { ops::attention_mma_variants(ops::AttentionPass::kForward, DType::kBF16, 64); },
                      {"without CUDA"});
-  test::expect_error(
-      [] { ops::attention_mma_default_variant(ops::AttentionPass::kForward, DType::kBF16, 64, false); },
-      {"without CUDA"});
+  test::expect_error([] { ops::attention_mma_default_variant(ops::AttentionPass::kForward, DType::kBF16, 64, false); },
+                     {"without CUDA"});
   EXPECT_FALSE(ops::attention_wgmma_runs_on(0));
 #endif
 }
