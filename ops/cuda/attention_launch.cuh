@@ -58,9 +58,17 @@ const std::vector<MmaVariant>& mma_backward_variants(int64_t head_dim);
 template <typename T>
 void mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream);
 
+// Compute capability of CUDA device `device` as 10 * major + minor (90 for the H100 and H200).
+inline int compute_capability(int device) {
+  int major = 0, minor = 0;
+  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return 10 * major + minor;
+}
+
 // ops/cuda/attention_mma_default.cu: whether CUDA device `device` runs the wgmma kernels (compute
-// capability 9.0, and this build holds sm_90a code), and the variant a call without an explicit
-// one runs when the autotuner is off (ops::attention_mma_default_variant).
+// capability 9.0, and this build holds sm_90a code; remembered per device), and the variant a call
+// without an explicit one runs when the autotuner is off (ops::attention_mma_default_variant).
 bool wgmma_runs_on(int device);
 int mma_default_variant(AttentionPass pass, int64_t head_dim, bool wgmma);
 

@@ -4,8 +4,7 @@
 // the wgmma kernels.
 #include <atomic>
 
-#include "ops/cuda/attention_launch.cuh"
-#include "ops/cuda/attention_variants.cuh"
+#include "ops/cuda/attention_mma_variants.cuh"
 #include "runtime/cuda/check.h"
 
 namespace attncamp::ops::cuda::attn {
@@ -19,23 +18,19 @@ bool wgmma_runs_on(int device) {
   static std::atomic<int> known[64];
   const bool cached = device >= 0 && device < 64;
   if (cached && known[device].load() != 0) return known[device].load() == 2;
-  int major = 0, minor = 0;
-  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  const bool runs = major == 9 && minor == 0;
+  const bool runs = compute_capability(device) == 90;
   if (cached) known[device].store(runs ? 2 : 1);
   return runs;
 #endif
 }
 
 int mma_default_variant(AttentionPass pass, int64_t head_dim, bool wgmma) {
-  ATTNCAMP_CHECK(head_dim == 32 || head_dim == 64 || head_dim == 128,
-                 "tensor-core attention supports head dim 32, 64 or 128, got ", head_dim);
+  static constexpr int kSm90Defaults[3] = {kMmaBwdSm90Default<32>, kMmaBwdSm90Default<64>, kMmaBwdSm90Default<128>};
+  const int sm90_default = for_head_dim(kSm90Defaults, head_dim);  // checks the head dim
 #ifndef ATTNCAMP_WGMMA_SM90A
   wgmma = false;  // no wgmma kernel in this build
 #endif
-  if (pass == AttentionPass::kForward || !wgmma) return 0;
-  return head_dim == 32 ? kMmaBwdSm90Default<32> : head_dim == 64 ? kMmaBwdSm90Default<64> : kMmaBwdSm90Default<128>;
+  return pass == AttentionPass::kBackward && wgmma ? sm90_default : 0;
 }
 
 }  // namespace attncamp::ops::cuda::attn

@@ -17,12 +17,10 @@ inline void require_wgmma_device(const char* kernel) {
 #ifndef ATTNCAMP_WGMMA_SM90A
   ATTNCAMP_THROW(kernel, " needs sm_90a code: build with 90 in CMAKE_CUDA_ARCHITECTURES");
 #else
-  int device = 0, major = 0, minor = 0;
+  int device = 0;
   ATTNCAMP_CUDA_CHECK(cudaGetDevice(&device));
-  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  ATTNCAMP_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  ATTNCAMP_CHECK(major == 9 && minor == 0, kernel, " runs on compute capability 9.0 (H100, H200) only; CUDA device ",
-                 device, " is ", major, ".", minor);
+  ATTNCAMP_CHECK(wgmma_runs_on(device), kernel, " runs on compute capability 9.0 (H100, H200) only; CUDA device ",
+                 device, " is ", compute_capability(device) / 10, ".", compute_capability(device) % 10);
 #endif
 }
 

@@ -21,8 +21,9 @@ std::vector<MmaVariant> backward_variant_list(TileList<C...> /*shapes*/) {
   return {MmaVariant{dkdv_shape_name<C>(), &launch_mma_backward_atomic_dq<T, C>}...};
 }
 
-// The list of lists[0..2] (head dims 32, 64, 128) for head_dim.
-inline const std::vector<MmaVariant>& for_head_dim(const std::vector<MmaVariant> (&lists)[3], int64_t head_dim) {
+// The entry of lists[0..2] (head dims 32, 64, 128) for head_dim.
+template <class E>
+const E& for_head_dim(const E (&lists)[3], int64_t head_dim) {
   ATTNCAMP_CHECK(head_dim == 32 || head_dim == 64 || head_dim == 128,
                  "tensor-core attention supports head dim 32, 64 or 128, got ", head_dim);
   return lists[head_dim == 32 ? 0 : head_dim == 64 ? 1 : 2];
