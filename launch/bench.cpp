@@ -1,75 +1,51 @@
-// Training-step benchmark on synthetic images (random pixels and labels from
-// Philox), so that it measures compute only, without the data pipeline.
+// `attncamp bench train` (the trainer's own setup and step, TrainingRun::bench, on synthetic data
+// of the model's shape) and `attncamp bench allreduce`.
 #include "launch/bench.h"
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "launch/precision.h"
-#include "launch/trainer.h"
-#include "models/optimizer.h"
-#include "ops/clip_grad.h"
-#include "ops/cross_entropy.h"
+#include "launch/trainer_internal.h"
 #include "runtime/communicator.h"
 #include "runtime/cuda_context.h"
-#include "runtime/ddp.h"
-#include "runtime/rng.h"
 
 namespace attncamp::launch {
 
+namespace {
+
+// `e` with synthetic training data of its model's shape, one global batch of it over `world` ranks.
+config::Experiment bench_experiment(const config::Experiment& e, int world) {
+  config::Experiment b = e;
+  const BatchPlan plan = batch_plan(e.trainer(), world, 0);
+  switch (e.model().kind_case()) {
+    case config::ModelConfig::kVit: {
+      config::VitConfig& vit = *b.mutable_model()->mutable_vit();
+      if (vit.num_classes() == 0) vit.set_num_classes(10);
+      config::ClassificationDataConfig& data = *b.mutable_data()->mutable_classification();
+      data.set_synthetic_samples(plan.global_batch);
+      data.set_augment(false);
+      b.mutable_data()->set_loader_threads(0);
+      break;
+    }
+    case config::ModelConfig::KIND_NOT_SET: ATTNCAMP_THROW("field model: the config names no architecture");
+  }
+  return b;
+}
+
+}  // namespace
+
 BenchResult bench_train(const config::Experiment& e, int64_t steps, int64_t warmup) {
-  set_cpu_threads(e.trainer().threads());
-  const int64_t classes = e.model().num_classes() > 0 ? e.model().num_classes() : 10;
-  Precision prec = precision_from(e, "config");
-  const std::unique_ptr<Communicator> comm = make_communicator(prec.device);
-  if (!prec.device.is_cpu() && comm->size() > 1) prec.device = Device::cuda(comm->local_rank());
-  const auto model_ptr = make_model(e, classes, prec);
-  models::VisionTransformer& model = *model_ptr;
-  model.initialize(e.trainer().seed());
-  std::vector<ParamRange> ranges;
-  for (const auto& p : model.params().params()) ranges.push_back(ParamRange{p->offset, shape_numel(p->shape)});
-  GradientReducer reducer(*comm, model.params().grads(), ranges,
-                          e.trainer().bucket_mb() > 0 ? e.trainer().bucket_mb() : 25);
-  model.params().set_grad_ready_hook([&reducer](int i) { reducer.mark_ready(i); });
-  double wait = 0;
-  models::OptimizerSettings s;
-  s.weight_decay = e.optimizer().weight_decay();
-  models::Optimizer opt(model.params(), s);
-  const int64_t b = e.trainer().batch_size(), hw = e.model().image_size(), c = e.model().in_channels();
-  Tensor host_images = Tensor::empty({b, hw, hw, c}, DType::kU8);
-  Tensor host_labels = Tensor::empty({b}, DType::kI32);
-  for (int64_t i = 0; i < host_images.numel(); ++i) {
-    host_images.data<uint8_t>()[i] = static_cast<uint8_t>(256 * philox_uniform(1, 7, i));
-  }
-  for (int64_t i = 0; i < b; ++i) {
-    host_labels.data<int32_t>()[i] = static_cast<int32_t>(classes * philox_uniform(2, 7, i));
-  }
-  const Tensor images = host_images.to(prec.device), labels = host_labels.to(prec.device);
-  Tensor losses = Tensor::empty({b}, DType::kF32, prec.device);
-  Tensor dlogits = Tensor::empty({b, classes}, prec.compute, prec.device);
-  auto step = [&](int64_t i) {
-    model.params().zero_grad();
-    const Tensor& logits = model.forward(images, models::ForwardContext{true, 1, i});
-    ops::cross_entropy_forward_backward(logits, labels, 0.0, 1.0 / static_cast<double>(b), losses, dlogits);
-    model.backward(dlogits);
-    const double w = reducer.finish();
-    if (i >= warmup) wait += w;
-    ops::clip_grad_norm_(model.params().grads(), 1.0);
-    opt.step(1e-4);
-  };
-  for (int64_t i = 0; i < warmup; ++i) step(i);
-  comm->barrier();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < steps; ++i) step(warmup + i);
-  if (!prec.device.is_cpu()) cuda_synchronize(prec.device.index);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  comm->barrier();
-  BenchResult r;
-  r.world = comm->size();
-  r.ms_per_step = 1e3 * secs / static_cast<double>(steps);
-  r.images_per_second = static_cast<double>(b * steps * r.world) / secs;
-  r.comm_wait_fraction = wait / secs;
-  return r;
+  ATTNCAMP_CHECK(steps > 0, "bench train: --steps must be > 0 (got ", steps, ")");
+  ATTNCAMP_CHECK(warmup >= 0, "bench train: --warmup must be >= 0 (got ", warmup, ")");
+  const auto& tc = e.trainer();
+  CommOptions copt;
+  copt.timeout_s = tc.collective_timeout_s();
+  copt.check_consistency = !tc.skip_collective_checks();
+  const std::unique_ptr<Communicator> comm = make_communicator(precision_from(e, "config").device, copt);
+  const config::Experiment b = bench_experiment(e, comm->size());
+  return TrainingRun(b, "bench").bench(steps, warmup, comm.get());
 }
 
 void bench_allreduce(const std::string& device_text, const std::string& backend, int64_t max_bytes, int iters) {

@@ -1,5 +1,6 @@
-// `attncamp bench train`: times full training steps (forward, loss, backward,
-// clipping, optimizer) of a config's model on synthetic data and prints images/s.
+// `attncamp bench train`: times the trainer's own training steps (forward, loss, backward,
+// gradient all-reduce, clipping, optimizer) of a config's model on synthetic data of its shape;
+// `attncamp bench allreduce`: all-reduce bandwidth.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +17,9 @@ struct BenchResult {
   double comm_wait_fraction = 0;  // share of step time waiting for gradient all-reduces
 };
 
-// Under mpirun/srun every rank runs the config's per-rank batch with data-parallel gradient
-// reduction (buckets overlapping backward), as in training.
+// Under mpirun/srun every rank runs the config's per-rank batch (and its accumulation steps, with
+// trainer.global_batch) with data-parallel gradient reduction (buckets overlapping backward), as
+// in training: the step is TrainingRun's (launch/trainer_bench.cpp).
 BenchResult bench_train(const config::Experiment& e, int64_t steps, int64_t warmup);
 
 // `attncamp bench allreduce`: all-reduce (sum, f32) of 8 B .. max_bytes in x2 steps on the

@@ -24,6 +24,7 @@
 #include "launch/config.h"
 #include "launch/precision.h"
 #include "launch/progress.h"
+#include "launch/task.h"
 #include "launch/trainer.h"
 #include "runtime/process.h"
 
@@ -93,16 +94,24 @@ int cmd_inspect(const std::string& path, int64_t max_problems, bool decode) {
   return r.valid() ? 0 : 1;
 }
 
-int cmd_eval(const config::Experiment& e, const std::string& checkpoint, const std::string& data_path) {
+// Evaluates the checkpoint's parameters with the config's task on data.test_path (or `data_path`),
+// split over the ranks of a launcher's job.
+int cmd_eval(config::Experiment e, const std::string& checkpoint, const std::string& data_path) {
   set_cpu_threads(e.trainer().threads());
-  const std::string path = data_path.empty() ? e.data().test_path() : data_path;
-  ATTNCAMP_CHECK(!path.empty(), "no dataset to evaluate: set data.test_path or pass --data");
-  const data::ClassificationData d = data::load_classification(path);
-  const auto model = make_model(e, d.num_classes, precision_from(e, "config"));
-  load_parameters(data::read_checkpoint(checkpoint), checkpoint, *model);
-  const EvalResult r = evaluate(*model, d, e.trainer().eval_batch_size(), e.trainer().eval_limit());
-  std::printf("eval %s: %ld samples, top-1 %.2f%%, top-5 %.2f%%, loss %.4f\n", path.c_str(), static_cast<long>(r.count),
-              100 * r.top1, 100 * r.top5, r.loss);
+  if (!data_path.empty()) e.mutable_data()->set_test_path(data_path);
+  const std::string& path = e.data().test_path();
+  const bool synthetic = e.data().has_classification() && e.data().classification().synthetic_samples() > 0;
+  ATTNCAMP_CHECK(!path.empty() || synthetic, "no dataset to evaluate: set data.test_path or pass --data");
+  Precision prec = precision_from(e, "config");
+  const std::unique_ptr<Communicator> comm = make_communicator(prec.device);
+  if (!prec.device.is_cpu() && comm->size() > 1) prec.device = Device::cuda(comm->local_rank());
+  const std::unique_ptr<Task> task = make_task(e, prec, TaskData::kEvalOnly);
+  load_parameters(data::read_checkpoint(checkpoint), checkpoint, task->model());
+  const EvalResult r = task->evaluate(comm.get());
+  if (comm->rank() == 0) {
+    std::printf("eval %s: %ld samples, %s\n", synthetic ? "synthetic" : path.c_str(), static_cast<long>(r.count),
+                task->summary(r).c_str());
+  }
   return 0;
 }
 
@@ -200,7 +209,7 @@ int run_cli(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "evaluate a checkpoint on a dataset");
   add_common(eval);
   eval->add_option("--checkpoint", checkpoint, "checkpoint file")->required();
-  eval->add_option("--data", data_path, "classification/1 file (default data.test_path)");
+  eval->add_option("--data", data_path, "file to evaluate, of the config's task's schema (default data.test_path)");
 
   auto* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);

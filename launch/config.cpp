@@ -1,6 +1,7 @@
 // Config loading: protobuf TextFormat parsing with an error collector that turns the first
-// syntax/field/type error into "FILE:LINE:COL: message", "--set" overrides resolved through
-// descriptors and reflection, defaults for proto3 zero values, and the one validate().
+// syntax/field/type error into "FILE:LINE:COL: message" (a field that moved says where to),
+// "--set" overrides resolved through descriptors and reflection, defaults for proto3 zero values.
+// validate() is in config_validate.cpp.
 #include "launch/config.h"
 
 #include <google/protobuf/io/tokenizer.h>
@@ -21,6 +22,68 @@ namespace {
 
 namespace pb = google::protobuf;
 
+// Fields that moved when ModelConfig and DataConfig became oneofs: old dotted path -> new one.
+struct Moved {
+  const char* old_path;
+  const char* new_path;
+};
+constexpr Moved kMoved[] = {
+    {"model.kind", "model.vit (write model { vit { ... } } instead of kind: VIT)"},
+    {"model.image_size", "model.vit.image_size"},
+    {"model.in_channels", "model.vit.in_channels"},
+    {"model.patch_size", "model.vit.patch_size"},
+    {"model.dim", "model.vit.dim"},
+    {"model.depth", "model.vit.depth"},
+    {"model.heads", "model.vit.heads"},
+    {"model.mlp_dim", "model.vit.mlp_dim"},
+    {"model.num_classes", "model.vit.num_classes"},
+    {"model.pool", "model.vit.pool"},
+    {"model.dropout", "model.vit.dropout"},
+    {"model.attn_pool_dim", "model.vit.attn_pool_dim"},
+    {"data.mean", "data.classification.mean"},
+    {"data.std", "data.classification.std"},
+    {"data.synthetic_samples", "data.classification.synthetic_samples"},
+    {"data.augment", "data.classification.augment"},
+    {"trainer.label_smoothing", "model.vit.label_smoothing (the classification loss's setting)"},
+};
+
+// Where `path` ("model.dim") moved to, or nullptr if it did not.
+const char* moved_to(const std::string& path) {
+  for (const Moved& m : kMoved) {
+    if (path == m.old_path) return m.new_path;
+  }
+  return nullptr;
+}
+
+// Dotted path of the messages a field can sit in ("model" for attncamp.config.ModelConfig);
+// empty for the experiment itself or a type that is not one of the top-level sections.
+std::string section_of(const std::string& type_name) {
+  const config::Experiment e;
+  const pb::Descriptor* d = e.GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const pb::FieldDescriptor* f = d->field(i);
+    if (f->message_type() != nullptr && f->message_type()->full_name() == type_name) return f->name();
+  }
+  return "";
+}
+
+// protobuf's "Message type \"T\" has no field named \"F\"." for a field that moved, rewritten to say
+// where it went; otherwise the message as it is.
+std::string explain_moved_field(const std::string& message) {
+  const std::string type_key = "Message type \"", field_key = "has no field named \"";
+  const auto t = message.find(type_key), f = message.find(field_key);
+  if (t == std::string::npos || f == std::string::npos) return message;
+  const auto t_end = message.find('"', t + type_key.size()), f_end = message.find('"', f + field_key.size());
+  if (t_end == std::string::npos || f_end == std::string::npos) return message;
+  const std::string type = message.substr(t + type_key.size(), t_end - t - type_key.size());
+  const std::string field = message.substr(f + field_key.size(), f_end - f - field_key.size());
+  const std::string section = section_of(type);
+  const std::string old_path = section.empty() ? field : section + "." + field;
+  const char* to = moved_to(old_path);
+  if (to == nullptr) return message;
+  return old_path + " has moved to " + to + " (docs/configs.md lists every field)";
+}
+
 // Keeps the first error protobuf reports (0-based line/column); later ones are consequences.
 class FirstErrorCollector : public pb::io::ErrorCollector {
  public:
@@ -34,8 +97,9 @@ class FirstErrorCollector : public pb::io::ErrorCollector {
   bool has_error() const { return has_error_; }
   // "SOURCE:LINE:COL: message" with 1-based line and column ("SOURCE: message" without one).
   std::string describe(const std::string& source) const {
-    if (line_ < 0) return source + ": " + message_;
-    return source + ":" + std::to_string(line_ + 1) + ":" + std::to_string(column_ + 1) + ": " + message_;
+    const std::string message = explain_moved_field(message_);
+    if (line_ < 0) return source + ": " + message;
+    return source + ":" + std::to_string(line_ + 1) + ":" + std::to_string(column_ + 1) + ": " + message;
   }
 
  private:
@@ -87,28 +151,31 @@ std::string quote(const std::string& v) {
   return out + "\"";
 }
 
+// A repeated scalar field from "a,b,c" or "[a, b, c]" (each value as text format writes it).
+void set_repeated(pb::Message* msg, const pb::FieldDescriptor* f, const std::string& value, const std::string& o,
+                  const std::string& where) {
+  std::string list = value;
+  const auto first = list.find_first_not_of(" \t");
+  if (first == std::string::npos || list[first] != '[') list = "[" + list + "]";
+  std::unique_ptr<pb::Message> parsed(msg->New());
+  FirstErrorCollector errors;
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(f->name() + ": " + list, parsed.get())) {
+    ATTNCAMP_THROW("--set ", o, ": '", value, "' is not a valid list of ", type_description(f), " for ", where,
+                   " (write a,b,c or [a, b, c])");
+  }
+  const pb::Reflection* r = msg->GetReflection();
+  r->ClearField(msg, f);
+  const std::vector<const pb::FieldDescriptor*> only{f};
+  r->SwapFields(msg, parsed.get(), only);
+}
+
 std::string trim(const std::string& s) {
   const auto begin = s.find_first_not_of(" \t");
   if (begin == std::string::npos) return "";
   const auto end = s.find_last_not_of(" \t");
   return s.substr(begin, end - begin + 1);
-}
-
-// Finite and >= 0 / > 0 / in [0, 1); NaN and infinities fail every one of them.
-bool non_negative(double v) { return std::isfinite(v) && v >= 0; }
-bool positive(double v) { return std::isfinite(v) && v > 0; }
-bool in_unit(double v) { return v >= 0 && v < 1; }
-
-// A value as it appears in a range error: strings quoted, numbers as written.
-template <typename T>
-std::string shown(const T& v) {
-  if constexpr (std::is_same_v<T, std::string>) {
-    return "\"" + v + "\"";
-  } else {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  }
 }
 
 }  // namespace
@@ -126,6 +193,16 @@ config::Experiment parse_config_text(const std::string& text, const std::string&
   for (const std::string& o : overrides) apply_override(e, o);
   apply_defaults(e);
   validate(e, source_name);
+  return e;
+}
+
+config::Experiment parse_config_lenient(const std::string& text) {
+  config::Experiment e;
+  FirstErrorCollector errors;  // keeps protobuf from logging the skipped fields
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  parser.AllowUnknownField(true);
+  if (!parser.ParseFromString(text, &e)) return config::Experiment();
   return e;
 }
 
@@ -157,11 +234,20 @@ void apply_override(config::Experiment& e, const std::string& override_text) {
     const pb::Descriptor* d = msg->GetDescriptor();
     const pb::FieldDescriptor* f = d->FindFieldByName(part);
     if (!f) {
+      const std::string full = where.empty() ? part : where + "." + part;
+      const char* to = moved_to(full);
+      if (to != nullptr) ATTNCAMP_THROW("--set ", o, ": ", full, " has moved to ", to);
       ATTNCAMP_THROW("--set ", o, ": no field '", part, "' in ", where.empty() ? "the experiment" : where,
                      " (fields: ", field_names(d), ")");
     }
     where = where.empty() ? part : where + "." + part;
-    if (f->is_repeated()) ATTNCAMP_THROW("--set ", o, ": ", where, " is a repeated field, which --set cannot set");
+    if (f->is_repeated() && (dot != std::string::npos || f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE)) {
+      ATTNCAMP_THROW("--set ", o, ": ", where, " is a repeated message field, which --set cannot set");
+    }
+    if (f->is_repeated()) {
+      set_repeated(msg, f, value, o, where);
+      return;
+    }
     const bool is_message = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE;
     if (dot != std::string::npos) {
       if (!is_message) {
@@ -199,93 +285,21 @@ void apply_defaults(config::Experiment& e) {
   if (tr.device().empty()) tr.set_device("cpu");
   if (tr.bucket_mb() == 0) tr.set_bucket_mb(25);
   if (tr.collective_timeout_s() == 0) tr.set_collective_timeout_s(300);
-  config::DataConfig& data = *e.mutable_data();
-  if (data.std() == 0) data.set_std(1.0f);
+  if (tr.keep_checkpoints() == 0) tr.set_keep_checkpoints(1);
+  if (tr.log_every_seconds() == 0) tr.set_log_every_seconds(30);
   config::ModelConfig& m = *e.mutable_model();
-  if (m.attn_pool_dim() == 0) m.set_attn_pool_dim(m.dim());
-}
-
-void validate(const config::Experiment& e, const std::string& source) {
-  // Throws "SOURCE: field FIELD: RULE (got VALUE)" unless `ok`.
-  auto require = [&source](bool ok, const char* field, const std::string& rule, const auto& got) {
-    if (!ok) ATTNCAMP_THROW(source, ": field ", field, ": ", rule, " (got ", shown(got), ")");
-  };
-  const std::string gt0 = "must be > 0";
-  const std::string ge0 = "must be >= 0";
-  const std::string unit = "must be in [0, 1)";
-
-  const config::ModelConfig& m = e.model();
-  require(config::ModelConfig::Kind_IsValid(m.kind()), "model.kind", "must be VIT", static_cast<int>(m.kind()));
-  require(m.image_size() > 0, "model.image_size", gt0, m.image_size());
-  require(m.in_channels() == 1 || m.in_channels() == 3, "model.in_channels", "must be 1 (grey) or 3 (RGB)",
-          m.in_channels());
-  require(m.patch_size() > 0, "model.patch_size", gt0, m.patch_size());
-  require(m.image_size() % m.patch_size() == 0, "model.patch_size",
-          "must divide model.image_size=" + std::to_string(m.image_size()), m.patch_size());
-  require(m.dim() > 0, "model.dim", gt0, m.dim());
-  require(m.depth() > 0, "model.depth", gt0, m.depth());
-  require(m.heads() > 0, "model.heads", gt0, m.heads());
-  require(m.dim() % m.heads() == 0, "model.heads", "must divide model.dim=" + std::to_string(m.dim()), m.heads());
-  require(m.mlp_dim() > 0, "model.mlp_dim", gt0, m.mlp_dim());
-  require(m.num_classes() >= 0, "model.num_classes", "must be >= 0 (0 = from the training file)", m.num_classes());
-  require(config::ModelConfig::Pool_IsValid(m.pool()), "model.pool", "must be CLS_TOKEN or ATTENTION_POOL",
-          static_cast<int>(m.pool()));
-  require(in_unit(m.dropout()), "model.dropout", unit, m.dropout());
-  require(m.attn_pool_dim() >= 0, "model.attn_pool_dim", "must be >= 0 (0 = model.dim)", m.attn_pool_dim());
-
-  const config::DataConfig& d = e.data();
-  require(d.loader_threads() >= 0, "data.loader_threads", "must be >= 0 (0 = read the training file whole)",
-          d.loader_threads());
-  require(!d.augment() || d.loader_threads() > 0, "data.augment", "needs data.loader_threads > 0", d.augment());
-  require(d.synthetic_samples() >= 0, "data.synthetic_samples", "must be >= 0 (0 = read data.train_path)",
-          d.synthetic_samples());
-  require(!d.train_path().empty() || d.synthetic_samples() > 0, "data.train_path",
-          "must name the training HDF5 file (or set data.synthetic_samples)", d.train_path());
-  require(d.synthetic_samples() == 0 || m.num_classes() > 0, "model.num_classes",
-          "must be > 0 with data.synthetic_samples", m.num_classes());
-  require(std::isfinite(d.mean()), "data.mean", "must be finite", d.mean());
-  require(positive(d.std()), "data.std", gt0, d.std());
-
-  const config::OptimizerConfig& opt = e.optimizer();
-  require(config::OptimizerConfig::Kind_IsValid(opt.kind()), "optimizer.kind", "must be ADAMW or SGD",
-          static_cast<int>(opt.kind()));
-  require(config::OptimizerConfig::Schedule_IsValid(opt.schedule()), "optimizer.schedule", "must be COSINE or CONSTANT",
-          static_cast<int>(opt.schedule()));
-  require(positive(opt.lr()), "optimizer.lr", gt0, opt.lr());
-  require(non_negative(opt.weight_decay()), "optimizer.weight_decay", ge0, opt.weight_decay());
-  require(in_unit(opt.beta1()), "optimizer.beta1", unit, opt.beta1());
-  require(in_unit(opt.beta2()), "optimizer.beta2", unit, opt.beta2());
-  require(positive(opt.eps()), "optimizer.eps", gt0, opt.eps());
-  require(in_unit(opt.momentum()), "optimizer.momentum", unit, opt.momentum());
-  require(non_negative(opt.warmup_epochs()), "optimizer.warmup_epochs", ge0, opt.warmup_epochs());
-  require(non_negative(opt.min_lr()), "optimizer.min_lr", ge0, opt.min_lr());
-  require(opt.min_lr() <= opt.lr(), "optimizer.min_lr", "must be <= optimizer.lr=" + shown(opt.lr()), opt.min_lr());
-  require(non_negative(opt.clip_grad_norm()), "optimizer.clip_grad_norm", "must be >= 0 (0 = no clipping)",
-          opt.clip_grad_norm());
-
-  const config::TrainerConfig& t = e.trainer();
-  require(t.epochs() > 0, "trainer.epochs", gt0, t.epochs());
-  require(t.batch_size() > 0, "trainer.batch_size", gt0, t.batch_size());
-  require(t.eval_batch_size() > 0, "trainer.eval_batch_size", gt0, t.eval_batch_size());
-  require(t.max_steps() >= 0, "trainer.max_steps", "must be >= 0 (0 = no limit)", t.max_steps());
-  require(in_unit(t.label_smoothing()), "trainer.label_smoothing", unit, t.label_smoothing());
-  require(t.early_stopping_patience() >= 0, "trainer.early_stopping_patience", "must be >= 0 (0 = off)",
-          t.early_stopping_patience());
-  require(t.checkpoint_every_epochs() >= 0, "trainer.checkpoint_every_epochs", "must be >= 0 (0 = only the final)",
-          t.checkpoint_every_epochs());
-  require(t.threads() >= 0, "trainer.threads", "must be >= 0 (0 = all cores)", t.threads());
-  require(t.log_every_steps() >= 0, "trainer.log_every_steps", ge0, t.log_every_steps());
-  require(t.device() == "cpu" || t.device() == "cuda" || t.device().rfind("cuda:", 0) == 0, "trainer.device",
-          "must be \"cpu\", \"cuda\" or \"cuda:N\"", t.device());
-  require(t.precision().empty() || t.precision() == "fp32" || t.precision() == "bf16" || t.precision() == "fp16",
-          "trainer.precision", "must be \"fp32\", \"bf16\" or \"fp16\" (\"\" = fp32 on cpu, bf16 on cuda)",
-          t.precision());
-  require(t.global_batch() >= 0, "trainer.global_batch", "must be >= 0 (0 = batch_size x ranks)", t.global_batch());
-  require(t.bucket_mb() > 0, "trainer.bucket_mb", gt0, t.bucket_mb());
-  require(t.collective_timeout_s() > 0, "trainer.collective_timeout_s", gt0, t.collective_timeout_s());
-  require(config::TrainerConfig::NonFinite_IsValid(t.on_nonfinite()), "trainer.on_nonfinite",
-          "must be STOP or SKIP_STEP", static_cast<int>(t.on_nonfinite()));
-  require(t.eval_limit() >= 0, "trainer.eval_limit", "must be >= 0 (0 = all)", t.eval_limit());
+  config::DataConfig& data = *e.mutable_data();
+  if (m.has_vit()) {
+    config::VitConfig& vit = *m.mutable_vit();
+    if (vit.attn_pool_dim() == 0) vit.set_attn_pool_dim(vit.dim());
+    if (data.task_case() == config::DataConfig::TASK_NOT_SET) data.mutable_classification();
+  }
+  if (data.has_classification()) {
+    config::ClassificationDataConfig& c = *data.mutable_classification();
+    if (c.mean_size() == 0) c.add_mean(0.0f);
+    if (c.std_size() == 0) c.add_std(1.0f);
+    if (c.eval_crop() == 0) c.set_eval_crop(c.augment() ? 0.875f : 1.0f);
+  }
 }
 
 std::string config_to_text(const config::Experiment& e) {

@@ -1,9 +1,8 @@
-// Device and precision selection, model construction, and the dynamic loss scaler.
+// Device and precision selection, and the dynamic loss scaler.
 #include "launch/precision.h"
 
 #include <cmath>
 
-#include "launch/trainer.h"
 #include "ops/clip_grad.h"
 #include "ops/elementwise.h"
 
@@ -49,12 +48,6 @@ Precision precision_from(const config::Experiment& e, const std::string& source)
     ATTNCAMP_THROW(source, ": field trainer.precision: must be \"fp32\", \"bf16\" or \"fp16\" (got \"", name, "\")");
   }
   return p;
-}
-
-std::unique_ptr<models::VisionTransformer> make_model(const config::Experiment& e, int64_t data_classes,
-                                                      const Precision& p) {
-  return std::make_unique<models::VisionTransformer>(vit_config_from(e, data_classes), DType::kF32, p.device,
-                                                     p.compute);
 }
 
 LossScaler::LossScaler(bool enabled, double initial, int64_t growth_interval)

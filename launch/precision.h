@@ -7,8 +7,8 @@
 #include <string>
 
 #include "attncamp.pb.h"
-#include "models/vit.h"
 #include "runtime/device.h"
+#include "runtime/tensor.h"
 
 namespace attncamp::launch {
 
@@ -23,10 +23,6 @@ Device parse_device(const std::string& text, const std::string& source);
 // trainer.device and trainer.precision of a validated experiment (precision "" = fp32 on the CPU,
 // bf16 on CUDA). Throws when CUDA is asked for but this build or machine has none.
 Precision precision_from(const config::Experiment& e, const std::string& source);
-
-// The model of an experiment on its device and in its precision.
-std::unique_ptr<models::VisionTransformer> make_model(const config::Experiment& e, int64_t data_classes,
-                                                      const Precision& p);
 
 // Dynamic loss scaling (as in PyTorch's GradScaler): the loss gradient is multiplied by scale();
 // after backward, unscale_and_check() divides the gradients by it and reports whether they are

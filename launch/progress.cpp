@@ -7,8 +7,11 @@
 
 namespace attncamp::launch {
 
-Progress::Progress(int64_t total_steps, int64_t every_steps, bool print)
-    : tty_(print && isatty(fileno(stderr)) != 0), total_steps_(total_steps), every_steps_(print ? every_steps : 0) {}
+Progress::Progress(int64_t total_steps, int64_t every_steps, double every_seconds, bool print, Output output)
+    : tty_(print && (output == Output::kDetect ? isatty(fileno(stderr)) != 0 : output == Output::kTerminal)),
+      total_steps_(total_steps),
+      every_steps_(print ? every_steps : 0),
+      every_seconds_(print ? every_seconds : 0) {}
 
 void Progress::begin_epoch(int64_t epoch, int64_t num_epochs) {
   epoch_ = epoch;
@@ -56,8 +59,12 @@ void Progress::step(int64_t global_step, double loss, double lr, int64_t images)
     std::fprintf(stderr, "\r\033[K%s", line);
     std::fflush(stderr);
     line_open_ = true;
-  } else if (every_steps_ > 0 && (global_step + 1) % every_steps_ == 0) {
+  } else if (every_steps_ > 0
+                 ? (global_step + 1) % every_steps_ == 0
+                 : every_seconds_ > 0 && std::chrono::duration<double>(now - last_print_).count() >= every_seconds_) {
+    last_print_ = now;
     std::fprintf(stderr, "%s\n", line);
+    std::fflush(stderr);
   }
 }
 

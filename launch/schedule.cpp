@@ -6,6 +6,12 @@
 
 namespace attncamp::launch {
 
+double scaled_lr(const config::OptimizerConfig& o, int64_t global_batch) {
+  const double lr = o.lr();
+  if (o.lr_reference_batch() <= 0) return lr;
+  return lr * static_cast<double>(global_batch) / static_cast<double>(o.lr_reference_batch());
+}
+
 double Schedule::lr(int64_t step) const {
   if (step < warmup_steps) return base_lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
   if (!cosine) return base_lr;

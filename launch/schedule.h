@@ -3,7 +3,13 @@
 
 #include <cstdint>
 
+#include "attncamp.pb.h"
+
 namespace attncamp::launch {
+
+// The peak learning rate of `o` for `global_batch` samples per step: optimizer.lr, scaled by
+// global_batch / optimizer.lr_reference_batch when that is set.
+double scaled_lr(const config::OptimizerConfig& o, int64_t global_batch);
 
 struct Schedule {
   double base_lr = 1e-3;

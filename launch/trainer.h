@@ -1,6 +1,7 @@
-// The training loop: data, model, optimizer, schedule, per-epoch evaluation
-// (top-1, top-5, loss), early stopping, atomic HDF5 checkpoints and bit-exact
-// resume, progress output and a metrics log (output_dir/metrics.jsonl).
+// The training loop, for any task (launch/task.h): data, model, optimizer, schedule, per-epoch
+// evaluation into named metrics, early stopping and the best checkpoint on the primary metric,
+// atomic HDF5 checkpoints and bit-exact resume, progress output and a metrics log
+// (output_dir/metrics.jsonl).
 #pragma once
 
 #include <memory>
@@ -9,22 +10,16 @@
 
 #include "attncamp.pb.h"
 #include "data/checkpoint.h"
-#include "data/classification.h"
-#include "data/loader.h"
-#include "models/vit.h"
+#include "launch/metrics.h"
+#include "models/model.h"
 #include "runtime/communicator.h"
 
 namespace attncamp::launch {
 
-struct EvalResult {
-  double loss = 0, top1 = 0, top5 = 0;  // mean loss; accuracies as fractions in [0,1]
-  int64_t count = 0;
-};
-
 struct EpochRecord {
   int64_t epoch = 0;  // 1-based
   double train_loss = 0;
-  EvalResult eval;
+  EvalResult eval;  // empty without an evaluation set
   double images_per_second = 0;
 };
 
@@ -33,34 +28,17 @@ struct TrainResult {
   std::vector<double> step_losses;  // losses of the steps run by this call (mean over the global batch)
   int64_t steps = 0;                // global steps completed
   EvalResult final_eval;
+  std::string primary_metric;  // the metric early stopping and best.h5 follow
+  double best_metric = 0;      // its best value (NaN when never evaluated)
   bool early_stopped = false;
   int stop_signal = 0;            // SIGTERM/SIGUSR1 that ended the run after a checkpoint (0 = none)
   double comm_wait_fraction = 0;  // share of step time spent waiting for gradient all-reduces
   int64_t skipped_steps = 0;      // optimizer steps skipped for non-finite values
 };
 
-// Model configuration from an experiment (num_classes: from the config, or `data_classes` when 0).
-models::VitConfig vit_config_from(const config::Experiment& e, int64_t data_classes);
-
-// Evaluates `model` on the first `limit` samples of `data` (0 = all) in batches. With a
-// communicator of N ranks each rank evaluates a contiguous Nth and the sums are all-reduced, so
-// every sample counts exactly once and every rank returns the same result.
-EvalResult evaluate(models::VisionTransformer& model, const data::ClassificationData& data, int64_t batch,
-                    int64_t limit = 0, Communicator* comm = nullptr);
-
-// The same over a streamed source (each rank reads only its part of the file, `threads` loader
-// workers).
-EvalResult evaluate(models::VisionTransformer& model, const std::shared_ptr<const data::BatchSource>& source,
-                    int64_t batch, int64_t limit, Communicator* comm, int threads);
-
-// Host batch of samples `rows` of `data`: inputs u8 [n,H,W,C] (from `pool` when given, e.g. a
-// pinned pool for a GPU) and labels i32 [n].
-data::Batch gather_batch(const data::ClassificationData& data, const std::vector<int64_t>& rows,
-                         data::TensorPool* pool = nullptr);
-
 // Copies the checkpoint's /params (read from `path`, named in errors) into `model`; its shape
 // and dtype must match the model's flat parameter buffer.
-void load_parameters(const data::CheckpointData& c, const std::string& path, models::VisionTransformer& model);
+void load_parameters(const data::CheckpointData& c, const std::string& path, models::Model& model);
 
 // Sets the number of CPU threads for kernels and BLAS (0 = leave the default).
 void set_cpu_threads(int threads);
@@ -79,7 +57,10 @@ class Trainer {
   std::string source_;
 };
 
-// Path of the rolling checkpoint in an output folder.
+// Paths of the outputs in an output folder: the rolling checkpoint (always the latest), the
+// best one by the primary metric, and the kept checkpoint of step `step` (trainer.keep_checkpoints).
 std::string checkpoint_path(const std::string& output_dir);
+std::string best_checkpoint_path(const std::string& output_dir);
+std::string step_checkpoint_path(const std::string& output_dir, int64_t step);
 
 }  // namespace attncamp::launch

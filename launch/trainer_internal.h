@@ -1,21 +1,24 @@
-// Internal to the trainer (launch/trainer*.cpp): TrainingRun, the state of one Trainer::run, and
-// its parts. run() is an outline of steps (setup, resume, epochs of steps, evaluation, logging,
-// checkpoints, early stopping), each a member function over the state kept here.
+// Internal to the trainer (launch/trainer*.cpp): TrainingRun, the state of one Trainer::run (or
+// one `attncamp bench train`), and its parts. run() is an outline of steps (setup, resume, epochs
+// of steps, evaluation, logging, checkpoints, early stopping), each a member function over the
+// state kept here. What is trained and how a batch becomes a loss is the task's (launch/task.h).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "data/device_feeder.h"
-#include "data/loader.h"
+#include "launch/bench.h"
 #include "launch/distributed.h"
 #include "launch/precision.h"
 #include "launch/progress.h"
 #include "launch/schedule.h"
+#include "launch/task.h"
 #include "launch/tensorboard.h"
 #include "launch/trainer.h"
 #include "models/optimizer.h"
@@ -23,52 +26,21 @@
 
 namespace attncamp::launch {
 
-// Host batches for a GPU come from page-locked buffers, so their uploads overlap with compute.
-std::shared_ptr<data::TensorPool> host_pool(Device device);
-
-// Feeds the batches `plan` of in-memory `data` (gathered on the calling thread) to `device`.
-// `data` must outlive the feeder.
-std::unique_ptr<data::DeviceFeeder> memory_feeder(const data::ClassificationData& data,
-                                                  std::vector<std::vector<int64_t>> plan, Device device,
-                                                  std::shared_ptr<data::TensorPool> pool);
-
-// The samples a run trains and evaluates on, checked against the model's input shape.
-struct RunData {
-  bool stream = false;                                 // training set streamed by the loader
-  std::shared_ptr<data::ClassificationSource> source;  // the streamed training set
-  data::ClassificationData train;                      // in memory (streaming: only num_classes and path are set)
-  bool has_test = false;
-  data::ClassificationData test;                         // in-memory test set
-  std::shared_ptr<const data::BatchSource> test_source;  // streamed test set (streaming runs)
-  int64_t classes = 0;                                   // the model's number of classes
-  // Training samples.
-  int64_t size() const { return stream ? source->size() : train.labels.numel(); }
-};
-// Synthetic, read whole into memory, or (data.loader_threads > 0) streamed from the files.
-RunData load_run_data(const config::Experiment& e);
-
 // The loop's position and early-stopping state: what a checkpoint needs to resume bit-exactly.
 struct LoopState {
-  int64_t step = 0;           // global steps completed
-  int64_t epoch = 0;          // epoch in progress (0-based)
-  int64_t step_in_epoch = 0;  // steps of `epoch` already done
-  double best_top1 = -1;
-  int64_t bad_epochs = 0;
+  int64_t step = 0;                                        // global steps completed
+  int64_t epoch = 0;                                       // epoch in progress (0-based)
+  int64_t step_in_epoch = 0;                               // steps of `epoch` already done
+  std::string best_name;                                   // the primary metric whose best value `best` is
+  double best = std::numeric_limits<double>::quiet_NaN();  // NaN: not evaluated yet
+  int64_t bad_epochs = 0;                                  // evaluations in a row without an improvement of `best`
 };
 
 // Writes parameters, optimizer state, loop state and config atomically to `path`.
-void save_checkpoint(const std::string& path, models::VisionTransformer& model, const models::Optimizer& opt,
-                     const LoopState& st, const config::Experiment& e, const BatchPlan& plan);
+void save_checkpoint(const std::string& path, models::Model& model, const models::Optimizer& opt, const LoopState& st,
+                     const config::Experiment& e, const BatchPlan& plan);
 // Restores what save_checkpoint() wrote; the checkpoint's global batch must be `plan`'s.
-LoopState load_checkpoint(const std::string& path, models::VisionTransformer& model, models::Optimizer& opt,
-                          const BatchPlan& plan);
-
-// One epoch's input pipeline: the loader (streaming runs only) and the feeder that uploads its
-// batches to the device. The feeder is declared last, so it stops before the loader does.
-struct EpochInput {
-  std::unique_ptr<data::Loader> loader;
-  std::unique_ptr<data::DeviceFeeder> feeder;
-};
+LoopState load_checkpoint(const std::string& path, models::Model& model, models::Optimizer& opt, const BatchPlan& plan);
 
 // Mean training loss of an epoch, over its steps with a finite loss.
 struct EpochLoss {
@@ -82,6 +54,10 @@ class TrainingRun {
   TrainingRun(const config::Experiment& e, std::string source);
   // What Trainer::run does (see trainer.h).
   TrainResult run(const std::string& resume, Communicator* given_comm);
+  // `attncamp bench train` (bench.h): the run's setup and training step, without outputs, over
+  // one global batch of the task's training samples fed again every step; times `steps` steps
+  // after `warmup`.
+  BenchResult bench(int64_t steps, int64_t warmup, Communicator* given_comm);
 
  private:
   // Setup, in this order (trainer_run.cpp; resume_from in trainer_checkpoint.cpp, announce and
@@ -97,14 +73,16 @@ class TrainingRun {
   // The loop (trainer_run.cpp). run_epoch and run_steps return false when a stop signal ended
   // the run (after its checkpoint).
   bool run_epoch();
-  EpochInput open_epoch_input();  // trainer_data.cpp
+  EpochInput open_epoch_input();
   bool run_steps(const EpochInput& input, EpochLoss& epoch_loss);
   void stop_after_signal();
   void end_epoch(const EpochLoss& epoch_loss);
-  void update_early_stopping(double top1);
-  EvalResult evaluate_test();
+  // Follows the primary metric of an evaluation: best.h5 and early stopping.
+  void follow_primary_metric(const EvalResult& eval);
   void finish();
-  void checkpoint();  // trainer_checkpoint.cpp
+  // trainer_checkpoint.cpp: the rolling checkpoint (and the kept ones), and best.h5.
+  void checkpoint();
+  void save_best();
 
   // One optimizer step (trainer_step.cpp); returns true when some rank received a stop signal.
   bool train_step(const EpochInput& input, EpochLoss& epoch_loss);
@@ -125,20 +103,19 @@ class TrainingRun {
   Communicator* comm_ = nullptr;  // own_comm_ or the caller's
   bool lead_ = false;             // rank 0: prints, writes metrics, events and checkpoints
   BatchPlan plan_;
-  RunData data_;
-  std::unique_ptr<models::VisionTransformer> model_;
+  std::unique_ptr<Task> task_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<models::Optimizer> opt_;
   std::unique_ptr<LossScaler> scaler_;
-  std::string out_dir_, ckpt_, metrics_path_;
+  std::string out_dir_, ckpt_, metrics_path_, primary_;
   LoopState st_;
   int64_t n_ = 0, steps_per_epoch_ = 0, epochs_ = 0, last_step_ = 0;
+  int64_t checkpoint_step_ = -1;  // step of the last checkpoint.h5 written by this run
   Schedule sched_;
   std::unique_ptr<EventWriter> events_;
   std::ofstream metrics_log_, rank_log_;
   TrainResult result_;
   std::unique_ptr<Progress> progress_;
-  Tensor losses_, dlogits_;
   std::shared_ptr<data::TensorPool> pool_;  // host batches, one pool across epochs
   double step_seconds_ = 0, wait_seconds_ = 0;
   size_t autotune_lines_ = 0;  // of ops::attention_autotune_report() printed

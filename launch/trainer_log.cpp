@@ -31,11 +31,12 @@ std::string fmt(const char* format, double a, double b = 0, double c = 0, double
 void TrainingRun::announce() const {
   if (!lead_) return;
   std::fprintf(stderr,
-               "training %s: %ld parameters, %ld samples, %s, %ld steps/epoch, %ld epochs, %s %s, %s backend, %d "
+               "training %s: %s, %ld parameters, %ld samples, %s, %ld steps/epoch, %ld epochs, %s %s, %s backend, %d "
                "threads\n",
-               e_.name().c_str(), static_cast<long>(model_->params().numel()), static_cast<long>(n_),
-               plan_.str().c_str(), static_cast<long>(steps_per_epoch_), static_cast<long>(epochs_),
-               prec_.device.str().c_str(), prec_.name.c_str(), comm_->backend().c_str(), omp_get_max_threads());
+               e_.name().c_str(), task_->model().kind().c_str(), static_cast<long>(task_->model().params().numel()),
+               static_cast<long>(n_), plan_.str().c_str(), static_cast<long>(steps_per_epoch_),
+               static_cast<long>(epochs_), prec_.device.str().c_str(), prec_.name.c_str(), comm_->backend().c_str(),
+               omp_get_max_threads());
 }
 
 void TrainingRun::open_logs() {
@@ -56,7 +57,7 @@ void TrainingRun::open_logs() {
 // The step just completed (st_.step): its mean loss over the global batch and learning rate;
 // rank_loss_sum is this rank's sum of per-sample losses.
 void TrainingRun::log_step(double loss, double lr, double rank_loss_sum) {
-  if (lead_) {
+  if (lead_ && events_) {
     metrics_log_ << "{\"kind\":\"step\",\"step\":" << st_.step << fmt(",\"loss\":%.17g,\"lr\":%.9g}", loss, lr) << "\n";
     events_->scalar("train/loss", st_.step, loss);
     events_->scalar("train/lr", st_.step, lr);
@@ -69,22 +70,17 @@ void TrainingRun::log_step(double loss, double lr, double rank_loss_sum) {
 
 // Rank 0, after a completed epoch (st_.step is its last step).
 void TrainingRun::report_epoch(const EpochRecord& rec) {
-  std::printf("epoch %ld/%ld: train loss %.4f, test loss %.4f, top-1 %.2f%%, top-5 %.2f%%, %.0f img/s\n",
-              static_cast<long>(rec.epoch), static_cast<long>(epochs_), rec.train_loss, rec.eval.loss,
-              100 * rec.eval.top1, 100 * rec.eval.top5, rec.images_per_second);
+  const std::string eval = rec.eval.empty() ? "" : ", " + task_->summary(rec.eval);
+  std::printf("epoch %ld/%ld: train loss %.4f%s, %.0f img/s\n", static_cast<long>(rec.epoch),
+              static_cast<long>(epochs_), rec.train_loss, eval.c_str(), rec.images_per_second);
   std::fflush(stdout);
-  metrics_log_ << ("{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
-                   fmt(",\"train_loss\":%.9g,\"test_loss\":%.9g,\"top1\":%.9g,\"top5\":%.9g", rec.train_loss,
-                       rec.eval.loss, rec.eval.top1, rec.eval.top5) +
-                   fmt(",\"images_per_second\":%.1f}", rec.images_per_second))
-               << "\n";
+  std::string line = "{\"kind\":\"epoch\",\"epoch\":" + std::to_string(rec.epoch) +
+                     ",\"step\":" + std::to_string(st_.step) + fmt(",\"train_loss\":%.9g", rec.train_loss);
+  for (const auto& [name, value] : rec.eval.metrics) line += ",\"" + name + "\":" + fmt("%.9g", value);
+  metrics_log_ << line << fmt(",\"images_per_second\":%.1f}", rec.images_per_second) << "\n";
   events_->scalar("train/epoch_loss", st_.step, rec.train_loss);
   events_->scalar("train/images_per_second", st_.step, rec.images_per_second);
-  if (data_.has_test) {
-    events_->scalar("test/loss", st_.step, rec.eval.loss);
-    events_->scalar("test/top1", st_.step, rec.eval.top1);
-    events_->scalar("test/top5", st_.step, rec.eval.top5);
-  }
+  for (const auto& [name, value] : rec.eval.metrics) events_->scalar(name, st_.step, value);
   events_->flush();
   metrics_log_.flush();
   report_autotune();
@@ -103,10 +99,10 @@ void TrainingRun::report_autotune() {
 // Rank 0's closing lines: the final evaluation and, with several ranks, the communication share.
 void TrainingRun::report_final() const {
   if (!lead_) return;
-  if (data_.has_test) {
+  if (task_->has_evaluation()) {
     const EvalResult& f = result_.final_eval;
-    std::printf("final test accuracy: top-1 %.2f%%, top-5 %.2f%%, loss %.4f (%ld samples, %ld steps)\n", 100 * f.top1,
-                100 * f.top5, f.loss, static_cast<long>(f.count), static_cast<long>(st_.step));
+    std::printf("final evaluation: %s (%ld samples, %ld steps)\n", task_->summary(f).c_str(),
+                static_cast<long>(f.count), static_cast<long>(st_.step));
   }
   if (comm_->size() > 1) {
     std::printf("data parallel: %d ranks, %d gradient buckets, %.1f%% of step time waiting for all-reduces\n",

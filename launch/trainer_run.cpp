@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/sampler.h"
 #include "launch/config.h"
 #include "launch/trainer_internal.h"
 
@@ -42,14 +43,15 @@ TrainingRun::TrainingRun(const config::Experiment& e, std::string source) : e_(e
 TrainResult TrainingRun::run(const std::string& resume, Communicator* given_comm) {
   const auto& tc = e_.trainer();
   connect(given_comm);
-  data_ = load_run_data(e_);
+  task_ = make_task(e_, prec_);
+  ATTNCAMP_CHECK(task_->train_size() > 0, task_->train_source(), ": has no training samples; nothing to train on");
   build_model();
   prepare_output_dir();
   resume_from(resume);
   plan_schedule();
   announce();
   open_logs();
-  progress_ = std::make_unique<Progress>(last_step_, lead_ ? tc.log_every_steps() : 0, lead_);
+  progress_ = std::make_unique<Progress>(last_step_, tc.log_every_steps(), tc.log_every_seconds(), lead_);
   pool_ = host_pool(prec_.device);
   stop_ = st_.step >= last_step_;
   while (!stop_ && st_.epoch < epochs_ && st_.step < last_step_) {
@@ -78,9 +80,9 @@ void TrainingRun::connect(Communicator* given_comm) {
 // bucket's all-reduce as soon as backward has produced its gradients.
 void TrainingRun::build_model() {
   const auto& tc = e_.trainer();
-  model_ = make_model(e_, data_.classes, prec_);
-  model_->initialize(tc.seed());
-  models::ParamStore& store = model_->params();
+  models::Model& model = task_->model();
+  model.initialize(tc.seed());
+  models::ParamStore& store = model.params();
   broadcast_parameters(*comm_, store.values());
   store.sync_compute();
   std::vector<ParamRange> ranges;
@@ -89,6 +91,9 @@ void TrainingRun::build_model() {
   store.set_grad_ready_hook([reducer = reducer_.get()](int i) { reducer->mark_ready(i); });
   opt_ = std::make_unique<models::Optimizer>(store, optimizer_settings(e_.optimizer()));
   scaler_ = std::make_unique<LossScaler>(prec_.compute == DType::kF16);
+  const std::vector<std::string> metrics = task_->metric_names();
+  primary_ = tc.primary_metric().empty() ? metrics.front() : tc.primary_metric();
+  st_.best_name = primary_;
 }
 
 void TrainingRun::prepare_output_dir() {
@@ -107,12 +112,12 @@ void TrainingRun::prepare_output_dir() {
 
 void TrainingRun::plan_schedule() {
   const auto& tc = e_.trainer();
-  n_ = data_.size();
+  n_ = task_->train_size();
   const int64_t gbatch = plan_.global_batch;
   steps_per_epoch_ = (n_ + gbatch - 1) / gbatch;
   epochs_ = tc.epochs();
   const auto& o = e_.optimizer();
-  sched_.base_lr = o.lr();
+  sched_.base_lr = scaled_lr(o, gbatch);
   sched_.min_lr = o.min_lr();
   sched_.total_steps = epochs_ * steps_per_epoch_;
   sched_.warmup_steps = static_cast<int64_t>(std::llround(o.warmup_epochs() * steps_per_epoch_));
@@ -129,6 +134,16 @@ bool TrainingRun::run_epoch() {
   if (!run_steps(input, epoch_loss)) return false;
   end_epoch(epoch_loss);
   return true;
+}
+
+// This rank's micro-batches of the epoch in progress from its next step on, in the loop's order
+// (data::rank_batches leaves out the empty micro-batches, as the step loop skips them).
+EpochInput TrainingRun::open_epoch_input() {
+  const auto& tc = e_.trainer();
+  std::vector<std::vector<int64_t>> batches =
+      data::rank_batches(n_, tc.seed(), st_.epoch, plan_.global_batch, comm_->size(), comm_->rank(), plan_.accumulation,
+                         st_.step_in_epoch);
+  return task_->open_training(std::move(batches), st_.epoch, prec_.device, pool_);
 }
 
 // Runs the epoch's remaining steps; stops early at the last step (stop_) or on a stop signal.
@@ -177,38 +192,38 @@ void TrainingRun::end_epoch(const EpochLoss& epoch_loss) {
   rec.epoch = st_.epoch + 1;
   rec.train_loss = epoch_loss.count ? epoch_loss.sum / static_cast<double>(epoch_loss.count) : 0;
   rec.images_per_second = progress_->epoch_rate();
-  if (data_.has_test) rec.eval = evaluate_test();
+  if (task_->has_evaluation()) rec.eval = task_->evaluate(comm_);
   result_.epochs.push_back(rec);
   if (lead_) report_epoch(rec);
   ++st_.epoch;
   st_.step_in_epoch = 0;
-  if (data_.has_test && tc.early_stopping_patience() > 0) update_early_stopping(rec.eval.top1);
+  const bool improved = task_->has_evaluation() && improves(primary_, rec.eval.at(primary_), st_.best);
+  if (task_->has_evaluation()) follow_primary_metric(rec.eval);
   const bool periodic = tc.checkpoint_every_epochs() > 0 && st_.epoch % tc.checkpoint_every_epochs() == 0;
   if (lead_ && (periodic || stop_ || st_.epoch >= epochs_ || st_.step >= last_step_)) checkpoint();
+  if (lead_ && improved) save_best();
 }
 
-// Stops the run when top-1 has not improved for early_stopping_patience epochs.
-void TrainingRun::update_early_stopping(double top1) {
+// The primary metric after an epoch's evaluation: a new best value (best.h5 follows, in
+// end_epoch), or one more epoch without one, which stops the run after
+// trainer.early_stopping_patience such epochs.
+void TrainingRun::follow_primary_metric(const EvalResult& eval) {
   const auto& tc = e_.trainer();
-  if (top1 > st_.best_top1) {
-    st_.best_top1 = top1;
+  const double value = eval.at(primary_);
+  if (improves(primary_, value, st_.best)) {
+    st_.best = value;
     st_.bad_epochs = 0;
-  } else if (++st_.bad_epochs >= tc.early_stopping_patience()) {
+    return;
+  }
+  ++st_.bad_epochs;
+  if (tc.early_stopping_patience() > 0 && st_.bad_epochs >= tc.early_stopping_patience()) {
     if (lead_) {
-      std::printf("early stopping: top-1 has not improved for %ld epochs (best %.2f%%)\n",
-                  static_cast<long>(st_.bad_epochs), 100 * st_.best_top1);
+      std::printf("early stopping: %s has not improved for %ld epochs (best %.6g)\n", primary_.c_str(),
+                  static_cast<long>(st_.bad_epochs), st_.best);
     }
     result_.early_stopped = true;
     stop_ = true;
   }
-}
-
-EvalResult TrainingRun::evaluate_test() {
-  const auto& tc = e_.trainer();
-  const int64_t eval_batch = tc.eval_batch_size();
-  return data_.test_source
-             ? evaluate(*model_, data_.test_source, eval_batch, tc.eval_limit(), comm_, e_.data().loader_threads())
-             : evaluate(*model_, data_.test, eval_batch, tc.eval_limit(), comm_);
 }
 
 // The final evaluation (the last epoch's, unless training went on after it), the summary lines,
@@ -216,10 +231,12 @@ EvalResult TrainingRun::evaluate_test() {
 void TrainingRun::finish() {
   result_.steps = st_.step;
   result_.comm_wait_fraction = step_seconds_ > 0 ? wait_seconds_ / step_seconds_ : 0;
-  if (data_.has_test) {
+  result_.primary_metric = primary_;
+  result_.best_metric = st_.best;
+  if (task_->has_evaluation()) {
     const bool evaluated =
         !result_.epochs.empty() && result_.epochs.back().epoch == st_.epoch && st_.step_in_epoch == 0;
-    result_.final_eval = evaluated ? result_.epochs.back().eval : evaluate_test();
+    result_.final_eval = evaluated ? result_.epochs.back().eval : task_->evaluate(comm_);
   }
   report_final();
   comm_->barrier();

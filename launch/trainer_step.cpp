@@ -10,7 +10,6 @@
 
 #include "launch/trainer_internal.h"
 #include "ops/clip_grad.h"
-#include "ops/cross_entropy.h"
 #include "ops/reduce.h"
 
 namespace attncamp::launch {
@@ -49,7 +48,7 @@ bool TrainingRun::train_step(const EpochInput& input, EpochLoss& epoch_loss) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t gbatch = plan_.global_batch;
   const int64_t gb = st_.step_in_epoch * gbatch, count = std::min(n_, gb + gbatch) - gb;
-  model_->params().zero_grad();
+  task_->model().params().zero_grad();
   StepReport mine = forward_backward(input, count);
   reducer_->set_enabled(true);
   wait_seconds_ += reducer_->finish();
@@ -88,20 +87,14 @@ StepReport TrainingRun::forward_backward(const EpochInput& input, int64_t count)
     if (r.size() == 0) continue;  // this rank's share of a short last batch is empty
     data::Batch batch;
     ATTNCAMP_CHECK(feeder->next(batch), "input pipeline ran out of batches at step ", st_.step + 1);
-    ATTNCAMP_CHECK(batch.labels.numel() == r.size(), "input batch of ", batch.labels.numel(),
+    ATTNCAMP_CHECK(static_cast<int64_t>(batch.indices.size()) == r.size(), "input batch of ", batch.indices.size(),
                    " samples where the plan has ", r.size());
     const models::ForwardContext ctx{true, tc.seed(), st_.step};
-    const Tensor& logits = model_->forward(batch.inputs, ctx);
-    models::ensure_tensor(losses_, {r.size()}, models::stat_dtype(logits), logits.device());
-    models::ensure_like(dlogits_, logits.shape(), logits);
     // Every sample's loss gradient is scaled by 1/count (the global batch), and the ranks'
     // gradients are summed: the same gradient one rank computes for the whole batch.
-    ops::cross_entropy_forward_backward(logits, batch.labels, tc.label_smoothing(),
-                                        scaler_->scale() / static_cast<double>(count), losses_, dlogits_);
-    const double part = ops::sum(losses_);
+    const double part = task_->train_batch(batch, ctx, scaler_->scale() / static_cast<double>(count));
     if (!std::isfinite(part)) mine.nonfinite = nonfinite_flag(comm_->rank());
     mine.loss_sum += part;
-    model_->backward(dlogits_);
   }
   return mine;
 }
@@ -122,7 +115,7 @@ bool TrainingRun::gradients_usable(const StepReport& all, double loss) {
     }
     return false;
   }
-  models::ParamStore& store = model_->params();
+  models::ParamStore& store = task_->model().params();
   if (!scaler_->unscale_and_check(store.grads())) {
     if (lead_) {
       std::fprintf(stderr, "step %ld: non-finite fp16 gradients, step skipped, loss scale now %g\n",

@@ -9,12 +9,12 @@
 namespace attncamp::models {
 
 MultiHeadSelfAttention::MultiHeadSelfAttention(ParamStore& store, const std::string& name, int64_t dim, int64_t heads,
-                                               double dropout, int site)
+                                               double dropout)
     : dim_(dim),
       heads_(heads),
       qkv_(store, name + ".qkv", dim, 3 * dim),
       proj_(store, name + ".proj", dim, dim),
-      drop_(dropout, site) {
+      drop_(store, dropout) {
   ATTNCAMP_CHECK(heads > 0 && dim % heads == 0, "attention heads (", heads, ") must divide dim (", dim, ")");
 }
 

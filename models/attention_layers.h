@@ -13,8 +13,7 @@ namespace attncamp::models {
 // (ops/attention.h), output projection and dropout.
 class MultiHeadSelfAttention {
  public:
-  MultiHeadSelfAttention(ParamStore& store, const std::string& name, int64_t dim, int64_t heads, double dropout,
-                         int site);
+  MultiHeadSelfAttention(ParamStore& store, const std::string& name, int64_t dim, int64_t heads, double dropout);
   // key_valid: undefined or u8 [B,S], nonzero where a token may be attended.
   const Tensor& forward(const Tensor& x, const Tensor& key_valid, const ForwardContext& ctx);
   const Tensor& backward(const Tensor& dy);

@@ -12,8 +12,11 @@ struct ForwardContext {
   int64_t step = 0;
 };
 
+// Dropout sites of one model (handed out by ParamStore::add_dropout_site).
+constexpr int kMaxDropoutSites = 256;
+
 // Philox counter offset of dropout site `site` at `step`: sites and steps never overlap
-// (up to 2^28 elements per site, 256 sites, 2^28 steps).
+// (up to 2^28 elements per site, kMaxDropoutSites sites, 2^28 steps).
 inline uint64_t dropout_offset(int64_t step, int site) {
   return (static_cast<uint64_t>(step) << 36) | (static_cast<uint64_t>(site) << 28);
 }

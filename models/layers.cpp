@@ -124,10 +124,10 @@ const Tensor& Dropout::backward(const Tensor& dy) {
   return dx_;
 }
 
-Mlp::Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden, double dropout, int site)
+Mlp::Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden, double dropout)
     : fc1_(store, name + ".fc1", dim, hidden, true, Init::kUniformFanIn, Linear::Activation::kGelu),
       fc2_(store, name + ".fc2", hidden, dim),
-      drop_(dropout, site) {}
+      drop_(store, dropout) {}
 
 const Tensor& Mlp::forward(const Tensor& x, const ForwardContext& ctx) {
   return drop_.forward(fc2_.forward(fc1_.forward(x)), ctx);

@@ -55,9 +55,10 @@ class LayerNorm {
 };
 
 // Inverted dropout with Philox masks fixed by (seed, step, site); identity in eval or p == 0.
+// The site comes from the model's store (ParamStore::add_dropout_site).
 class Dropout {
  public:
-  Dropout(double p, int site) : p_(p), site_(site) {}
+  Dropout(ParamStore& store, double p) : p_(p), site_(store.add_dropout_site()) {}
   const Tensor& forward(const Tensor& x, const ForwardContext& ctx);
   const Tensor& backward(const Tensor& dy);
 
@@ -72,7 +73,7 @@ class Dropout {
 // Transformer MLP: Linear(dim, hidden) -> GELU -> Linear(hidden, dim) -> Dropout.
 class Mlp {
  public:
-  Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden, double dropout, int site);
+  Mlp(ParamStore& store, const std::string& name, int64_t dim, int64_t hidden, double dropout);
   const Tensor& forward(const Tensor& x, const ForwardContext& ctx);
   const Tensor& backward(const Tensor& dy);
 

@@ -25,6 +25,11 @@ Param* ParamStore::add(const std::string& name, const Shape& shape, Init init, b
   return params_.back().get();
 }
 
+int ParamStore::add_dropout_site() {
+  ATTNCAMP_CHECK(dropout_sites_ < kMaxDropoutSites, "a model may have at most ", kMaxDropoutSites, " dropout sites");
+  return dropout_sites_++;
+}
+
 void ParamStore::allocate(DType dtype, Device device, DType compute_dtype) {
   ATTNCAMP_CHECK(dtype == DType::kF32 || dtype == DType::kF64, "parameters must be f32 or f64");
   ATTNCAMP_CHECK(compute_dtype == dtype || compute_dtype == DType::kF32 || compute_dtype == DType::kBF16 ||

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/context.h"
 #include "runtime/tensor.h"
 
 namespace attncamp::models {
@@ -42,6 +43,11 @@ class ParamStore {
 
   // Registers a parameter; the returned pointer stays valid for the store's lifetime.
   Param* add(const std::string& name, const Shape& shape, Init init, bool weight_decay, int64_t fan_in = 0);
+  // Hands out the next dropout site of the model (0, 1, 2, ... in the order layers ask), so each
+  // Dropout of a model draws its own Philox masks (models/context.h dropout_offset). At most
+  // kMaxDropoutSites per model.
+  int add_dropout_site();
+  int dropout_sites() const { return dropout_sites_; }
   // Creates the flat value and gradient buffers on `device` (dtype f32 for training, f64 for
   // gradient checks) and binds every Param to its slice. Gradients start at zero. A
   // `compute_dtype` of bf16 or f16 (mixed precision; f32 means "as dtype") adds a flat compute copy
@@ -81,6 +87,7 @@ class ParamStore {
  private:
   std::vector<std::unique_ptr<Param>> params_;
   int64_t numel_ = 0;
+  int dropout_sites_ = 0;
   Tensor values_, grads_, wd_mask_, compute_;
   std::function<void(int)> grad_ready_hook_;
 };

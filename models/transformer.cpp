@@ -1,17 +1,19 @@
 // TransformerBlock and PatchEmbed forward/backward.
 #include "models/transformer.h"
 
+#include <utility>
+
 #include "ops/elementwise.h"
 #include "ops/tokens.h"
 
 namespace attncamp::models {
 
 TransformerBlock::TransformerBlock(ParamStore& store, const std::string& name, int64_t dim, int64_t heads,
-                                   int64_t mlp_dim, double dropout, int first_site)
+                                   int64_t mlp_dim, double dropout)
     : ln1_(store, name + ".norm1", dim),
       ln2_(store, name + ".norm2", dim),
-      attn_(store, name + ".attn", dim, heads, dropout, first_site),
-      mlp_(store, name + ".mlp", dim, mlp_dim, dropout, first_site + 1) {}
+      attn_(store, name + ".attn", dim, heads, dropout),
+      mlp_(store, name + ".mlp", dim, mlp_dim, dropout) {}
 
 const Tensor& TransformerBlock::forward(const Tensor& x, const Tensor& key_valid, const ForwardContext& ctx) {
   const Tensor& a = attn_.forward(ln1_.forward(x), key_valid, ctx);
@@ -33,8 +35,11 @@ const Tensor& TransformerBlock::backward(const Tensor& dy) {
 }
 
 PatchEmbed::PatchEmbed(ParamStore& store, const std::string& name, int64_t patch, int64_t channels, int64_t dim,
-                       double mean, double std)
-    : patch_(patch), mean_(mean), std_(std), proj_(store, name + ".proj", patch * patch * channels, dim) {}
+                       std::vector<double> mean, std::vector<double> std)
+    : patch_(patch),
+      mean_(std::move(mean)),
+      std_(std::move(std)),
+      proj_(store, name + ".proj", patch * patch * channels, dim) {}
 
 const Tensor& PatchEmbed::forward(const Tensor& images, DType dtype) {
   ATTNCAMP_CHECK(images.dim() == 4, "patch embedding expects images [B,H,W,C], got ", shape_str(images.shape()));

@@ -12,7 +12,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c, DType dtype, Device dev
   pos_embed_ = store_.add("pos_embed", {num_tokens(), c.dim}, Init::kNormal02, false);
   for (int64_t i = 0; i < c.depth; ++i) {
     blocks_.push_back(std::make_unique<TransformerBlock>(store_, "blocks." + std::to_string(i), c.dim, c.heads,
-                                                         c.mlp_dim, c.dropout, static_cast<int>(2 * i)));
+                                                         c.mlp_dim, c.dropout));
   }
   norm_ = std::make_unique<LayerNorm>(store_, "norm", c.dim);
   if (c.pooling == Pooling::kAttention) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/model.h"
 #include "models/transformer.h"
 
 namespace attncamp::models {
@@ -24,11 +25,13 @@ struct VitConfig {
   Pooling pooling = Pooling::kClassToken;
   int64_t attn_pool_dim = 64;
   double dropout = 0.0;
-  double pixel_mean = 0.0;  // images are normalised as (x/255 - mean) / std
-  double pixel_std = 1.0;
+  // Images are normalised per channel as (x/255 - mean[c]) / std[c]; one value applies to every
+  // channel.
+  std::vector<double> pixel_mean{0.0};
+  std::vector<double> pixel_std{1.0};
 };
 
-class VisionTransformer {
+class VisionTransformer : public Classifier {
  public:
   // Registers and allocates all parameters on `device` (dtype f32 for training, f64 for gradient
   // checks). `compute_dtype` bf16 or f16 selects mixed precision: activations and GEMM weights in
@@ -36,14 +39,14 @@ class VisionTransformer {
   explicit VisionTransformer(const VitConfig& config, DType dtype = DType::kF32, Device device = Device::cpu(),
                              DType compute_dtype = DType::kF32);
   const VitConfig& config() const { return config_; }
-  ParamStore& params() { return store_; }
-  // Initialises parameters deterministically from `seed` (the same values on every device).
-  void initialize(uint64_t seed) { store_.initialize(seed); }
+  std::string kind() const override { return "vit"; }
+  ParamStore& params() override { return store_; }
   // images [B,H,W,C] (u8 or float, on the model's device) -> logits [B, num_classes] in the
   // compute dtype.
-  const Tensor& forward(const Tensor& images, const ForwardContext& ctx);
+  const Tensor& forward(const Tensor& images, const ForwardContext& ctx) override;
   // Accumulates parameter gradients for dlogits [B, num_classes].
-  void backward(const Tensor& dlogits);
+  void backward(const Tensor& dlogits) override;
+  int64_t num_classes() const override { return config_.num_classes; }
   int64_t num_tokens() const;
 
  private:

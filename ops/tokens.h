@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "runtime/tensor.h"
 
@@ -15,9 +16,16 @@ namespace attncamp::ops {
 
 // images [B,H,W,C]: u8 (scaled by 1/255) or f32/f64 (taken as is). out [B, (H/p)*(W/p), p*p*C],
 // f32 (f64 when images are f64): patches in row-major patch order, each flattened as (py, px, c),
-// normalised as (v - mean) / std. H and W must be divisible by `patch`. On CUDA: u8 or f32
-// images, out f32, bf16 or f16.
+// normalised per channel as (v - mean[c]) / std[c]; `mean` and `std` hold one value (for every
+// channel) or C values (C <= kMaxPatchifyChannels on CUDA), std > 0. H and W must be divisible by
+// `patch`. On CUDA: u8 or f32 images, out f32, bf16 or f16.
+void patchify(const Tensor& images, int patch, const std::vector<double>& mean, const std::vector<double>& std,
+              Tensor& out);
+// The same with one mean and std for every channel.
 void patchify(const Tensor& images, int patch, double mean, double std, Tensor& out);
+
+// Channels the CUDA kernel normalises with their own mean and std.
+constexpr int kMaxPatchifyChannels = 4;
 
 // y[B,S+1,D]: y[b,0] = tok[D], y[b,1+s] = x[b,s].
 void prepend_token_forward(const Tensor& x, const Tensor& tok, Tensor& y);
@@ -40,8 +48,9 @@ struct PatchifyParams {
   const In* images = nullptr;  // [batch, height, width, channels]
   Out* out = nullptr;          // [batch, (height/patch)*(width/patch), patch*patch*channels]
   int64_t batch = 0, height = 0, width = 0, channels = 0, patch = 1;
-  double in_scale = 1.0;  // 1/255 for u8 images
-  double mean = 0.0, std = 1.0;
+  double in_scale = 1.0;         // 1/255 for u8 images
+  const double* mean = nullptr;  // [channels]
+  const double* std = nullptr;   // [channels]
 };
 template <class In, class Out>
 void patchify(const PatchifyParams<In, Out>& p);
@@ -57,7 +66,9 @@ struct PatchifyArgs {
   void* out = nullptr;             // [batch, (height/patch)*(width/patch), patch*patch*channels]
   DType out_dtype = DType::kF32;   // f32, bf16 or f16
   int64_t batch = 0, height = 0, width = 0, channels = 0, patch = 1;
-  float scale = 1.0f, shift = 0.0f;  // out = v * scale - shift in f32, as on the CPU
+  // out = v * scale[c] - shift[c] in f32 for channel c, as on the CPU (channels <= kMaxPatchifyChannels)
+  float scale[kMaxPatchifyChannels] = {1.0f, 1.0f, 1.0f, 1.0f};
+  float shift[kMaxPatchifyChannels] = {0.0f, 0.0f, 0.0f, 0.0f};
 };
 void patchify(const PatchifyArgs& p, int device);
 void prepend_token_forward(const void* x, DType xt, const float* tok, void* y, DType yt, int64_t b, int64_t s,

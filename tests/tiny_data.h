@@ -52,11 +52,12 @@ inline void write_tiny_fashion_mnist(const std::string& dir, int n_train, int n_
 // A small ViT config text for the tiny data in `data_dir` writing to `out_dir`.
 inline std::string tiny_config_text(const std::string& data_dir, const std::string& out_dir) {
   return "name: \"tiny\"\n"
-         "model { kind: VIT image_size: 28 in_channels: 1 patch_size: 7 dim: 16 depth: 1 heads: 2 mlp_dim: 32\n"
-         "        num_classes: 10 pool: CLS_TOKEN dropout: 0.1 }\n"
+         "model { vit { image_size: 28 in_channels: 1 patch_size: 7 dim: 16 depth: 1 heads: 2 mlp_dim: 32\n"
+         "              num_classes: 10 pool: CLS_TOKEN dropout: 0.1 } }\n"
          "data { train_path: \"" +
          data_dir + "/train.h5\" test_path: \"" + data_dir +
-         "/test.h5\" mean: 0.2 std: 0.3 }\n"
+         "/test.h5\"\n"
+         "       classification { mean: 0.2 std: 0.3 } }\n"
          "optimizer { kind: ADAMW lr: 3e-3 weight_decay: 0.05 schedule: COSINE warmup_epochs: 0.5 clip_grad_norm: 1.0 "
          "}\n"
          "trainer { epochs: 2 batch_size: 32 eval_batch_size: 50 seed: 3 output_dir: \"" +

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ops/dispatch.h"
 
@@ -17,7 +18,14 @@ void patchify(const PatchifyParams<In, Out>& p) {
   const int64_t gh = p.height / p.patch, gw = p.width / p.patch;
   const int64_t row_len = p.patch * p.channels;  // one patch row: px, c
   const int64_t patch_len = p.patch * row_len;
-  const Out scale = static_cast<Out>(p.in_scale / p.std), shift = static_cast<Out>(p.mean / p.std);
+  const int64_t c = p.channels;
+  std::vector<Out> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
+  for (int64_t k = 0; k < c; ++k) {
+    scale[k] = static_cast<Out>(p.in_scale / p.std[k]);
+    shift[k] = static_cast<Out>(p.mean[k] / p.std[k]);
+  }
+  const Out* sc = scale.data();
+  const Out* sh = shift.data();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < p.batch; ++b) {
     for (int64_t py_grid = 0; py_grid < gh; ++py_grid) {
@@ -27,8 +35,14 @@ void patchify(const PatchifyParams<In, Out>& p) {
           const In* src =
               p.images + ((b * p.height + py_grid * p.patch + py) * p.width + px_grid * p.patch) * p.channels;
           Out* d = dst + py * row_len;
+          if (c == 1) {
 #pragma omp simd
-          for (int64_t j = 0; j < row_len; ++j) d[j] = static_cast<Out>(src[j]) * scale - shift;
+            for (int64_t j = 0; j < row_len; ++j) d[j] = static_cast<Out>(src[j]) * sc[0] - sh[0];
+          } else {
+            for (int64_t j = 0; j < row_len; j += c) {
+              for (int64_t k = 0; k < c; ++k) d[j + k] = static_cast<Out>(src[j + k]) * sc[k] - sh[k];
+            }
+          }
         }
       }
     }
@@ -132,12 +146,18 @@ void check_seq(const Tensor& t, const char* op, const char* what) {
                  dtype_name(t.dtype()), "; expected f32 or f64");
 }
 
-// Checks the patch geometry of images [B,H,W,C] and returns the shape of patchify's output.
-Shape patchify_shape(const Tensor& images, int patch, double std, const char* op) {
+// Checks the patch geometry of images [B,H,W,C] and the normalisation, and returns the shape of
+// patchify's output.
+Shape patchify_shape(const Tensor& images, int patch, const std::vector<double>& mean, const std::vector<double>& std,
+                     const char* op) {
   ATTNCAMP_CHECK(images.dim() == 4, op, ": images must be [B,H,W,C], got ", shape_str(images.shape()));
   ATTNCAMP_CHECK(patch > 0, op, ": patch size must be positive, got ", patch);
-  ATTNCAMP_CHECK(std > 0, op, ": std must be positive, got ", std);
   const int64_t b = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
+  for (const auto* v : {&mean, &std}) {
+    ATTNCAMP_CHECK(v->size() == 1 || static_cast<int64_t>(v->size()) == c, op, ": ", v == &mean ? "mean" : "std",
+                   " has ", v->size(), " values for images of ", c, " channels (give 1 or ", c, ")");
+  }
+  for (double s : std) ATTNCAMP_CHECK(s > 0, op, ": std must be positive, got ", s);
   ATTNCAMP_CHECK(h % patch == 0 && w % patch == 0, op, ": image size ", h, "x", w, " is not divisible by patch ",
                  patch);
   return {b, (h / patch) * (w / patch), static_cast<int64_t>(patch) * patch * c};
@@ -167,15 +187,18 @@ void check_cuda_param(const Tensor& t, const Shape& shape, const char* op, const
   ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
 }
 
-void patchify_cuda(const Tensor& images, int patch, double mean, double std, Tensor& out) {
+void patchify_cuda(const Tensor& images, int patch, const std::vector<double>& mean, const std::vector<double>& std,
+                   Tensor& out) {
   const char* op = "patchify";
   ATTNCAMP_CHECK(images.defined(), op, ": images is undefined");
   ATTNCAMP_CHECK(images.is_contiguous(), op, ": images must be contiguous");
   const DType it = images.dtype();
   ATTNCAMP_CHECK(it == DType::kU8 || it == DType::kF32, op, ": images have dtype ", dtype_name(it),
                  "; on CUDA expected u8 or f32");
-  const Shape shape = patchify_shape(images, patch, std, op);
+  const Shape shape = patchify_shape(images, patch, mean, std, op);
   check_cuda_act(out, &shape, op, "out");
+  ATTNCAMP_CHECK(images.size(3) <= kMaxPatchifyChannels, op, ": CUDA normalises at most ", kMaxPatchifyChannels,
+                 " channels, images have ", images.size(3));
   cuda::PatchifyArgs a;
   a.images = images.raw_data();
   a.image_dtype = it;
@@ -187,14 +210,22 @@ void patchify_cuda(const Tensor& images, int patch, double mean, double std, Ten
   a.channels = images.size(3);
   a.patch = patch;
   const double in_scale = it == DType::kU8 ? 1.0 / 255.0 : 1.0;
-  a.scale = static_cast<float>(in_scale / std);
-  a.shift = static_cast<float>(mean / std);
+  for (int64_t k = 0; k < a.channels; ++k) {
+    const double m = mean[mean.size() == 1 ? 0 : k], s = std[std.size() == 1 ? 0 : k];
+    a.scale[k] = static_cast<float>(in_scale / s);
+    a.shift[k] = static_cast<float>(m / s);
+  }
   cuda::patchify(a, images.device().index);
 }
 #endif
 
 template <class In, class Out>
-void run_patchify(const Tensor& images, int patch, double mean, double std, Tensor& out, double in_scale) {
+void run_patchify(const Tensor& images, int patch, const std::vector<double>& mean, const std::vector<double>& std,
+                  Tensor& out, double in_scale) {
+  // One value per channel.
+  const auto c = static_cast<size_t>(images.size(3));
+  const std::vector<double> m = mean.size() == 1 ? std::vector<double>(c, mean[0]) : mean;
+  const std::vector<double> s = std.size() == 1 ? std::vector<double>(c, std[0]) : std;
   cpu::PatchifyParams<In, Out> p;
   p.images = images.data<In>();
   p.out = out.data<Out>();
@@ -204,14 +235,19 @@ void run_patchify(const Tensor& images, int patch, double mean, double std, Tens
   p.channels = images.size(3);
   p.patch = patch;
   p.in_scale = in_scale;
-  p.mean = mean;
-  p.std = std;
+  p.mean = m.data();
+  p.std = s.data();
   cpu::patchify(p);
 }
 
 }  // namespace
 
 void patchify(const Tensor& images, int patch, double mean, double std, Tensor& out) {
+  patchify(images, patch, std::vector<double>{mean}, std::vector<double>{std}, out);
+}
+
+void patchify(const Tensor& images, int patch, const std::vector<double>& mean, const std::vector<double>& std,
+              Tensor& out) {
   const char* op = "patchify";
   if (on_cuda(op, {&images, &out})) {
 #ifdef ATTNCAMP_WITH_CUDA
@@ -223,7 +259,7 @@ void patchify(const Tensor& images, int patch, double mean, double std, Tensor& 
   const DType it = images.dtype();
   ATTNCAMP_CHECK(it == DType::kU8 || it == DType::kF32 || it == DType::kF64, op, ": images have dtype ", dtype_name(it),
                  "; expected u8, f32 or f64");
-  const Shape shape = patchify_shape(images, patch, std, op);
+  const Shape shape = patchify_shape(images, patch, mean, std, op);
   const DType ot = it == DType::kF64 ? DType::kF64 : DType::kF32;
   check_arg(out, shape, ot, op, "out");
   if (it == DType::kU8) {

@@ -1,5 +1,6 @@
 // CUDA token plumbing for the ViT. Every kernel is a grid-stride loop over the elements of its
-// output, decomposing the flat index into (batch, token, feature) to find its source. The
+// output, decomposing the flat index into (batch, token, feature) to find its source; patchify
+// normalises each channel with its own scale and shift. The
 // gradients of the class token and position embeddings (sums over the batch) use one thread per
 // feature that adds the batch entries in order, in f32 like the CPU: deterministic, no atomics.
 #include "ops/cuda/act_io.cuh"
@@ -14,6 +15,7 @@ constexpr int kThreads = 256;
 __global__ void patchify_kernel(PatchifyArgs p, int64_t n) {
   const int64_t gh = p.height / p.patch, gw = p.width / p.patch;
   const int64_t row_len = p.patch * p.channels;  // one patch row: (px, c)
+  const int64_t channels = p.channels;
   for (int64_t o = grid_index(); o < n; o += grid_stride()) {
     int64_t t = o / row_len;
     const int64_t j = o - t * row_len;
@@ -26,7 +28,8 @@ __global__ void patchify_kernel(PatchifyArgs p, int64_t n) {
     const int64_t src = ((b * p.height + gy * p.patch + py) * p.width + gx * p.patch) * p.channels + j;
     const float v = p.image_dtype == DType::kU8 ? static_cast<float>(static_cast<const uint8_t*>(p.images)[src])
                                                 : static_cast<const float*>(p.images)[src];
-    store_act(p.out, p.out_dtype, o, v * p.scale - p.shift);
+    const int64_t c = j % channels;
+    store_act(p.out, p.out_dtype, o, v * p.scale[c] - p.shift[c]);
   }
 }
 

@@ -59,8 +59,8 @@ TEST_F(BadInput, TypoInConfigField) {
 
 TEST_F(BadInput, OutOfRangeOverride) {
   const std::string cfg = write_config(good_config_text());
-  const std::string err = expect_clean_failure("train --config " + cfg + " --set model.heads=5");
-  EXPECT_NE(err.find("model.heads"), std::string::npos) << err;
+  const std::string err = expect_clean_failure("train --config " + cfg + " --set model.vit.heads=5");
+  EXPECT_NE(err.find("model.vit.heads"), std::string::npos) << err;
 }
 
 TEST_F(BadInput, MissingDatasetFile) {

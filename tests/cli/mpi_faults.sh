@@ -16,9 +16,9 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
 cat >"$work/exp.pbtxt" <<CFG
 name: "faults"
-model { kind: VIT image_size: 16 in_channels: 3 patch_size: 4 dim: 32 depth: 1 heads: 2 mlp_dim: 64
-        num_classes: 10 pool: CLS_TOKEN }
-data { synthetic_samples: 100000 mean: 0.5 std: 0.25 }
+model { vit { image_size: 16 in_channels: 3 patch_size: 4 dim: 32 depth: 1 heads: 2 mlp_dim: 64
+              num_classes: 10 pool: CLS_TOKEN } }
+data { classification { synthetic_samples: 100000 mean: 0.5 std: 0.25 } }
 optimizer { kind: SGD lr: 0.05 momentum: 0.9 schedule: CONSTANT }
 trainer { epochs: 1 batch_size: 16 seed: 1 threads: 1 output_dir: "$work/out" log_every_rank: true
           collective_timeout_s: 20 }

@@ -40,11 +40,11 @@ std::string shared_dir() {
 
 config::Experiment tiny(const std::string& out, std::vector<std::string> overrides) {
   const std::string text = R"(name: "ddp_tiny"
-model { kind: VIT image_size: 16 in_channels: 3 patch_size: 4 dim: 32 depth: 1 heads: 2 mlp_dim: 64
-        num_classes: 10 pool: ATTENTION_POOL }
-data { synthetic_samples: 210 mean: 0.5 std: 0.25 }
+model { vit { image_size: 16 in_channels: 3 patch_size: 4 dim: 32 depth: 1 heads: 2 mlp_dim: 64
+              num_classes: 10 pool: ATTENTION_POOL label_smoothing: 0.1 } }
+data { classification { synthetic_samples: 210 mean: 0.5 std: 0.25 } }
 optimizer { kind: SGD lr: 0.05 momentum: 0.9 weight_decay: 1e-4 schedule: COSINE warmup_epochs: 0.2 clip_grad_norm: 1.0 }
-trainer { epochs: 1 seed: 11 label_smoothing: 0.1 threads: 1 output_dir: ")" +
+trainer { epochs: 1 seed: 11 threads: 1 output_dir: ")" +
                            out + R"(" }
 )";
   overrides.push_back("trainer.global_batch=" + std::to_string(kGlobalBatch));
@@ -82,9 +82,9 @@ void expect_matches_reference(const TrainResult& r, const std::string& dir, cons
   // All ranks read rank 0's checkpoint after the run's closing barrier.
   const double diff = test::max_abs_diff(final_params(dir), ref.params);
   EXPECT_LT(diff, 2e-5) << what << ": parameters differ from the single-process run by " << diff;
-  EXPECT_NEAR(r.final_eval.loss, ref.result.final_eval.loss, 1e-4) << what;
+  EXPECT_NEAR(r.final_eval.at("test/loss"), ref.result.final_eval.at("test/loss"), 1e-4) << what;
   EXPECT_EQ(r.final_eval.count, 21) << what;
-  EXPECT_EQ(r.final_eval.top1, ref.result.final_eval.top1) << what;
+  EXPECT_EQ(r.final_eval.at("test/top1"), ref.result.final_eval.at("test/top1")) << what;
 }
 
 TEST(DataParallel, MatchesSingleProcess) {

@@ -18,11 +18,11 @@ namespace {
 // A small ViT on synthetic 16x16 RGB data; `device` and `precision` as given.
 config::Experiment tiny(const std::string& out, const std::string& device, const std::string& precision) {
   const std::string text = R"(name: "gpu_tiny"
-model { kind: VIT image_size: 16 in_channels: 3 patch_size: 4 dim: 64 depth: 2 heads: 2 mlp_dim: 128
-        num_classes: 10 pool: CLS_TOKEN }
-data { synthetic_samples: 256 mean: 0.5 std: 0.25 }
+model { vit { image_size: 16 in_channels: 3 patch_size: 4 dim: 64 depth: 2 heads: 2 mlp_dim: 128
+              num_classes: 10 pool: CLS_TOKEN label_smoothing: 0.1 } }
+data { classification { synthetic_samples: 256 mean: 0.5 std: 0.25 } }
 optimizer { kind: ADAMW lr: 1e-3 weight_decay: 0.05 schedule: CONSTANT }
-trainer { epochs: 1 batch_size: 32 max_steps: 6 seed: 3 label_smoothing: 0.1 threads: 2 output_dir: ")" +
+trainer { epochs: 1 batch_size: 32 max_steps: 6 seed: 3 threads: 2 output_dir: ")" +
                            out + R"(" }
 )";
   return parse_config_text(text, "gpu_tiny.pbtxt", {"trainer.device=" + device, "trainer.precision=" + precision});
@@ -55,7 +55,9 @@ void expect_same_losses(const TrainResult& cpu, const TrainResult& gpu, const st
     EXPECT_NEAR(gpu.step_losses[i], cpu.step_losses[i], rel_tol * std::fabs(cpu.step_losses[i]))
         << precision << " step " << i + 1;
   }
-  EXPECT_NEAR(gpu.final_eval.loss, cpu.final_eval.loss, 2 * rel_tol * std::fabs(cpu.final_eval.loss)) << precision;
+  EXPECT_NEAR(gpu.final_eval.at("test/loss"), cpu.final_eval.at("test/loss"),
+              2 * rel_tol * std::fabs(cpu.final_eval.at("test/loss")))
+      << precision;
 }
 
 void compare_with_cpu(const std::string& precision, double rel_tol) {
@@ -88,9 +90,10 @@ TEST(GpuTraining, VitS16Bf16LossesMatchCpu) {
   ATTNCAMP_REQUIRE_GPU();
   auto run = [](const std::string& device, const std::string& precision) {
     const std::string path = test::source_dir() + "/configs/vit_s16_synthetic.pbtxt";
-    return Trainer(load_config(path, {"trainer.device=" + device, "trainer.precision=" + precision,
-                                      "trainer.batch_size=8", "trainer.eval_batch_size=8", "trainer.max_steps=3",
-                                      "data.synthetic_samples=80", "trainer.output_dir=" + test::temp_dir()}),
+    return Trainer(load_config(path,
+                               {"trainer.device=" + device, "trainer.precision=" + precision, "trainer.batch_size=8",
+                                "trainer.eval_batch_size=8", "trainer.max_steps=3",
+                                "data.classification.synthetic_samples=80", "trainer.output_dir=" + test::temp_dir()}),
                    path)
         .run();
   };

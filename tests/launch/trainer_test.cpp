@@ -50,13 +50,13 @@ TEST_F(TrainerTest, StreamingLoaderMatchesInMemoryTraining) {
     }
     // The test set is streamed too (identity resize and crop at the model's size): same metrics.
     EXPECT_EQ(streamed.final_eval.count, whole.final_eval.count);
-    EXPECT_EQ(streamed.final_eval.loss, whole.final_eval.loss);
-    EXPECT_EQ(streamed.final_eval.top1, whole.final_eval.top1);
+    EXPECT_EQ(streamed.final_eval.at("test/loss"), whole.final_eval.at("test/loss"));
+    EXPECT_EQ(streamed.final_eval.at("test/top1"), whole.final_eval.at("test/top1"));
   }
-  const TrainResult augmented =
-      Trainer(config(test::temp_dir(), {"trainer.max_steps=6", "data.loader_threads=2", "data.augment=true"}),
-              "tiny.pbtxt")
-          .run();
+  const TrainResult augmented = Trainer(config(test::temp_dir(), {"trainer.max_steps=6", "data.loader_threads=2",
+                                                                  "data.classification.augment=true"}),
+                                        "tiny.pbtxt")
+                                    .run();
   ASSERT_EQ(augmented.step_losses.size(), whole.step_losses.size());
   EXPECT_NE(augmented.step_losses[1], whole.step_losses[1]);
   for (double l : augmented.step_losses) EXPECT_TRUE(std::isfinite(l));
@@ -68,8 +68,8 @@ TEST_F(TrainerTest, LearnsTinyData) {
   ASSERT_EQ(r.epochs.size(), 12u);
   EXPECT_EQ(r.steps, 96);
   EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
-  EXPECT_GT(r.final_eval.top1, 0.5);  // chance is 0.1
-  EXPECT_GE(r.final_eval.top5, r.final_eval.top1);
+  EXPECT_GT(r.final_eval.at("test/top1"), 0.5);  // chance is 0.1
+  EXPECT_GE(r.final_eval.at("test/top5"), r.final_eval.at("test/top1"));
   EXPECT_EQ(r.final_eval.count, 100);
   EXPECT_TRUE(std::filesystem::exists(out + "/checkpoint.h5"));
   EXPECT_TRUE(std::filesystem::exists(out + "/config.pbtxt"));
@@ -95,7 +95,7 @@ void expect_resume_matches(TrainerTest* t, const config::Experiment& full_cfg, c
   const data::CheckpointData b = data::read_checkpoint(out_part + "/checkpoint.h5");
   EXPECT_EQ(test::max_abs_diff(a.tensors.at("params"), b.tensors.at("params")), 0.0);
   EXPECT_EQ(test::max_abs_diff(a.tensors.at("optimizer/v"), b.tensors.at("optimizer/v")), 0.0);
-  EXPECT_EQ(full.final_eval.top1, rest.final_eval.top1);
+  EXPECT_EQ(full.final_eval.at("test/top1"), rest.final_eval.at("test/top1"));
 }
 
 TEST_F(TrainerTest, ResumeMidEpochIsBitExact) {
@@ -114,7 +114,7 @@ TEST_F(TrainerTest, EarlyStoppingStopsAfterPatience) {
   // lr so small that accuracy cannot improve after the first epoch.
   const std::string out = test::temp_dir();
   TrainResult r = Trainer(config(out, {"trainer.epochs=6", "trainer.early_stopping_patience=1", "optimizer.lr=1e-9",
-                                       "optimizer.min_lr=0", "model.dropout=0"}),
+                                       "optimizer.min_lr=0", "model.vit.dropout=0"}),
                           "tiny.pbtxt")
                       .run();
   EXPECT_TRUE(r.early_stopped);

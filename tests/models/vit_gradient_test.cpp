@@ -34,8 +34,8 @@ VitConfig tiny_config(Pooling pooling, double dropout) {
   c.pooling = pooling;
   c.attn_pool_dim = 6;
   c.dropout = dropout;
-  c.pixel_mean = 0.5;
-  c.pixel_std = 0.25;
+  c.pixel_mean = {0.5, 0.4};  // per channel
+  c.pixel_std = {0.25, 0.3};
   return c;
 }
 
@@ -112,6 +112,20 @@ TEST(Vit, InitializationIsDeterministicAndRegistered) {
   int64_t total = 0;
   for (const auto& prm : ps) total += shape_numel(prm->shape);
   EXPECT_EQ(total, a.params().numel());
+  // The store handed out one dropout site per attention and per MLP, in block order.
+  EXPECT_EQ(a.params().dropout_sites(), 2 * tiny_config(Pooling::kClassToken, 0.0).depth);
+  EXPECT_EQ(a.kind(), "vit");
+  EXPECT_EQ(a.num_classes(), 3);
+}
+
+// Dropout sites come from the store: each Dropout registered with a store draws the next one, so
+// two layers never share masks, and a store refuses more than it can keep apart.
+TEST(ParamStore, HandsOutDistinctDropoutSites) {
+  models::ParamStore store;
+  models::Dropout d0(store, 0.1), d1(store, 0.1);
+  EXPECT_EQ(store.dropout_sites(), 2);
+  for (int i = 2; i < models::kMaxDropoutSites; ++i) store.add_dropout_site();
+  test::expect_error([&] { store.add_dropout_site(); }, {"at most", "256", "dropout sites"});
 }
 
 }  // namespace
