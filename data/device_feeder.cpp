@@ -1,14 +1,16 @@
 // DeviceFeeder: CPU pass-through, or a ring of depth + 1 device slots filled on a side stream.
 // Ordering on the GPU: slot upload = side stream waits `used` (the compute stream is done with the
-// slot's previous batch), copies, records `copied`; next() makes the compute stream wait `copied`;
-// giving the batch up records `used` on the compute stream.
+// slot's previous batch), copies every defined tensor field, records `copied`; next() makes the
+// compute stream wait `copied`; giving the batch up records `used` on the compute stream.
 #include "data/device_feeder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <utility>
 
+#include "runtime/allocator.h"
 #include "runtime/cuda_context.h"
 #include "runtime/error.h"
 
@@ -42,10 +44,32 @@ std::unique_ptr<DeviceFeeder> DeviceFeeder::over(Loader& loader, Device device, 
       depth);
 }
 
+void DeviceFeeder::give_back(std::shared_ptr<Batch> host) {
+  if (host != nullptr && host.use_count() == 1 && recycle_) recycle_(std::move(*host));
+}
+
 void DeviceFeeder::release(Slot& slot) {
   slot.copied->synchronize();  // the copy out of the host batch is done: it may be rewritten
-  if (recycle_) recycle_(std::move(slot.host));
-  slot.host = Batch{};
+  give_back(std::move(slot.host));
+}
+
+// Before the copies are queued: a device buffer of the field's shape and dtype (`fresh` when new)
+// and, for a host tensor that is not pinned, its bytes in the field's page-locked staging buffer.
+void DeviceFeeder::upload_field(Field& field, const Tensor& host, const char* name, int64_t number, bool& fresh) {
+  ATTNCAMP_CHECK(host.device().is_cpu() && host.is_contiguous(), "DeviceFeeder: ", name, " of batch ", number,
+                 " must be a contiguous host tensor (got a ", host.is_contiguous() ? "" : "non-contiguous ",
+                 host.device().str(), " tensor)");
+  if (!field.device.defined() || field.device.shape() != host.shape() || field.device.dtype() != host.dtype()) {
+    field.device = Tensor::empty(host.shape(), host.dtype(), device_);
+    fresh = true;
+  }
+  if (host.is_pinned() || host.nbytes() == 0) return;
+  if (!field.staging.defined() || field.staging.nbytes() < host.nbytes()) {
+    // Geometric growth: box counts change every batch, and page-locking is slow.
+    const size_t bytes = std::max(host.nbytes(), field.staging.defined() ? 2 * field.staging.nbytes() : size_t{0});
+    field.staging = Tensor::empty_pinned({static_cast<int64_t>(bytes)}, DType::kU8);
+  }
+  std::memcpy(field.staging.raw_data(), host.raw_data(), host.nbytes());
 }
 
 bool DeviceFeeder::upload_next() {
@@ -57,35 +81,35 @@ bool DeviceFeeder::upload_next() {
     if (!busy) free_slot = k;
   }
   ATTNCAMP_CHECK(free_slot >= 0, "DeviceFeeder: no free slot (internal error)");
-  Batch b;
-  if (!produce_(b)) {
+  auto b = std::make_shared<Batch>();
+  if (!produce_(*b)) {
     exhausted_ = true;
     return false;
   }
-  ATTNCAMP_CHECK(b.inputs.defined() && b.labels.defined() && b.inputs.device().is_cpu() && b.labels.device().is_cpu(),
-                 "DeviceFeeder: batch ", b.number, " has no host inputs/labels");
+  ATTNCAMP_CHECK(b->inputs.defined(), "DeviceFeeder: batch ", b->number, " has no inputs");
   Slot& slot = slots_[static_cast<size_t>(free_slot)];
   slot.copied->synchronize();  // the slot's previous copies are done (long since: it was consumed)
   // Device buffers belong to the compute stream (allocated outside the side-stream guard), so
   // freeing them is ordered after the compute that reads them. New memory may still be read by
   // compute work queued before, so the side stream waits for the compute stream's position.
   bool fresh = false;
-  if (!slot.inputs.defined() || slot.inputs.shape() != b.inputs.shape() || slot.inputs.dtype() != b.inputs.dtype()) {
-    slot.inputs = Tensor::empty(b.inputs.shape(), b.inputs.dtype(), device_);
-    fresh = true;
-  }
-  if (!slot.labels.defined() || slot.labels.shape() != b.labels.shape() || slot.labels.dtype() != b.labels.dtype()) {
-    slot.labels = Tensor::empty(b.labels.shape(), b.labels.dtype(), device_);
-    slot.pinned_labels = Tensor::empty_pinned(b.labels.shape(), b.labels.dtype());
-    fresh = true;
-  }
+  size_t k = 0;
+  b->for_each_tensor([&](const char* name, const Tensor& t) {
+    if (slot.fields.size() <= k) slot.fields.emplace_back();
+    if (t.defined()) upload_field(slot.fields[k], t, name, b->number, fresh);
+    ++k;
+  });
   if (fresh) slot.used->record_current();
-  if (b.labels.nbytes() > 0) std::memcpy(slot.pinned_labels.raw_data(), b.labels.raw_data(), b.labels.nbytes());
   {
     CudaStreamGuard guard(*side_);
     slot.used->wait_current();
-    slot.inputs.copy_from_async(b.inputs);
-    slot.labels.copy_from_async(slot.pinned_labels);
+    k = 0;
+    b->for_each_tensor([&](const char*, const Tensor& t) {
+      const Field& f = slot.fields[k++];
+      if (!t.defined()) return;
+      const void* src = t.is_pinned() || t.nbytes() == 0 ? t.raw_data() : f.staging.raw_data();
+      device_copy_async(f.device.raw_data(), device_, src, Device::cpu(), t.nbytes());
+    });
     slot.copied->record_current();
   }
   slot.host = std::move(b);
@@ -94,11 +118,12 @@ bool DeviceFeeder::upload_next() {
 }
 
 bool DeviceFeeder::next(Batch& out) {
+  out = Batch{};  // drops the caller's hold on the previous host batch, so that it can be recycled
   if (device_.is_cpu()) {
-    if (cpu_in_use_.inputs.defined() && recycle_) recycle_(std::move(cpu_in_use_));
-    cpu_in_use_ = Batch{};
+    give_back(std::move(cpu_in_use_));
     if (!produce_(out)) return false;
-    cpu_in_use_ = out;  // shares the tensors: recycled at the next call
+    cpu_in_use_ = std::make_shared<Batch>(out);  // shares the tensors: recycled at the next call
+    out.host = cpu_in_use_;
     return true;
   }
   if (in_use_ >= 0) {
@@ -113,9 +138,13 @@ bool DeviceFeeder::next(Batch& out) {
   queued_.pop_front();
   Slot& slot = slots_[static_cast<size_t>(k)];
   slot.copied->wait_current();
-  out = slot.host;  // indices, number and host-side fields (detection metadata)
-  out.inputs = slot.inputs;
-  out.labels = slot.labels;
+  out = *slot.host;  // number, indices; tensor fields replaced by their device copies
+  out.host = slot.host;
+  size_t f = 0;
+  out.for_each_tensor([&](const char*, Tensor& t) {
+    if (t.defined()) t = slot.fields[f].device;
+    ++f;
+  });
   in_use_ = k;
   while (static_cast<int>(queued_.size()) < depth_ && upload_next()) {
   }

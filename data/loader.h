@@ -21,7 +21,8 @@
 
 namespace attncamp::data {
 
-// One ready batch of B samples (host tensors, contiguous).
+// One ready batch of B samples (host tensors, contiguous; a DeviceFeeder hands out device copies).
+// Tensor fields a source does not fill stay undefined.
 struct Batch {
   int64_t number = 0;            // position in the loader's plan
   std::vector<int64_t> indices;  // sample rows in the file, in batch order
@@ -31,8 +32,36 @@ struct Batch {
   Tensor labels;  // i32 [B] (classification, eeg)
   // detection only: padded images are `inputs` u8 [B, S, S, 3]; mask u8 [B, S, S] (1 = image,
   // 0 = padding); boxes of sample i are rows [box_offsets[i], box_offsets[i+1]) of boxes
-  // f32 [M, 4] (x, y, w, h in canvas pixels) and box_labels i32 [M].
+  // f32 [M, 4] (x, y, w, h in canvas pixels) and box_labels i32 [M] (M may be 0); box_offsets
+  // i64 [B + 1].
   Tensor mask, box_offsets, boxes, box_labels;
+  // A batch from DeviceFeeder::next: the host batch its tensors were copied from (on the CPU, one
+  // with the same tensors), for host-side metadata such as box_offsets; see DeviceFeeder for how
+  // long it stays valid. Null for batches straight from a source or a Loader.
+  std::shared_ptr<const Batch> host;
+
+  // Calls f(name, tensor) for every tensor field above, in declaration order (defined or not):
+  // the one list of them, so code that must treat every field (DeviceFeeder's upload) cannot miss
+  // a new one. Add a new tensor field here too.
+  template <class F>
+  void for_each_tensor(F&& f) {
+    for_each_tensor_of(*this, f);
+  }
+  template <class F>
+  void for_each_tensor(F&& f) const {
+    for_each_tensor_of(*this, f);
+  }
+
+ private:
+  template <class B, class F>
+  static void for_each_tensor_of(B& b, F& f) {
+    f("inputs", b.inputs);
+    f("labels", b.labels);
+    f("mask", b.mask);
+    f("box_offsets", b.box_offsets);
+    f("boxes", b.boxes);
+    f("box_labels", b.box_labels);
+  }
 };
 
 // Recycled batch buffers: large host tensors (a 64 x 224 x 224 x 3 f32 batch is 38 MB) cost page

@@ -24,23 +24,37 @@ const char* collective_name(Collective c) {
     case Collective::kAllGather: return "all_gather";
     case Collective::kReduceScatter: return "reduce_scatter";
     case Collective::kBarrier: return "barrier";
+    case Collective::kAllGatherV: return "all_gatherv";
+    case Collective::kGatherV: return "gatherv";
   }
   return "?";
+}
+
+bool has_variable_count(Collective c) { return c == Collective::kAllGatherV || c == Collective::kGatherV; }
+
+int64_t GatherVResult::offset(int r) const {
+  ATTNCAMP_CHECK(r >= 0 && static_cast<size_t>(r) <= counts.size(), "GatherVResult::offset: rank ", r,
+                 " out of range for ", counts.size(), " counts");
+  int64_t o = 0;
+  for (int q = 0; q < r; ++q) o += counts[static_cast<size_t>(q)];
+  return o;
 }
 
 std::string Fingerprint::str() const {
   std::ostringstream os;
   os << collective_name(kind) << " #" << seq << " (";
   if (kind == Collective::kAllReduce || kind == Collective::kReduceScatter) os << reduce_op_name(op) << ", ";
+  if (root >= 0) os << "root " << root << ", ";
   os << count << " x " << dtype_name(dtype) << ")";
   return os.str();
 }
 
-Fingerprint Communicator::next_fingerprint(Collective kind, ReduceOp op, const Tensor* t) {
+Fingerprint Communicator::next_fingerprint(Collective kind, ReduceOp op, const Tensor* t, int root) {
   Fingerprint f;
   f.seq = ++seq_;
   f.kind = kind;
   f.op = op;
+  f.root = root;
   if (t != nullptr) {
     ATTNCAMP_CHECK(t->defined(), collective_name(kind), ": tensor is undefined");
     ATTNCAMP_CHECK(t->is_contiguous(), collective_name(kind), ": tensor must be contiguous");
@@ -48,6 +62,11 @@ Fingerprint Communicator::next_fingerprint(Collective kind, ReduceOp op, const T
     f.count = t->numel();
   }
   return f;
+}
+
+std::vector<int64_t> Communicator::exchange_counts(const Fingerprint& fp, int64_t n) {
+  ATTNCAMP_CHECK(size() == 1, fp.str(), ": the ", backend(), " communicator cannot exchange counts");
+  return {n};
 }
 
 namespace {
@@ -71,7 +90,7 @@ class SingleCommunicator : public Communicator {
   }
   WorkPtr broadcast(Tensor& t, int root) override {
     ATTNCAMP_CHECK(root == 0, "broadcast: root ", root, " out of range for 1 rank");
-    next_fingerprint(Collective::kBroadcast, ReduceOp::kSum, &t);
+    next_fingerprint(Collective::kBroadcast, ReduceOp::kSum, &t, root);
     return std::make_shared<DoneWork>();
   }
   WorkPtr all_gather(const Tensor& in, Tensor& out) override {
@@ -88,11 +107,29 @@ class SingleCommunicator : public Communicator {
     out.copy_from(in.view(out.shape()));
     return std::make_shared<DoneWork>();
   }
+  GatherVResult all_gatherv(const Tensor& in) override {
+    next_fingerprint(Collective::kAllGatherV, ReduceOp::kSum, &in);
+    return local_copy(in);
+  }
+  GatherVResult gatherv(const Tensor& in, int root) override {
+    ATTNCAMP_CHECK(root == 0, "gatherv: root ", root, " out of range for 1 rank");
+    next_fingerprint(Collective::kGatherV, ReduceOp::kSum, &in, root);
+    return local_copy(in);
+  }
   void barrier() override { next_fingerprint(Collective::kBarrier, ReduceOp::kSum, nullptr); }
   [[noreturn]] void abort(const std::string& why) override {
     std::fprintf(stderr, "attncamp: error: %s\n", why.c_str());
     std::fflush(stderr);
     std::_Exit(1);
+  }
+
+ private:
+  static GatherVResult local_copy(const Tensor& in) {
+    GatherVResult r;
+    r.data = Tensor::empty({in.numel()}, in.dtype(), in.device());
+    r.data.copy_from(in.view({in.numel()}));
+    r.counts = {in.numel()};
+    return r;
   }
 };
 

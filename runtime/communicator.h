@@ -2,12 +2,15 @@
 // backends. "mpi" works on host tensors (the CPU path and CI), "nccl" on CUDA tensors (one GPU
 // per process; its unique id travels over MPI), "single" is one process without a launcher.
 //
-// Every collective is asynchronous: it returns a Work handle whose wait() blocks until the
-// result is in place. Two guards keep a broken job from hanging silently:
+// Every fixed-size collective is asynchronous: it returns a Work handle whose wait() blocks until
+// the result is in place. The variable-size gathers (all_gatherv, gatherv), whose output size is
+// only known once the ranks have told each other their counts, block and return their result.
+// Two guards keep a broken job from hanging silently:
 //  - consistency check: before a collective runs, every rank's fingerprint of it (sequence
-//    number, kind, reduce op, dtype, element count) is compared on rank 0; a rank that calls a
-//    different collective, or the same one with another size, is named in an error on every
-//    rank within one round trip, instead of a hang or a silent mix-up;
+//    number, kind, reduce op, dtype, element count, root) is compared on rank 0; a rank that
+//    calls a different collective, or the same one with another size, dtype or root, is named in
+//    an error on every rank within one round trip, instead of a hang or a silent mix-up (the
+//    v-collectives' element counts differ by design and are not compared);
 //  - timeout: a collective (or its consistency check) that has not completed after
 //    CommOptions::timeout_s prints which collective, its sequence number and size, and which
 //    ranks did not arrive, and aborts the whole job (MPI_Abort / ncclCommAbort).
@@ -16,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/tensor.h"
 
@@ -24,8 +28,10 @@ namespace attncamp {
 enum class ReduceOp { kSum, kAvg, kMax };
 const char* reduce_op_name(ReduceOp op);
 
-enum class Collective { kAllReduce, kBroadcast, kAllGather, kReduceScatter, kBarrier };
+enum class Collective { kAllReduce, kBroadcast, kAllGather, kReduceScatter, kBarrier, kAllGatherV, kGatherV };
 const char* collective_name(Collective c);
+// True for the collectives whose per-rank element count may differ (all_gatherv, gatherv).
+bool has_variable_count(Collective c);
 
 struct CommOptions {
   double timeout_s = 300;         // a collective not done after this aborts the job
@@ -38,12 +44,26 @@ struct Fingerprint {
   Collective kind = Collective::kBarrier;
   ReduceOp op = ReduceOp::kSum;
   DType dtype = DType::kU8;
-  int64_t count = 0;  // elements of the (per-rank) input
-  // "all_reduce #5 (sum, 1000 x f32)"
+  int64_t count = 0;  // elements of the (per-rank) input; may differ across ranks for v-collectives
+  int root = -1;      // broadcast and gatherv: the root rank; -1 otherwise
+  // "all_reduce #5 (sum, 1000 x f32)", "gatherv #6 (root 3, 17 x i64)"
   std::string str() const;
+  // What must be equal on every rank: everything but a v-collective's count.
   bool operator==(const Fingerprint& o) const {
-    return seq == o.seq && kind == o.kind && op == o.op && dtype == o.dtype && count == o.count;
+    return seq == o.seq && kind == o.kind && op == o.op && dtype == o.dtype && root == o.root &&
+           (count == o.count || has_variable_count(kind));
   }
+};
+
+// Result of a variable-size gather: the ranks' elements concatenated in rank order.
+struct GatherVResult {
+  // 1-D, sum(counts) elements of the inputs' dtype, on the input's device, contiguous: rank r's
+  // elements (its input flattened in row-major order) are [offset(r), offset(r) + counts[r]).
+  // Rows of width K come back as data.view({-1, K}) when every count is a multiple of K.
+  Tensor data;
+  std::vector<int64_t> counts;  // elements each rank contributed, in rank order (>= 0)
+  // First element of rank r's part in data: counts[0] + ... + counts[r - 1].
+  int64_t offset(int r) const;
 };
 
 // Handle of an asynchronous collective.
@@ -79,6 +99,18 @@ class Communicator {
   virtual WorkPtr all_gather(const Tensor& in, Tensor& out) = 0;
   // in has size() * out.numel() elements; rank r receives the reduction of chunk r.
   virtual WorkPtr reduce_scatter(const Tensor& in, Tensor& out, ReduceOp op) = 0;
+  // Variable-size all-gather: each rank contributes a contiguous tensor of any shape and any
+  // number of elements (0 included), all ranks the same dtype; every rank gets the concatenation
+  // of all ranks' elements in rank order and each rank's count, in a new tensor on in's device.
+  // Blocking: the counts are exchanged first (so nobody needs to know the output size up front),
+  // then the data; the call returns once the result is in place (NCCL: the caller's current
+  // stream may use it at once). The consistency check compares kind, dtype and sequence number.
+  virtual GatherVResult all_gatherv(const Tensor& in) = 0;
+  // Variable-size gather to `root`, otherwise like all_gatherv (blocking, same checks plus the
+  // root). Only root gets a result: there data and counts are as in all_gatherv; every other rank
+  // gets an empty result (data a defined 1-D tensor of 0 elements of in's dtype on in's device,
+  // counts empty).
+  virtual GatherVResult gatherv(const Tensor& in, int root) = 0;
   // Blocks until every rank has called barrier().
   virtual void barrier() = 0;
   // Compares `fp` across ranks like the check before every collective, throwing the desync error
@@ -86,6 +118,11 @@ class Communicator {
   // elsewhere (NCCL checks over its MPI control communicator). No-op where there is nothing to
   // compare (one rank, or checks disabled).
   virtual void verify(const Fingerprint& fp) { (void)fp; }
+  // Every rank's `n`, in rank order: the count exchange of the v-collectives, a blocking
+  // all-gather of one int64 that does not count as a collective of its own (no sequence number,
+  // no check); a timeout names `fp`. NCCL runs it over its MPI control communicator. The default
+  // serves one rank.
+  virtual std::vector<int64_t> exchange_counts(const Fingerprint& fp, int64_t n);
   // Aborts the whole job now (all ranks), after printing `why`. Never returns.
   [[noreturn]] virtual void abort(const std::string& why) = 0;
 
@@ -93,7 +130,8 @@ class Communicator {
   int64_t sequence() const { return seq_; }
 
  protected:
-  Fingerprint next_fingerprint(Collective kind, ReduceOp op, const Tensor* t);
+  // The fingerprint of the next collective (checks that `t`, when given, is defined and contiguous).
+  Fingerprint next_fingerprint(Collective kind, ReduceOp op, const Tensor* t, int root = -1);
   int64_t seq_ = 0;
 };
 

@@ -36,7 +36,7 @@ namespace {
 
 constexpr int kTagFingerprint = 7001;
 constexpr int kTagVerdict = 7002;
-constexpr int kFpWords = 5;
+constexpr int kFpWords = 6;
 
 using Clock = std::chrono::steady_clock;
 
@@ -167,6 +167,24 @@ int to_int_count(int64_t n, const char* what) {
   return static_cast<int>(n);
 }
 
+// MPI's int counts and displacements (in elements) of a v-collective over every rank's count.
+// Every rank knows every count, so an oversized total is rejected on every rank alike.
+struct IntLayout {
+  std::vector<int> counts, displs;
+  int64_t total = 0;
+};
+
+IntLayout int_layout(const Fingerprint& fp, const std::vector<int64_t>& counts) {
+  IntLayout l;
+  for (int64_t c : counts) l.total += c;
+  to_int_count(l.total, collective_name(fp.kind));
+  for (int64_t c : counts) {
+    l.displs.push_back(l.displs.empty() ? 0 : l.displs.back() + l.counts.back());
+    l.counts.push_back(static_cast<int>(c));
+  }
+  return l;
+}
+
 class MpiCommunicator;
 
 class MpiWork : public Work {
@@ -231,7 +249,7 @@ class MpiCommunicator : public Communicator {
 
   WorkPtr broadcast(Tensor& t, int root) override {
     ATTNCAMP_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " out of range for ", size_, " ranks");
-    const Fingerprint fp = begin(Collective::kBroadcast, ReduceOp::kSum, &t);
+    const Fingerprint fp = begin(Collective::kBroadcast, ReduceOp::kSum, &t, root);
     MPI_Request req;
     ATTNCAMP_MPI_CHECK(
         MPI_Ibcast(t.raw_data(), to_int_count(t.numel(), "broadcast"), mpi_type(t.dtype()), root, comm_, &req));
@@ -263,6 +281,46 @@ class MpiCommunicator : public Communicator {
                                                  mpi_op(op, in.dtype()), comm_, &req));
     return std::make_shared<MpiWork>(this, req, fp, op == ReduceOp::kAvg ? out.raw_data() : nullptr,
                                      op == ReduceOp::kAvg ? size_ : 1);
+  }
+
+  GatherVResult all_gatherv(const Tensor& in) override {
+    const Fingerprint fp = begin(Collective::kAllGatherV, ReduceOp::kSum, &in);
+    GatherVResult r;
+    r.counts = exchange_counts(fp, in.numel());
+    const IntLayout l = int_layout(fp, r.counts);
+    r.data = Tensor::empty({l.total}, in.dtype());
+    const MPI_Datatype type = mpi_type(in.dtype());
+    MPI_Request req;
+    ATTNCAMP_MPI_CHECK(MPI_Iallgatherv(in.raw_data(), l.counts[static_cast<size_t>(rank_)], type, r.data.raw_data(),
+                                       l.counts.data(), l.displs.data(), type, comm_, &req));
+    MpiWork(this, req, fp, nullptr, 1).wait();
+    return r;
+  }
+
+  // Every rank learns every count (an all-gather, not a gather to root) so that all of them
+  // agree on whether the total fits MPI's int.
+  GatherVResult gatherv(const Tensor& in, int root) override {
+    ATTNCAMP_CHECK(root >= 0 && root < size_, "gatherv: root ", root, " out of range for ", size_, " ranks");
+    const Fingerprint fp = begin(Collective::kGatherV, ReduceOp::kSum, &in, root);
+    std::vector<int64_t> counts = exchange_counts(fp, in.numel());
+    const IntLayout l = int_layout(fp, counts);
+    GatherVResult r;
+    r.data = Tensor::empty({rank_ == root ? l.total : 0}, in.dtype());
+    const MPI_Datatype type = mpi_type(in.dtype());
+    MPI_Request req;
+    ATTNCAMP_MPI_CHECK(MPI_Igatherv(in.raw_data(), l.counts[static_cast<size_t>(rank_)], type, r.data.raw_data(),
+                                    l.counts.data(), l.displs.data(), type, root, comm_, &req));
+    MpiWork(this, req, fp, nullptr, 1).wait();
+    if (rank_ == root) r.counts = std::move(counts);
+    return r;
+  }
+
+  std::vector<int64_t> exchange_counts(const Fingerprint& fp, int64_t n) override {
+    std::vector<int64_t> all(static_cast<size_t>(size_));
+    MPI_Request req;
+    ATTNCAMP_MPI_CHECK(MPI_Iallgather(&n, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, comm_, &req));
+    MpiWork(this, req, fp, nullptr, 1).wait();
+    return all;
   }
 
   void barrier() override {
@@ -297,9 +355,9 @@ class MpiCommunicator : public Communicator {
                    " tensors need the nccl backend");
   }
 
-  Fingerprint begin(Collective kind, ReduceOp op, const Tensor* t) {
+  Fingerprint begin(Collective kind, ReduceOp op, const Tensor* t, int root = -1) {
     if (t != nullptr) check_host(*t);
-    const Fingerprint fp = next_fingerprint(kind, op, t);
+    const Fingerprint fp = next_fingerprint(kind, op, t, root);
     if (opt_.check_consistency && size_ > 1) check_consistency(fp);
     return fp;
   }
@@ -310,6 +368,7 @@ class MpiCommunicator : public Communicator {
     w[2] = static_cast<int64_t>(f.op);
     w[3] = static_cast<int64_t>(f.dtype);
     w[4] = f.count;
+    w[5] = f.root;
   }
   static Fingerprint unpack(const int64_t* w) {
     Fingerprint f;
@@ -318,6 +377,7 @@ class MpiCommunicator : public Communicator {
     f.op = static_cast<ReduceOp>(w[2]);
     f.dtype = static_cast<DType>(w[3]);
     f.count = w[4];
+    f.root = static_cast<int>(w[5]);
     return f;
   }
 

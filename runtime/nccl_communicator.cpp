@@ -3,7 +3,9 @@
 // communicator beside the NCCL one carries the host-side consistency check, so a desynchronized
 // job is named before NCCL could hang on it. Collectives run on a dedicated stream ordered after
 // the caller's current stream (an event), and wait() polls their completion event against the
-// deadline; a collective past it aborts the NCCL communicator (ncclCommAbort) and the job.
+// deadline; a collective past it aborts the NCCL communicator (ncclCommAbort) and the job. The
+// variable-size gathers exchange their counts over the MPI communicator, then run as one NCCL
+// group: all_gatherv as one broadcast per rank into its slice, gatherv as sends to the root.
 #if defined(ATTNCAMP_WITH_NCCL) && defined(ATTNCAMP_WITH_MPI)
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -52,6 +54,17 @@ ncclRedOp_t nccl_op(ReduceOp op) {
     case ReduceOp::kMax: return ncclMax;
   }
   return ncclSum;
+}
+
+// Runs `body` (NCCL calls, returning the first failure) between ncclGroupStart and ncclGroupEnd;
+// the group is closed even when a call in it fails.
+template <class F>
+ncclResult_t in_group(F body) {
+  ncclResult_t r = ncclGroupStart();
+  if (r != ncclSuccess) return r;
+  r = body();
+  const ncclResult_t end = ncclGroupEnd();
+  return r != ncclSuccess ? r : end;
 }
 
 class NcclCommunicator;
@@ -108,7 +121,7 @@ class NcclCommunicator : public Communicator {
   }
   WorkPtr broadcast(Tensor& t, int root) override {
     ATTNCAMP_CHECK(root >= 0 && root < size(), "broadcast: root ", root, " out of range for ", size(), " ranks");
-    const Fingerprint fp = begin(Collective::kBroadcast, ReduceOp::kSum, &t);
+    const Fingerprint fp = begin(Collective::kBroadcast, ReduceOp::kSum, &t, root);
     return launch(fp, [&](cudaStream_t s) {
       return ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), root,
                            comm_, s);
@@ -135,6 +148,57 @@ class NcclCommunicator : public Communicator {
                                nccl_op(op), comm_, s);
     });
   }
+  GatherVResult all_gatherv(const Tensor& in) override {
+    const Fingerprint fp = begin(Collective::kAllGatherV, ReduceOp::kSum, &in);
+    GatherVResult r;
+    r.counts = control_->exchange_counts(fp, in.numel());
+    r.data = Tensor::empty({r.offset(size())}, in.dtype(), in.device());
+    const size_t esize = dtype_size(in.dtype());
+    launch(fp, [&](cudaStream_t s) {
+      return in_group([&] {
+        for (int q = 0; q < size(); ++q) {
+          const size_t n = static_cast<size_t>(r.counts[static_cast<size_t>(q)]);
+          if (n == 0) continue;  // every rank knows every count, so all skip alike
+          char* dst = static_cast<char*>(r.data.raw_data()) + static_cast<size_t>(r.offset(q)) * esize;
+          const ncclResult_t nr = ncclBroadcast(in.raw_data(), dst, n, nccl_type(in.dtype()), q, comm_, s);
+          if (nr != ncclSuccess) return nr;
+        }
+        return ncclSuccess;
+      });
+    })->wait();
+    return r;
+  }
+  GatherVResult gatherv(const Tensor& in, int root) override {
+    ATTNCAMP_CHECK(root >= 0 && root < size(), "gatherv: root ", root, " out of range for ", size(), " ranks");
+    const Fingerprint fp = begin(Collective::kGatherV, ReduceOp::kSum, &in, root);
+    std::vector<int64_t> counts = control_->exchange_counts(fp, in.numel());
+    GatherVResult r;
+    if (rank() == root) r.counts = std::move(counts);
+    r.data = Tensor::empty({r.offset(static_cast<int>(r.counts.size()))}, in.dtype(), in.device());
+    const size_t esize = dtype_size(in.dtype());
+    launch(fp, [&](cudaStream_t s) {
+      if (rank() == root && in.nbytes() > 0) {
+        char* own = static_cast<char*>(r.data.raw_data()) + static_cast<size_t>(r.offset(root)) * esize;
+        ATTNCAMP_CUDA_CHECK(cudaMemcpyAsync(own, in.raw_data(), in.nbytes(), cudaMemcpyDeviceToDevice, s));
+      }
+      return in_group([&] {
+        if (rank() != root) {
+          return in.numel() > 0
+                     ? ncclSend(in.raw_data(), static_cast<size_t>(in.numel()), nccl_type(in.dtype()), root, comm_, s)
+                     : ncclSuccess;
+        }
+        for (int q = 0; q < size(); ++q) {
+          const size_t n = static_cast<size_t>(r.counts[static_cast<size_t>(q)]);
+          if (q == root || n == 0) continue;
+          char* dst = static_cast<char*>(r.data.raw_data()) + static_cast<size_t>(r.offset(q)) * esize;
+          const ncclResult_t nr = ncclRecv(dst, n, nccl_type(in.dtype()), q, comm_, s);
+          if (nr != ncclSuccess) return nr;
+        }
+        return ncclSuccess;
+      });
+    })->wait();
+    return r;
+  }
   void barrier() override {
     next_fingerprint(Collective::kBarrier, ReduceOp::kSum, nullptr);
     control_->barrier();
@@ -157,9 +221,9 @@ class NcclCommunicator : public Communicator {
     ATTNCAMP_CHECK(t.device() == Device::cuda(device_), "the nccl communicator works on tensors of cuda:", device_,
                    ", got ", t.device().str());
   }
-  Fingerprint begin(Collective kind, ReduceOp op, const Tensor* t) {
+  Fingerprint begin(Collective kind, ReduceOp op, const Tensor* t, int root = -1) {
     if (t != nullptr) check_device(*t);
-    const Fingerprint fp = next_fingerprint(kind, op, t);
+    const Fingerprint fp = next_fingerprint(kind, op, t, root);
     if (opt_.check_consistency && size() > 1) control_->verify(fp);
     return fp;
   }
@@ -173,7 +237,9 @@ class NcclCommunicator : public Communicator {
     ATTNCAMP_CUDA_CHECK(cudaEventRecord(ready, compute));
     ATTNCAMP_CUDA_CHECK(cudaStreamWaitEvent(comm_stream, ready, 0));
     cudaEventDestroy(ready);
-    ATTNCAMP_NCCL_CHECK(call(comm_stream));
+    const ncclResult_t nr = call(comm_stream);
+    ATTNCAMP_CHECK(nr == ncclSuccess, "NCCL ", fp.str(), " failed: ", ncclGetErrorString(nr), " (",
+                   static_cast<int>(nr), "); rerun with NCCL_DEBUG=INFO for NCCL's own diagnosis");
     ATTNCAMP_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     ATTNCAMP_CUDA_CHECK(cudaEventRecord(done, comm_stream));
     return std::make_shared<NcclWork>(this, fp, done);

@@ -1,6 +1,6 @@
 // Communicator collectives with inputs whose results are exact (small integers in every dtype),
-// over odd sizes. Runs as one process (ctest's own entry) and under mpirun with 2 and 4 ranks
-// (tests/CMakeLists.txt), where every rank runs the same tests.
+// over odd sizes, and the variable-size gathers over ranks with different and zero counts. Runs as one process (ctest's
+// own entry) and under mpirun with 2 and 4 ranks (tests/CMakeLists.txt), where every rank runs the same tests.
 #include "runtime/communicator.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <chrono>
 #include <thread>
 
-#include "runtime/half.h"
+#include "tests/runtime/gatherv_cases.h"
 #include "tests/test_util.h"
 
 namespace attncamp {
@@ -17,30 +17,8 @@ namespace {
 const DType kAllDTypes[] = {DType::kF32, DType::kF64, DType::kBF16, DType::kF16, DType::kI32, DType::kI64, DType::kU8};
 const int64_t kSizes[] = {1, 7, 1000, 4099};
 
-double get(const Tensor& t, int64_t i) {
-  switch (t.dtype()) {
-    case DType::kF32: return t.data<float>()[i];
-    case DType::kF64: return t.data<double>()[i];
-    case DType::kBF16: return bf16_to_float(t.data<BFloat16>()[i]);
-    case DType::kF16: return f16_to_float(t.data<Float16>()[i]);
-    case DType::kI32: return t.data<int32_t>()[i];
-    case DType::kI64: return static_cast<double>(t.data<int64_t>()[i]);
-    case DType::kU8: return t.data<uint8_t>()[i];
-  }
-  return 0;
-}
-
-void set(Tensor& t, int64_t i, double v) {
-  switch (t.dtype()) {
-    case DType::kF32: t.data<float>()[i] = static_cast<float>(v); break;
-    case DType::kF64: t.data<double>()[i] = v; break;
-    case DType::kBF16: t.data<BFloat16>()[i] = float_to_bf16(static_cast<float>(v)); break;
-    case DType::kF16: t.data<Float16>()[i] = float_to_f16(static_cast<float>(v)); break;
-    case DType::kI32: t.data<int32_t>()[i] = static_cast<int32_t>(v); break;
-    case DType::kI64: t.data<int64_t>()[i] = static_cast<int64_t>(v); break;
-    case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-  }
-}
+using test::get;
+using test::set;
 
 #define REQUIRE_MPI() \
   if (!mpi_compiled()) GTEST_SKIP() << "this build has no MPI support (ATTNCAMP_MPI=OFF or no Open MPI)"
@@ -152,6 +130,61 @@ TEST(Communicator, DesyncNamesTheDivergingRank) {
       {"desync", "rank 1", "all_reduce #1 (sum, 20 x f32)", "rank 0 called all_reduce #1 (sum, 10 x f32)"});
 }
 
+// Every rank gets every rank's elements in rank order, for counts that differ across ranks and
+// ranks with no elements (tests/runtime/gatherv_cases.h).
+TEST(Communicator, AllGatherVConcatenatesInRankOrder) {
+  REQUIRE_MPI();
+  Communicator& c = comm();
+  for (DType dt : test::kGatherVDTypes) {
+    for (int k = 0; k < test::kGatherVCases; ++k) {
+      const Tensor in = test::gatherv_input(dt, k, c.rank(), c.size());
+      const GatherVResult got = c.all_gatherv(in);
+      test::expect_gathered(got, dt, k, c.size(), std::string(dtype_name(dt)) + " case " + std::to_string(k));
+    }
+  }
+}
+
+TEST(Communicator, GatherVReachesOnlyTheRoot) {
+  REQUIRE_MPI();
+  Communicator& c = comm();
+  for (int root : {0, c.size() - 1}) {
+    for (DType dt : test::kGatherVDTypes) {
+      for (int k = 0; k < test::kGatherVCases; ++k) {
+        const std::string what =
+            std::string(dtype_name(dt)) + " case " + std::to_string(k) + " root " + std::to_string(root);
+        const GatherVResult got = c.gatherv(test::gatherv_input(dt, k, c.rank(), c.size()), root);
+        if (c.rank() == root) {
+          test::expect_gathered(got, dt, k, c.size(), what);
+        } else {
+          test::expect_empty_gather(got, dt, Device::cpu(), what);
+        }
+      }
+    }
+  }
+  test::expect_error([&] { c.gatherv(Tensor::zeros({1}), c.size()); }, {"gatherv", "root", "out of range"});
+}
+
+// Counts may differ across ranks, but a dtype or a root may not: the consistency check names the
+// rank and both fingerprints, every rank throws, and the communicator stays usable.
+TEST(Communicator, VGatherDesyncNamesDTypeAndRoot) {
+  REQUIRE_MPI();
+  if (comm().size() < 2) GTEST_SKIP() << "needs at least 2 ranks (run under mpirun -np 2)";
+  std::unique_ptr<Communicator> c = make_mpi_communicator(CommOptions{30, true});
+  const bool odd = c->rank() == 1;
+  test::expect_error([&] { c->all_gatherv(odd ? Tensor::zeros({5}, DType::kI64) : Tensor::zeros({3})); },
+                     {"desync", "rank 1 called all_gatherv #1 (5 x i64)", "rank 0 called all_gatherv #1 (3 x f32)"});
+  const int last = c->size() - 1;
+  test::expect_error([&] { c->gatherv(Tensor::zeros({2}, DType::kU8), odd ? 0 : last); },
+                     {"desync", "rank 1 called gatherv #2 (root 0, 2 x u8)",
+                      "rank 0 called gatherv #2 (root " + std::to_string(last) + ", 2 x u8)"});
+  Tensor x = Tensor::zeros({4});
+  test::expect_error([&] { c->broadcast(x, odd ? 0 : last); },
+                     {"desync", "rank 1 called broadcast #3 (root 0, 4 x f32)"});
+  const GatherVResult got = c->all_gatherv(test::gatherv_input(DType::kF32, 0, c->rank(), c->size()));
+  test::expect_gathered(got, DType::kF32, 0, c->size(), "after the desync errors");
+  EXPECT_EQ(c->sequence(), 4);
+}
+
 TEST(Communicator, SingleBackendIsLocal) {
   std::unique_ptr<Communicator> c = make_single_communicator();
   EXPECT_EQ(c->size(), 1);
@@ -162,7 +195,12 @@ TEST(Communicator, SingleBackendIsLocal) {
   Tensor out = Tensor::zeros({5});
   c->all_gather(x, out)->wait();
   EXPECT_EQ(out.data<float>()[0], 3);
-  EXPECT_EQ(c->sequence(), 2);
+  for (int k = 0; k < test::kGatherVCases; ++k) {
+    test::expect_gathered(c->all_gatherv(test::gatherv_input(DType::kI64, k, 0, 1)), DType::kI64, k, 1, "all_gatherv");
+    test::expect_gathered(c->gatherv(test::gatherv_input(DType::kU8, k, 0, 1), 0), DType::kU8, k, 1, "gatherv");
+  }
+  test::expect_error([&] { c->gatherv(x, 1); }, {"gatherv", "root 1 out of range"});
+  EXPECT_EQ(c->sequence(), 2 + 2 * test::kGatherVCases);
 }
 
 // Run on purpose by a ctest entry that expects the job to abort (tests/CMakeLists.txt): rank 1
