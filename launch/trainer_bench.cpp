@@ -51,9 +51,8 @@ BenchResult TrainingRun::bench(int64_t steps, int64_t warmup, Communicator* give
     data::Batch b;
     while (host.feeder->next(b)) {
       data::Batch k = b;
-      for (Tensor* t : {&k.inputs, &k.labels, &k.mask, &k.box_offsets, &k.boxes, &k.box_labels}) {
-        *t = keep(*t, prec_.device);
-      }
+      k.host.reset();
+      k.for_each_tensor([this](const char*, Tensor& t) { t = keep(t, prec_.device); });
       micro.push_back(std::move(k));
     }
   }

@@ -141,7 +141,8 @@ std::unique_ptr<Communicator> make_single_communicator();
 // Throws in builds without MPI.
 std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options = {});
 // NCCL on CUDA tensors of `device` (-1: the GPU of the node-local rank), bootstrapped over MPI
-// (rank 0 creates the unique id and broadcasts it). Throws in builds without NCCL or MPI.
+// (rank 0 creates the unique id and broadcasts it); host tensors given to it travel over that MPI
+// communicator. Throws in builds without NCCL or MPI.
 std::unique_ptr<Communicator> make_nccl_communicator(int device, const CommOptions& options = {});
 // After a fatal error on one rank of a multi-process MPI job: MPI_Abort, so the other ranks are
 // killed instead of waiting forever in their next collective. No-op when MPI is not initialised

@@ -6,6 +6,8 @@
 // deadline; a collective past it aborts the NCCL communicator (ncclCommAbort) and the job. The
 // variable-size gathers exchange their counts over the MPI communicator, then run as one NCCL
 // group: all_gatherv as one broadcast per rank into its slice, gatherv as sends to the root.
+// Host tensors (the trainer's per-step report, evaluation sums, metric gathers) go over the MPI
+// communicator instead, as PyTorch jobs keep a gloo group beside their NCCL one.
 #if defined(ATTNCAMP_WITH_NCCL) && defined(ATTNCAMP_WITH_MPI)
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -113,6 +115,7 @@ class NcclCommunicator : public Communicator {
   double timeout_s() const { return opt_.timeout_s; }
 
   WorkPtr all_reduce(Tensor& t, ReduceOp op) override {
+    if (t.device().is_cpu()) return control_->all_reduce(t, op);
     const Fingerprint fp = begin(Collective::kAllReduce, op, &t);
     return launch(fp, [&](cudaStream_t s) {
       return ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
@@ -120,6 +123,7 @@ class NcclCommunicator : public Communicator {
     });
   }
   WorkPtr broadcast(Tensor& t, int root) override {
+    if (t.device().is_cpu()) return control_->broadcast(t, root);
     ATTNCAMP_CHECK(root >= 0 && root < size(), "broadcast: root ", root, " out of range for ", size(), " ranks");
     const Fingerprint fp = begin(Collective::kBroadcast, ReduceOp::kSum, &t, root);
     return launch(fp, [&](cudaStream_t s) {
@@ -128,6 +132,7 @@ class NcclCommunicator : public Communicator {
     });
   }
   WorkPtr all_gather(const Tensor& in, Tensor& out) override {
+    if (in.device().is_cpu() && out.device().is_cpu()) return control_->all_gather(in, out);
     ATTNCAMP_CHECK(out.numel() == in.numel() * size() && out.dtype() == in.dtype() && out.is_contiguous(),
                    "all_gather: output must be contiguous with ", in.numel() * size(), " elements of ",
                    dtype_name(in.dtype()));
@@ -139,6 +144,7 @@ class NcclCommunicator : public Communicator {
     });
   }
   WorkPtr reduce_scatter(const Tensor& in, Tensor& out, ReduceOp op) override {
+    if (in.device().is_cpu() && out.device().is_cpu()) return control_->reduce_scatter(in, out, op);
     ATTNCAMP_CHECK(in.numel() == out.numel() * size() && out.dtype() == in.dtype() && out.is_contiguous(),
                    "reduce_scatter: input must have ", out.numel() * size(), " elements of ", dtype_name(out.dtype()));
     check_device(out);
@@ -149,6 +155,7 @@ class NcclCommunicator : public Communicator {
     });
   }
   GatherVResult all_gatherv(const Tensor& in) override {
+    if (in.device().is_cpu()) return control_->all_gatherv(in);
     const Fingerprint fp = begin(Collective::kAllGatherV, ReduceOp::kSum, &in);
     GatherVResult r;
     r.counts = control_->exchange_counts(fp, in.numel());
@@ -169,6 +176,7 @@ class NcclCommunicator : public Communicator {
     return r;
   }
   GatherVResult gatherv(const Tensor& in, int root) override {
+    if (in.device().is_cpu()) return control_->gatherv(in, root);
     ATTNCAMP_CHECK(root >= 0 && root < size(), "gatherv: root ", root, " out of range for ", size(), " ranks");
     const Fingerprint fp = begin(Collective::kGatherV, ReduceOp::kSum, &in, root);
     std::vector<int64_t> counts = control_->exchange_counts(fp, in.numel());

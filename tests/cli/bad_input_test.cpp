@@ -120,6 +120,19 @@ TEST_F(BadInput, TruncatedCheckpoint) {
   EXPECT_NE(err.find(ckpt), std::string::npos) << err;
 }
 
+// A training file without samples would train 0 steps and write a checkpoint of the initial
+// parameters; it is an error naming the file, before anything is written.
+TEST_F(BadInput, EmptyTrainingFile) {
+  const std::string data = test::temp_dir();
+  test::write_tiny_fashion_mnist(data, 0, 8);
+  data::convert_fashion_mnist(data, data);
+  const std::string out = test::temp_dir() + "/run";
+  const std::string err = expect_clean_failure("train --config " + write_config(test::tiny_config_text(data, out)));
+  EXPECT_NE(err.find(data + "/train.h5: has no training samples"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out + "/checkpoint.h5"));
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST_F(BadInput, MissingConfigFile) {
   const std::string err = expect_clean_failure("train --config /nonexistent/exp.pbtxt");
   EXPECT_NE(err.find("/nonexistent/exp.pbtxt"), std::string::npos) << err;

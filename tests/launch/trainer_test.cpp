@@ -1,6 +1,7 @@
 // Trainer tests on tiny synthetic data: learning happens, a run interrupted and
 // resumed from its checkpoint reproduces the uninterrupted run's losses and
-// parameters bit for bit, early stopping, schedule shape, eval of a checkpoint.
+// parameters bit for bit, early stopping and best.h5 on the primary metric, kept
+// checkpoints, schedule shape and the linear learning-rate scaling rule.
 #include "launch/trainer.h"
 
 #include <gtest/gtest.h>
@@ -119,6 +120,66 @@ TEST_F(TrainerTest, EarlyStoppingStopsAfterPatience) {
                       .run();
   EXPECT_TRUE(r.early_stopped);
   EXPECT_EQ(r.epochs.size(), 2u);
+  EXPECT_EQ(r.primary_metric, "test/top1");
+}
+
+// Early stopping and best.h5 follow trainer.primary_metric; a loss is better when lower. best.h5
+// is the checkpoint of the epoch with the best value: its parameters evaluate to that value.
+TEST_F(TrainerTest, BestCheckpointFollowsThePrimaryMetric) {
+  const std::string out = test::temp_dir();
+  const config::Experiment cfg = config(out, {"trainer.epochs=4", "trainer.primary_metric=test/loss"});
+  const TrainResult r = Trainer(cfg, "tiny.pbtxt").run();
+  ASSERT_EQ(r.epochs.size(), 4u);
+  EXPECT_EQ(r.primary_metric, "test/loss");
+  double best = r.epochs[0].eval.at("test/loss");
+  size_t best_epoch = 0;
+  for (size_t i = 1; i < r.epochs.size(); ++i) {
+    if (r.epochs[i].eval.at("test/loss") < best) {
+      best = r.epochs[i].eval.at("test/loss");
+      best_epoch = i;
+    }
+  }
+  EXPECT_EQ(r.best_metric, best);
+  const data::CheckpointData c = data::read_checkpoint(out + "/best.h5");
+  EXPECT_EQ(c.ints.at("epoch"), static_cast<int64_t>(best_epoch) + 1);
+  EXPECT_EQ(c.floats.at("best_metric"), best);
+  EXPECT_EQ(c.strings.at("best_metric_name"), "test/loss");
+  // Resuming from best.h5 continues from that epoch.
+  const std::string again = test::temp_dir();
+  const TrainResult rest =
+      Trainer(config(again, {"trainer.epochs=4", "trainer.primary_metric=test/loss"}), "tiny.pbtxt")
+          .run(out + "/best.h5");
+  EXPECT_EQ(rest.epochs.size(), 4 - best_epoch - 1);
+}
+
+// trainer.keep_checkpoints N: checkpoint.h5 is the latest and the N latest are kept by step.
+TEST_F(TrainerTest, KeepsTheLatestCheckpoints) {
+  const std::string out = test::temp_dir();
+  Trainer(config(out, {"trainer.epochs=4", "trainer.keep_checkpoints=2"}), "tiny.pbtxt").run();
+  // 8 steps an epoch, a checkpoint every epoch: steps 8, 16, 24, 32; the last two are kept.
+  EXPECT_FALSE(std::filesystem::exists(step_checkpoint_path(out, 8)));
+  EXPECT_FALSE(std::filesystem::exists(step_checkpoint_path(out, 16)));
+  ASSERT_TRUE(std::filesystem::exists(step_checkpoint_path(out, 24)));
+  ASSERT_TRUE(std::filesystem::exists(step_checkpoint_path(out, 32)));
+  const data::CheckpointData last = data::read_checkpoint(checkpoint_path(out));
+  const data::CheckpointData kept = data::read_checkpoint(step_checkpoint_path(out, 32));
+  EXPECT_EQ(last.ints.at("step"), 32);
+  EXPECT_EQ(test::max_abs_diff(last.tensors.at("params"), kept.tensors.at("params")), 0.0);
+  EXPECT_EQ(data::read_checkpoint(step_checkpoint_path(out, 24)).ints.at("step"), 24);
+  // The default keeps only checkpoint.h5.
+  const std::string one = test::temp_dir();
+  Trainer(config(one, {"trainer.epochs=2"}), "tiny.pbtxt").run();
+  EXPECT_FALSE(std::filesystem::exists(step_checkpoint_path(one, 16)));
+  EXPECT_TRUE(std::filesystem::exists(checkpoint_path(one)));
+}
+
+TEST(Schedule, LinearScalingRule) {
+  config::OptimizerConfig o;
+  o.set_lr(5e-4f);
+  EXPECT_DOUBLE_EQ(scaled_lr(o, 1024), static_cast<double>(5e-4f));
+  o.set_lr_reference_batch(512);
+  EXPECT_DOUBLE_EQ(scaled_lr(o, 1024), 2 * static_cast<double>(5e-4f));
+  EXPECT_DOUBLE_EQ(scaled_lr(o, 128), static_cast<double>(5e-4f) / 4);
 }
 
 TEST(Schedule, WarmupThenCosine) {

@@ -140,11 +140,22 @@ TEST(NcclCommunicatorRanks, VGatherDTypeMismatchIsNamed) {
   test::expect_gathered(got, DType::kF32, 0, c->size(), "after the desync error");
 }
 
-TEST(NcclCommunicator, RejectsHostTensors) {
+// Host tensors (the trainer's step report and metric sums) travel over the MPI control
+// communicator; a call mixing host and device tensors is refused, naming both devices.
+TEST(NcclCommunicator, HostTensorsTravelOverMpi) {
   REQUIRE_NCCL_GPU();
   std::unique_ptr<Communicator> c = make_nccl_communicator(0);
-  Tensor host = Tensor::zeros({4});
-  test::expect_error([&] { c->all_reduce(host, ReduceOp::kSum); }, {"nccl", "cuda:0", "cpu"});
+  Tensor host = test::random_tensor({5}, DType::kF64, 3, -2, 2);
+  const Tensor expected = host.clone();
+  c->all_reduce(host, ReduceOp::kSum)->wait();
+  EXPECT_EQ(test::max_abs_diff(host, expected), 0.0);
+  c->broadcast(host, 0)->wait();
+  EXPECT_EQ(test::max_abs_diff(host, expected), 0.0);
+  const GatherVResult g = c->all_gatherv(host);
+  EXPECT_TRUE(g.data.device().is_cpu());
+  EXPECT_EQ(test::max_abs_diff(g.data, expected), 0.0);
+  Tensor device_out = Tensor::empty({5}, DType::kF64, Device::cuda(0));
+  test::expect_error([&] { c->all_gather(host, device_out); }, {"nccl", "cuda:0", "cpu"});
 }
 
 }  // namespace
