@@ -13,29 +13,6 @@
 
 namespace attncamp::launch {
 
-namespace {
-
-// `e` with synthetic training data of its model's shape, one global batch of it over `world` ranks.
-config::Experiment bench_experiment(const config::Experiment& e, int world) {
-  config::Experiment b = e;
-  const BatchPlan plan = batch_plan(e.trainer(), world, 0);
-  switch (e.model().kind_case()) {
-    case config::ModelConfig::kVit: {
-      config::VitConfig& vit = *b.mutable_model()->mutable_vit();
-      if (vit.num_classes() == 0) vit.set_num_classes(10);
-      config::ClassificationDataConfig& data = *b.mutable_data()->mutable_classification();
-      data.set_synthetic_samples(plan.global_batch);
-      data.set_augment(false);
-      b.mutable_data()->set_loader_threads(0);
-      break;
-    }
-    case config::ModelConfig::KIND_NOT_SET: ATTNCAMP_THROW("field model: the config names no architecture");
-  }
-  return b;
-}
-
-}  // namespace
-
 BenchResult bench_train(const config::Experiment& e, int64_t steps, int64_t warmup) {
   ATTNCAMP_CHECK(steps > 0, "bench train: --steps must be > 0 (got ", steps, ")");
   ATTNCAMP_CHECK(warmup >= 0, "bench train: --warmup must be >= 0 (got ", warmup, ")");
@@ -44,7 +21,7 @@ BenchResult bench_train(const config::Experiment& e, int64_t steps, int64_t warm
   copt.timeout_s = tc.collective_timeout_s();
   copt.check_consistency = !tc.skip_collective_checks();
   const std::unique_ptr<Communicator> comm = make_communicator(precision_from(e, "config").device, copt);
-  const config::Experiment b = bench_experiment(e, comm->size());
+  const config::Experiment b = with_synthetic_data(e, batch_plan(tc, comm->size(), 0).global_batch);
   return TrainingRun(b, "bench").bench(steps, warmup, comm.get());
 }
 

@@ -15,7 +15,6 @@
 #include "data/sampler.h"
 #include "data/shard_reader.h"
 #include "data/synthetic.h"
-#include "launch/config.h"
 #include "ops/cross_entropy.h"
 #include "ops/reduce.h"
 
@@ -224,7 +223,18 @@ double ClassificationTask::train_batch(const data::Batch& batch, const models::F
   return loss_sum;
 }
 
-std::vector<std::string> ClassificationTask::metric_names() const { return evaluation_metrics(e_.model()); }
+std::vector<std::string> ClassificationTask::metrics() { return {"test/top1", "test/top5", "test/loss"}; }
+
+config::Experiment ClassificationTask::with_synthetic_data(const config::Experiment& e, int64_t samples) {
+  config::Experiment b = e;
+  config::VitConfig& vit = *b.mutable_model()->mutable_vit();
+  if (vit.num_classes() == 0) vit.set_num_classes(10);
+  config::ClassificationDataConfig& data = *b.mutable_data()->mutable_classification();
+  data.set_synthetic_samples(samples);
+  data.set_augment(false);
+  b.mutable_data()->set_loader_threads(0);
+  return b;
+}
 
 EvalResult ClassificationTask::evaluate_batches(data::DeviceFeeder& feeder, int64_t n, int64_t expected,
                                                 Communicator* comm) {

@@ -30,8 +30,14 @@ class ClassificationTask : public Task {
   double train_batch(const data::Batch& batch, const models::ForwardContext& ctx, double grad_scale) override;
   bool has_evaluation() const override { return has_test_; }
   EvalResult evaluate(Communicator* comm) override;
-  std::vector<std::string> metric_names() const override;
+  std::vector<std::string> metric_names() const override { return metrics(); }
   std::string summary(const EvalResult& r) const override;
+
+  // test/top1 (the primary metric), test/top5, test/loss.
+  static std::vector<std::string> metrics();
+  // `e` with `samples` synthetic images of the model's size (model.vit.num_classes, or 10 when
+  // it is 0) in place of its files.
+  static config::Experiment with_synthetic_data(const config::Experiment& e, int64_t samples);
 
  private:
   void load_train_set();

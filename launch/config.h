@@ -54,10 +54,6 @@ void apply_defaults(config::Experiment& e);
 // per field in docs/configs.md.
 void validate(const config::Experiment& e, const std::string& source);
 
-// Names of the metrics the evaluation of `model`'s task reports, its primary metric (the default
-// of trainer.primary_metric) first: model.vit -> test/top1, test/top5, test/loss.
-std::vector<std::string> evaluation_metrics(const config::ModelConfig& model);
-
 // What can be read of an old config text (e.g. one stored in an older checkpoint): fields that
 // no longer exist or moved are skipped, nothing is defaulted or validated; an empty experiment
 // when the text does not parse at all.

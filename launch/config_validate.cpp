@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "launch/config.h"
+#include "launch/task.h"
 #include "runtime/error.h"
 
 namespace attncamp::launch {
@@ -175,14 +176,6 @@ void validate_trainer(const config::Experiment& e, const Checker& c) {
 }
 
 }  // namespace
-
-std::vector<std::string> evaluation_metrics(const config::ModelConfig& model) {
-  switch (model.kind_case()) {
-    case config::ModelConfig::kVit: return {"test/top1", "test/top5", "test/loss"};
-    case config::ModelConfig::KIND_NOT_SET: break;
-  }
-  return {};
-}
 
 void validate(const config::Experiment& e, const std::string& source) {
   const Checker c(source);

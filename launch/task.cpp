@@ -17,4 +17,20 @@ std::unique_ptr<Task> make_task(const config::Experiment& e, const Precision& pr
   ATTNCAMP_THROW("field model: the config names no architecture (e.g. model { vit { ... } })");
 }
 
+std::vector<std::string> evaluation_metrics(const config::ModelConfig& model) {
+  switch (model.kind_case()) {
+    case config::ModelConfig::kVit: return ClassificationTask::metrics();
+    case config::ModelConfig::KIND_NOT_SET: break;
+  }
+  return {};
+}
+
+config::Experiment with_synthetic_data(const config::Experiment& e, int64_t samples) {
+  switch (e.model().kind_case()) {
+    case config::ModelConfig::kVit: return ClassificationTask::with_synthetic_data(e, samples);
+    case config::ModelConfig::KIND_NOT_SET: break;
+  }
+  ATTNCAMP_THROW("field model: the config names no architecture (e.g. model { vit { ... } })");
+}
+
 }  // namespace attncamp::launch

@@ -76,4 +76,12 @@ std::shared_ptr<data::TensorPool> host_pool(Device device);
 std::unique_ptr<Task> make_task(const config::Experiment& e, const Precision& precision,
                                 TaskData what = TaskData::kTrainAndEval);
 
+// Names of the metrics the evaluation of `model`'s task reports, its primary metric (the default
+// of trainer.primary_metric) first; what Task::metric_names() returns, known without data.
+std::vector<std::string> evaluation_metrics(const config::ModelConfig& model);
+
+// `e` with `samples` synthetic training samples of its model's input shape instead of its files
+// (`attncamp bench train` measures the training step on them).
+config::Experiment with_synthetic_data(const config::Experiment& e, int64_t samples);
+
 }  // namespace attncamp::launch

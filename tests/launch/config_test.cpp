@@ -3,6 +3,7 @@
 // kind (lists and oneof members too) work or explain themselves, validate() names the field of
 // each out-of-range value, defaults and text round-trip.
 #include "launch/config.h"
+#include "launch/task.h"
 
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>

@@ -22,37 +22,43 @@ Tensor diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
+// One mean/std for every channel, and one per channel.
 TEST(Patchify, MatchesReferenceLoop) {
   const int64_t b = 2, h = 6, w = 9, c = 2;
   const int p = 3;
-  const double mean = 0.25, std = 0.5;
   Tensor u8 = Tensor::empty({b, h, w, c}, DType::kU8);
   for (int64_t i = 0; i < u8.numel(); ++i) u8.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37) % 256);
   const Tensor f64 = test::random_tensor({b, h, w, c}, DType::kF64, 1);
   const Tensor f32 = test::to_dtype(f64, DType::kF32);
-  for (const Tensor* img : {static_cast<const Tensor*>(&u8), &f32, &f64}) {
-    const DType ot = img->dtype() == DType::kF64 ? DType::kF64 : DType::kF32;
-    Tensor out = Tensor::empty({b, (h / p) * (w / p), p * p * c}, ot);
-    out.poison();
-    ops::patchify(*img, p, mean, std, out);
-    const int64_t gw = w / p;
-    for (int64_t bi = 0; bi < b; ++bi) {
-      for (int64_t y = 0; y < h; ++y) {
-        for (int64_t x = 0; x < w; ++x) {
-          for (int64_t ci = 0; ci < c; ++ci) {
-            const int64_t src = ((bi * h + y) * w + x) * c + ci;
-            double v;
-            if (img->dtype() == DType::kU8) {
-              v = img->data<uint8_t>()[src] / 255.0;
-            } else if (img->dtype() == DType::kF32) {
-              v = img->data<float>()[src];
-            } else {
-              v = img->data<double>()[src];
+  struct Norm {
+    std::vector<double> mean, std;
+  };
+  for (const Norm& nm : {Norm{{0.25}, {0.5}}, Norm{{0.25, -0.4}, {0.5, 0.2}}}) {
+    for (const Tensor* img : {static_cast<const Tensor*>(&u8), &f32, &f64}) {
+      const DType ot = img->dtype() == DType::kF64 ? DType::kF64 : DType::kF32;
+      Tensor out = Tensor::empty({b, (h / p) * (w / p), p * p * c}, ot);
+      out.poison();
+      ops::patchify(*img, p, nm.mean, nm.std, out);
+      const int64_t gw = w / p;
+      for (int64_t bi = 0; bi < b; ++bi) {
+        for (int64_t y = 0; y < h; ++y) {
+          for (int64_t x = 0; x < w; ++x) {
+            for (int64_t ci = 0; ci < c; ++ci) {
+              const int64_t src = ((bi * h + y) * w + x) * c + ci;
+              double v;
+              if (img->dtype() == DType::kU8) {
+                v = img->data<uint8_t>()[src] / 255.0;
+              } else if (img->dtype() == DType::kF32) {
+                v = img->data<float>()[src];
+              } else {
+                v = img->data<double>()[src];
+              }
+              const int64_t patch = (y / p) * gw + x / p;
+              const int64_t dst = (bi * (h / p) * gw + patch) * (p * p * c) + ((y % p) * p + x % p) * c + ci;
+              const double got = ot == DType::kF32 ? out.data<float>()[dst] : out.data<double>()[dst];
+              const double mean = nm.mean[nm.mean.size() == 1 ? 0 : ci], std = nm.std[nm.std.size() == 1 ? 0 : ci];
+              ASSERT_NEAR(got, (v - mean) / std, ot == DType::kF32 ? 1e-6 : 1e-15);
             }
-            const int64_t patch = (y / p) * gw + x / p;
-            const int64_t dst = (bi * (h / p) * gw + patch) * (p * p * c) + ((y % p) * p + x % p) * c + ci;
-            const double got = ot == DType::kF32 ? out.data<float>()[dst] : out.data<double>()[dst];
-            ASSERT_NEAR(got, (v - mean) / std, ot == DType::kF32 ? 1e-6 : 1e-15);
           }
         }
       }
@@ -75,6 +81,14 @@ TEST(Patchify, BadArgumentsThrow) {
   EXPECT_THROW(ops::patchify(img, 7, 0.0, 1.0, out_f64), Error);
   EXPECT_THROW(ops::patchify(img, 7, 0.0, 1.0, out_bad), Error);
   EXPECT_THROW(ops::patchify(img, 7, 0.0, 0.0, out), Error);
+  // Per-channel values: one, or one per channel.
+  test::expect_error(
+      [&] {
+        ops::patchify(img, 7, std::vector<double>{0, 0}, std::vector<double>{1}, out);
+      },
+      {"patchify", "mean has 2 values for images of 1 channels"});
+  test::expect_error([&] { ops::patchify(img, 7, std::vector<double>{0}, std::vector<double>{-1}, out); },
+                     {"patchify", "std must be positive, got -1"});
   EXPECT_THROW(ops::patchify(Tensor::zeros({28, 28, 1}, DType::kU8), 7, 0.0, 1.0, out), Error);
 }
 
