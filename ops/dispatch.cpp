@@ -1,4 +1,4 @@
-// Device checks shared by the tensor-level ops (see ops/dispatch.h).
+// Device checks and the dtype dispatch's error shared by the tensor-level ops (see ops/dispatch.h).
 #include "ops/dispatch.h"
 
 namespace attncamp::ops {
@@ -24,18 +24,15 @@ bool on_cuda(const char* op, std::initializer_list<const Tensor*> ts) {
 }
 
 void check_cuda_activation(const char* op, const char* what, const Tensor& t) {
-  ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kBF16 || t.dtype() == DType::kF16, "op ", op, ": ",
-                 what, " has dtype ", dtype_name(t.dtype()), "; on CUDA expected f32, bf16 or f16");
+  check_dtype_in(op, what, t, kCudaActivation);
 }
 
-void check_cuda_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  check_cuda_activation(op, what, t);
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  if (ref) {
-    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
-                   shape_str(ref->shape()));
-  }
+namespace detail {
+
+void throw_unsupported_dtype(const char* op, DType dtype, DTypeSet dtypes) {
+  ATTNCAMP_THROW(op, ": dtype ", dtype_name(dtype), " has no kernel here; expected ", dtypes.str());
 }
+
+}  // namespace detail
 
 }  // namespace attncamp::ops

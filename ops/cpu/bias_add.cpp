@@ -64,96 +64,61 @@ template void column_sum_accumulate<double>(const double*, int64_t, int64_t, dou
 
 namespace {
 
-// Checks that `t` is a defined, contiguous f32/f64 CPU tensor whose last dimension is `cols`.
-void check_rows(const Tensor& t, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  if (!t.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t.device().str(), " yet");
-  ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, op, ": ", what, " has dtype ",
-                 dtype_name(t.dtype()), "; expected f32 or f64");
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  ATTNCAMP_CHECK(t.dim() >= 1, op, ": ", what, " must have at least one dimension");
+// Checks y (or dy) [..., C] and the bias (or its gradient) [C] of one call; returns y's rows.
+Rows check_bias_args(const char* op, const char* what, const Tensor& t, const char* vwhat, const Tensor& v, bool cuda) {
+  const Rows r = check_rows(op, what, t, activation_dtypes(cuda));
+  check_param(op, vwhat, v, {r.cols}, t.dtype(), cuda);
+  return r;
 }
-
-// check_tensor plus the device check, for the bias (gradient) vector.
-void check_vec(const Tensor& t, int64_t cols, DType dtype, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  if (!t.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t.device().str(), " yet");
-  check_tensor(t, {cols}, dtype, what);
-}
-
-#ifdef ATTNCAMP_WITH_CUDA
-// CUDA operands: the activation `t` ([..., C], f32/bf16/f16) and the f32 parameter vector `v`
-// [C]; returns the number of rows of `t`.
-int64_t check_cuda_args(const Tensor& t, const Tensor& v, const char* op, const char* what, const char* vwhat) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  check_cuda_activation(op, what, t);
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  ATTNCAMP_CHECK(t.dim() >= 1, op, ": ", what, " must have at least one dimension");
-  const int64_t cols = t.size(-1);
-  ATTNCAMP_CHECK(v.defined() && v.is_contiguous() && v.shape() == Shape{cols} && v.dtype() == DType::kF32, op, ": ",
-                 vwhat, " must be a contiguous f32 [", cols, "] on CUDA (a parameter), got ", shape_str(v.shape()), " ",
-                 dtype_name(v.dtype()));
-  return cols == 0 ? 0 : t.numel() / cols;
-}
-#endif
 
 }  // namespace
 
 void bias_add_forward(Tensor& y, const Tensor& b) {
-  if (on_cuda("bias_add_forward", {&y, &b})) {
+  const char* op = "bias_add_forward";
+  const bool cuda = on_cuda(op, {&y, &b});
+  const Rows r = check_bias_args(op, "y", y, "b", b, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    const int64_t rows = check_cuda_args(y, b, "bias_add_forward", "y", "b");
-    cuda::bias_add_forward(y.raw_data(), y.dtype(), b.data<float>(), rows, y.size(-1), y.device().index);
+    cuda::bias_add_forward(y.raw_data(), y.dtype(), b.data<float>(), r.rows, r.cols, y.device().index);
 #endif
     return;
   }
-  check_rows(y, "bias_add_forward", "y");
-  const int64_t cols = y.size(-1);
-  check_vec(b, cols, y.dtype(), "bias_add_forward", "b");
-  const int64_t rows = cols == 0 ? 0 : y.numel() / cols;
-  if (y.dtype() == DType::kF32) {
-    cpu::bias_add_forward(y.data<float>(), b.data<float>(), rows, cols);
-  } else {
-    cpu::bias_add_forward(y.data<double>(), b.data<double>(), rows, cols);
-  }
+  dispatch_float(y.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::bias_add_forward(y.data<T>(), b.data<T>(), r.rows, r.cols);
+  });
 }
 
 void bias_fill(Tensor& y, const Tensor& b) {
-  if (on_cuda("bias_fill", {&y, &b})) {
+  const char* op = "bias_fill";
+  const bool cuda = on_cuda(op, {&y, &b});
+  const Rows r = check_bias_args(op, "y", y, "b", b, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    const int64_t rows = check_cuda_args(y, b, "bias_fill", "y", "b");
-    cuda::bias_fill(y.raw_data(), y.dtype(), b.data<float>(), rows, y.size(-1), y.device().index);
+    cuda::bias_fill(y.raw_data(), y.dtype(), b.data<float>(), r.rows, r.cols, y.device().index);
 #endif
     return;
   }
-  check_rows(y, "bias_fill", "y");
-  const int64_t cols = y.size(-1);
-  check_vec(b, cols, y.dtype(), "bias_fill", "b");
-  const int64_t rows = cols == 0 ? 0 : y.numel() / cols;
-  if (y.dtype() == DType::kF32) {
-    cpu::bias_fill(y.data<float>(), b.data<float>(), rows, cols);
-  } else {
-    cpu::bias_fill(y.data<double>(), b.data<double>(), rows, cols);
-  }
+  dispatch_float(y.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::bias_fill(y.data<T>(), b.data<T>(), r.rows, r.cols);
+  });
 }
 
 void bias_add_backward(const Tensor& dy, Tensor& db) {
-  if (on_cuda("bias_add_backward", {&dy, &db})) {
+  const char* op = "bias_add_backward";
+  const bool cuda = on_cuda(op, {&dy, &db});
+  const Rows r = check_bias_args(op, "dy", dy, "db", db, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    const int64_t rows = check_cuda_args(dy, db, "bias_add_backward", "dy", "db");
-    cuda::column_sum_accumulate(dy.raw_data(), dy.dtype(), rows, dy.size(-1), db.data<float>(), dy.device().index);
+    cuda::column_sum_accumulate(dy.raw_data(), dy.dtype(), r.rows, r.cols, db.data<float>(), dy.device().index);
 #endif
     return;
   }
-  check_rows(dy, "bias_add_backward", "dy");
-  const int64_t cols = dy.size(-1);
-  check_vec(db, cols, dy.dtype(), "bias_add_backward", "db");
-  const int64_t rows = cols == 0 ? 0 : dy.numel() / cols;
-  if (dy.dtype() == DType::kF32) {
-    cpu::column_sum_accumulate(dy.data<float>(), rows, cols, db.data<float>());
-  } else {
-    cpu::column_sum_accumulate(dy.data<double>(), rows, cols, db.data<double>());
-  }
+  dispatch_float(dy.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::column_sum_accumulate(dy.data<T>(), r.rows, r.cols, db.data<T>());
+  });
 }
 
 }  // namespace attncamp::ops

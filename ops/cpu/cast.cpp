@@ -43,17 +43,6 @@ void convert(const S* src, D* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = from_f64<D>(to_f64(src[i]));
 }
 
-template <class S>
-void convert_from(const S* src, void* dst, DType dt, int64_t n) {
-  switch (dt) {
-    case DType::kF32: convert(src, static_cast<float*>(dst), n); break;
-    case DType::kF64: convert(src, static_cast<double*>(dst), n); break;
-    case DType::kBF16: convert(src, static_cast<BFloat16*>(dst), n); break;
-    case DType::kF16: convert(src, static_cast<Float16*>(dst), n); break;
-    default: ATTNCAMP_THROW("cast: destination dtype ", dtype_name(dt), " is not supported");
-  }
-}
-
 }  // namespace
 
 void cast(const void* src, DType st, void* dst, DType dt, int64_t n) {
@@ -62,36 +51,23 @@ void cast(const void* src, DType st, void* dst, DType dt, int64_t n) {
     if (src != dst) std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(st));
     return;
   }
-  switch (st) {
-    case DType::kF32: convert_from(static_cast<const float*>(src), dst, dt, n); break;
-    case DType::kF64: convert_from(static_cast<const double*>(src), dst, dt, n); break;
-    case DType::kBF16: convert_from(static_cast<const BFloat16*>(src), dst, dt, n); break;
-    case DType::kF16: convert_from(static_cast<const Float16*>(src), dst, dt, n); break;
-    default: ATTNCAMP_THROW("cast: source dtype ", dtype_name(st), " is not supported");
-  }
+  dispatch_any_float(st, "cast (source)", [&](auto s_tag) {
+    using S = decltype(s_tag);
+    dispatch_any_float(dt, "cast (destination)", [&](auto d_tag) {
+      using D = decltype(d_tag);
+      convert(static_cast<const S*>(src), static_cast<D*>(dst), n);
+    });
+  });
 }
 
 }  // namespace cpu
 
-namespace {
-
-bool is_float_dtype(DType t) { return t == DType::kF32 || t == DType::kF64 || t == DType::kBF16 || t == DType::kF16; }
-
-void check_arg(const Tensor& t, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), "cast: ", what, " is undefined");
-  ATTNCAMP_CHECK(is_float_dtype(t.dtype()), "cast: ", what, " has dtype ", dtype_name(t.dtype()),
-                 "; expected f32, f64, bf16 or f16");
-  ATTNCAMP_CHECK(t.is_contiguous(), "cast: ", what, " must be contiguous");
-}
-
-}  // namespace
-
 void cast(const Tensor& src, Tensor& dst) {
-  const bool cuda = on_cuda("cast", {&src, &dst});
-  check_arg(src, "src");
-  check_arg(dst, "dst");
-  ATTNCAMP_CHECK(src.shape() == dst.shape(), "cast: dst has shape ", shape_str(dst.shape()), ", expected ",
-                 shape_str(src.shape()));
+  const char* op = "cast";
+  const bool cuda = on_cuda(op, {&src, &dst});
+  check_arg(op, "src", src, kAnyFloat);
+  check_arg(op, "dst", dst, kAnyFloat);
+  check_shape(op, "dst", dst, src.shape(), "src's shape");
   if (src.dtype() == dst.dtype() && src.raw_data() == dst.raw_data()) return;
   const auto* s = static_cast<const char*>(src.raw_data());
   const auto* d = static_cast<const char*>(dst.raw_data());

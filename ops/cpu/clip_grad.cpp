@@ -48,17 +48,10 @@ void scale_kernel(T* x, int64_t n, T factor) {
   for (int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-// Checks the gradient buffer; returns true when it lives on CUDA (then it must be f32).
+// Checks the gradient buffer `flat`; returns true when it lives on CUDA (then it must be f32).
 bool check_flat(const Tensor& flat, const char* op) {
-  ATTNCAMP_CHECK(flat.defined(), op, ": gradient buffer is undefined");
   const bool cuda = on_cuda(op, {&flat});
-  if (cuda) {
-    ATTNCAMP_CHECK(flat.dtype() == DType::kF32, op, ": gradients on CUDA must be f32, got ", dtype_name(flat.dtype()));
-  } else {
-    ATTNCAMP_CHECK(flat.dtype() == DType::kF32 || flat.dtype() == DType::kF64, op,
-                   ": gradients must be f32 or f64, got ", dtype_name(flat.dtype()));
-  }
-  ATTNCAMP_CHECK(flat.is_contiguous(), op, ": gradient buffer must be contiguous");
+  check_arg(op, "flat (the gradients)", flat, cuda ? DTypeSet{DType::kF32} : kCpuFloat);
   return cuda;
 }
 
@@ -73,9 +66,10 @@ double global_norm(const Tensor& flat) {
     return std::sqrt(cuda::sum(flat.raw_data(), flat.dtype(), flat.numel(), true, flat.device().index));
 #endif
   }
-  const double sq = flat.dtype() == DType::kF32 ? cpu::sum_squares(flat.data<float>(), flat.numel())
-                                                : cpu::sum_squares(flat.data<double>(), flat.numel());
-  return std::sqrt(sq);
+  return std::sqrt(dispatch_float(flat.dtype(), "global_norm", [&](auto tag) {
+    using T = decltype(tag);
+    return cpu::sum_squares(flat.data<T>(), flat.numel());
+  }));
 }
 
 double clip_grad_norm_(Tensor& flat, double max_norm) {
@@ -88,10 +82,11 @@ double clip_grad_norm_(Tensor& flat, double max_norm) {
 #ifdef ATTNCAMP_WITH_CUDA
     cuda::scale_f32(flat.data<float>(), flat.numel(), static_cast<float>(factor), flat.device().index);
 #endif
-  } else if (flat.dtype() == DType::kF32) {
-    cpu::scale_kernel(flat.data<float>(), flat.numel(), static_cast<float>(factor));
   } else {
-    cpu::scale_kernel(flat.data<double>(), flat.numel(), factor);
+    dispatch_float(flat.dtype(), "clip_grad_norm_", [&](auto tag) {
+      using T = decltype(tag);
+      cpu::scale_kernel(flat.data<T>(), flat.numel(), static_cast<T>(factor));
+    });
   }
   return norm;
 }

@@ -79,22 +79,14 @@ namespace attncamp::ops {
 
 void cross_entropy_forward_backward(const Tensor& logits, const Tensor& labels, double label_smoothing,
                                     double grad_scale, Tensor& losses, Tensor& dlogits) {
-  ATTNCAMP_CHECK(logits.defined(), "cross_entropy logits is undefined");
-  const bool cuda = on_cuda("cross_entropy_forward_backward", {&logits, &labels, &losses, &dlogits});
-  if (cuda) {
-    check_cuda_activation("cross_entropy_forward_backward", "logits", logits);
-  } else {
-    ATTNCAMP_CHECK(logits.dtype() == DType::kF32 || logits.dtype() == DType::kF64,
-                   "cross_entropy logits must be f32 or f64, got ", dtype_name(logits.dtype()));
-  }
-  ATTNCAMP_CHECK(logits.dim() == 2 && logits.size(1) > 0, "cross_entropy logits must be [N,C] with C > 0, got ",
-                 shape_str(logits.shape()));
+  const char* op = "cross_entropy_forward_backward";
+  const bool cuda = on_cuda(op, {&logits, &labels, &losses, &dlogits});
+  check_logits(op, "logits", logits, activation_dtypes(cuda));
   const int64_t n = logits.size(0), classes = logits.size(1);
-  check_tensor(logits, logits.shape(), logits.dtype(), "cross_entropy logits");
-  check_tensor(labels, {n}, DType::kI32, "cross_entropy labels");
-  check_tensor(losses, {n}, cuda ? DType::kF32 : logits.dtype(), "cross_entropy losses");
-  if (dlogits.defined()) check_tensor(dlogits, logits.shape(), logits.dtype(), "cross_entropy dlogits");
-  ATTNCAMP_CHECK(label_smoothing >= 0 && label_smoothing <= 1, "label smoothing must be in [0, 1], got ",
+  check_exact(op, "labels", labels, {n}, DType::kI32);
+  check_param(op, "losses", losses, {n}, logits.dtype(), cuda);
+  if (dlogits.defined()) check_like(op, "dlogits", dlogits, logits);
+  ATTNCAMP_CHECK(label_smoothing >= 0 && label_smoothing <= 1, op, ": label_smoothing must be in [0, 1]; got ",
                  label_smoothing);
   if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
@@ -113,17 +105,10 @@ void cross_entropy_forward_backward(const Tensor& logits, const Tensor& labels, 
 #endif
     return;
   }
-  const int32_t* lab = labels.data<int32_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    if (lab[i] < -1 || lab[i] >= classes) {
-      ATTNCAMP_THROW("label ", lab[i], " at index ", i, " is outside [0, ", classes, ") (-1 marks an ignored row)");
-    }
-  }
-  if (logits.dtype() == DType::kF32) {
-    cpu::run<float>(logits, labels, label_smoothing, grad_scale, losses, dlogits);
-  } else {
-    cpu::run<double>(logits, labels, label_smoothing, grad_scale, losses, dlogits);
-  }
+  check_class_labels(op, labels, classes);
+  dispatch_float(logits.dtype(), op, [&](auto tag) {
+    cpu::run<decltype(tag)>(logits, labels, label_smoothing, grad_scale, losses, dlogits);
+  });
 }
 
 }  // namespace attncamp::ops

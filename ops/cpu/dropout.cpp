@@ -86,63 +86,38 @@ template void dropout_apply<double>(const double*, double*, int64_t, double, uin
 
 namespace {
 
-void check_args(const Tensor& in, const Tensor& out, double p, const char* op) {
-  for (const Tensor* t : {&in, &out}) {
-    ATTNCAMP_CHECK(t->defined(), op, ": ", t == &in ? "input" : "output", " is undefined");
-    if (!t->device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t->device().str(), " yet");
-    ATTNCAMP_CHECK(t->is_contiguous(), op, ": tensors must be contiguous");
-  }
-  ATTNCAMP_CHECK(in.dtype() == DType::kF32 || in.dtype() == DType::kF64, op, ": dtype ", dtype_name(in.dtype()),
-                 " is not supported; expected f32 or f64");
-  ATTNCAMP_CHECK(out.shape() == in.shape() && out.dtype() == in.dtype(), op, ": output ", shape_str(out.shape()), " ",
-                 dtype_name(out.dtype()), " does not match input ", shape_str(in.shape()), " ", dtype_name(in.dtype()));
-  ATTNCAMP_CHECK(p >= 0.0 && p < 1.0, op, ": dropout probability must be in [0, 1), got ", p);
-}
-
+// dropout_forward (in x, out y) or dropout_backward (in dy, out dx): `names` are in's and out's.
+void run(const Tensor& in, double p, uint64_t seed, uint64_t offset, Tensor& out, const char* op,
+         const char* const (&names)[2]) {
+  const bool cuda = on_cuda(op, {&in, &out});
+  check_arg(op, names[0], in, activation_dtypes(cuda));
+  check_activation_like(op, names[1], out, in, cuda);
+  ATTNCAMP_CHECK(p >= 0.0 && p < 1.0, op, ": dropout probability p must be in [0, 1); got ", p);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-void run_cuda(const Tensor& in, double p, uint64_t seed, uint64_t offset, Tensor& out, const char* op) {
-  const char* what[] = {"input", "output"};
-  const Tensor* ts[] = {&in, &out};
-  for (int k = 0; k < 2; ++k) {
-    ATTNCAMP_CHECK(ts[k]->defined(), op, ": ", what[k], " is undefined");
-    check_cuda_activation(op, what[k], *ts[k]);
-    ATTNCAMP_CHECK(ts[k]->is_contiguous(), op, ": tensors must be contiguous");
-  }
-  ATTNCAMP_CHECK(out.shape() == in.shape(), op, ": output ", shape_str(out.shape()), " does not match input ",
-                 shape_str(in.shape()));
-  ATTNCAMP_CHECK(p >= 0.0 && p < 1.0, op, ": dropout probability must be in [0, 1), got ", p);
-  cuda::dropout_apply(in.raw_data(), in.dtype(), out.raw_data(), out.dtype(), in.numel(), dropout_threshold(p),
-                      static_cast<float>(1.0 / (1.0 - p)), seed, offset, in.device().index);
-}
-#endif
-
-void run(const Tensor& in, double p, uint64_t seed, uint64_t offset, Tensor& out, const char* op) {
-  if (on_cuda(op, {&in, &out})) {
-#ifdef ATTNCAMP_WITH_CUDA
-    run_cuda(in, p, seed, offset, out, op);
+    cuda::dropout_apply(in.raw_data(), in.dtype(), out.raw_data(), out.dtype(), in.numel(), dropout_threshold(p),
+                        static_cast<float>(1.0 / (1.0 - p)), seed, offset, in.device().index);
 #endif
     return;
   }
-  check_args(in, out, p, op);
   if (p == 0.0) {
     if (out.raw_data() != in.raw_data()) out.copy_from(in);
     return;
   }
-  if (in.dtype() == DType::kF32) {
-    cpu::dropout_apply(in.data<float>(), out.data<float>(), in.numel(), p, seed, offset);
-  } else {
-    cpu::dropout_apply(in.data<double>(), out.data<double>(), in.numel(), p, seed, offset);
-  }
+  dispatch_float(in.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::dropout_apply(in.data<T>(), out.data<T>(), in.numel(), p, seed, offset);
+  });
 }
 
 }  // namespace
 
 void dropout_forward(const Tensor& x, double p, uint64_t seed, uint64_t offset, Tensor& y) {
-  run(x, p, seed, offset, y, "dropout_forward");
+  run(x, p, seed, offset, y, "dropout_forward", {"x", "y"});
 }
 
 void dropout_backward(const Tensor& dy, double p, uint64_t seed, uint64_t offset, Tensor& dx) {
-  run(dy, p, seed, offset, dx, "dropout_backward");
+  run(dy, p, seed, offset, dx, "dropout_backward", {"dy", "dx"});
 }
 
 }  // namespace attncamp::ops

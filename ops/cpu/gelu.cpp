@@ -105,61 +105,40 @@ template void gelu_backward<double>(const double*, const double*, double*, int64
 
 }  // namespace cpu
 
-namespace {
-
-void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  if (!t.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t.device().str(), " yet");
-  ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, op, ": ", what, " has dtype ",
-                 dtype_name(t.dtype()), "; expected f32 or f64");
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  if (ref) {
-    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
-                   shape_str(ref->shape()));
-    ATTNCAMP_CHECK(t.dtype() == ref->dtype(), op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ",
-                   dtype_name(ref->dtype()));
-  }
-}
-
-}  // namespace
-
 void gelu_forward(const Tensor& x, Tensor& y) {
-  if (on_cuda("gelu_forward", {&x, &y})) {
+  const char* op = "gelu_forward";
+  const bool cuda = on_cuda(op, {&x, &y});
+  check_arg(op, "x", x, activation_dtypes(cuda));
+  check_activation_like(op, "y", y, x, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    check_cuda_arg(x, nullptr, "gelu_forward", "x");
-    check_cuda_arg(y, &x, "gelu_forward", "y");
     cuda::gelu_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), x.numel(), x.device().index);
 #endif
     return;
   }
-  check_arg(x, nullptr, "gelu_forward", "x");
-  check_arg(y, &x, "gelu_forward", "y");
-  if (x.dtype() == DType::kF32) {
-    cpu::gelu_forward(x.data<float>(), y.data<float>(), x.numel());
-  } else {
-    cpu::gelu_forward(x.data<double>(), y.data<double>(), x.numel());
-  }
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::gelu_forward(x.data<T>(), y.data<T>(), x.numel());
+  });
 }
 
 void gelu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
-  if (on_cuda("gelu_backward", {&x, &dy, &dx})) {
+  const char* op = "gelu_backward";
+  const bool cuda = on_cuda(op, {&x, &dy, &dx});
+  check_arg(op, "x", x, activation_dtypes(cuda));
+  check_activation_like(op, "dy", dy, x, cuda);
+  check_activation_like(op, "dx", dx, x, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    check_cuda_arg(x, nullptr, "gelu_backward", "x");
-    check_cuda_arg(dy, &x, "gelu_backward", "dy");
-    check_cuda_arg(dx, &x, "gelu_backward", "dx");
     cuda::gelu_backward(x.raw_data(), x.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), x.numel(),
                         x.device().index);
 #endif
     return;
   }
-  check_arg(x, nullptr, "gelu_backward", "x");
-  check_arg(dy, &x, "gelu_backward", "dy");
-  check_arg(dx, &x, "gelu_backward", "dx");
-  if (x.dtype() == DType::kF32) {
-    cpu::gelu_backward(x.data<float>(), dy.data<float>(), dx.data<float>(), x.numel());
-  } else {
-    cpu::gelu_backward(x.data<double>(), dy.data<double>(), dx.data<double>(), x.numel());
-  }
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::gelu_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
+  });
 }
 
 }  // namespace attncamp::ops

@@ -163,15 +163,9 @@ GemmParams<T> make_params(const GemmShape& s, const Tensor& a, bool trans_a, con
 }
 
 #ifdef ATTNCAMP_WITH_CUDA
-// CUDA tensors: dtype rule of ops/gemm.h, then cuBLASLt (ops/cuda/gemm.cu).
+// CUDA tensors (each an activation dtype, checked): dtype rule of ops/gemm.h, then cuBLASLt
+// (ops/cuda/gemm.cu).
 void gemm_cuda(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
-  const Tensor* all[] = {&a, &b, &c};
-  const char* names[] = {"A", "B", "C"};
-  for (int i = 0; i < 3; ++i) {
-    ATTNCAMP_CHECK(all[i]->defined(), "gemm: ", names[i], " is undefined");
-    check_cuda_activation("gemm", names[i], *all[i]);
-    ATTNCAMP_CHECK(all[i]->is_contiguous(), "gemm: ", names[i], " ", shape_str(all[i]->shape()), " must be contiguous");
-  }
   ATTNCAMP_CHECK(a.dtype() == b.dtype(), "gemm: A is ", dtype_name(a.dtype()), " but B is ", dtype_name(b.dtype()),
                  "; on CUDA A and B share one dtype");
   ATTNCAMP_CHECK(c.dtype() == a.dtype() || c.dtype() == DType::kF32, "gemm: C is ", dtype_name(c.dtype()), " for ",
@@ -204,29 +198,21 @@ void gemm_cuda(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Ten
 }  // namespace
 
 void gemm(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, Tensor& c, double alpha, double beta) {
-  if (on_cuda("gemm", {&a, &b, &c})) {
+  const bool cuda = on_cuda("gemm", {&a, &b, &c});
+  check_arg("gemm", "A", a, activation_dtypes(cuda));
+  check_arg("gemm", "B", b, activation_dtypes(cuda));
+  check_arg("gemm", "C", c, activation_dtypes(cuda));
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
     gemm_cuda(a, trans_a, b, trans_b, c, alpha, beta);
 #endif
     return;
   }
-  const Tensor* all[] = {&a, &b, &c};
-  const char* names[] = {"A", "B", "C"};
-  for (int i = 0; i < 3; ++i) {
-    const Tensor& t = *all[i];
-    ATTNCAMP_CHECK(t.defined(), "gemm: ", names[i], " is undefined");
-    ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, "gemm: ", names[i], " has dtype ",
-                   dtype_name(t.dtype()), "; gemm supports f32 and f64");
-    ATTNCAMP_CHECK(t.dtype() == c.dtype(), "gemm: ", names[i], " is ", dtype_name(t.dtype()), " but C is ",
-                   dtype_name(c.dtype()));
-    ATTNCAMP_CHECK(t.is_contiguous(), "gemm: ", names[i], " ", shape_str(t.shape()), " must be contiguous");
-  }
+  check_dtype("gemm", "A", a, c.dtype(), "C's dtype");
+  check_dtype("gemm", "B", b, c.dtype(), "C's dtype");
   const GemmShape s = check_shapes(a, trans_a, b, trans_b, c);
-  if (c.dtype() == DType::kF32) {
-    cpu::gemm(make_params<float>(s, a, trans_a, b, trans_b, c, alpha, beta));
-  } else {
-    cpu::gemm(make_params<double>(s, a, trans_a, b, trans_b, c, alpha, beta));
-  }
+  dispatch_float(c.dtype(), "gemm",
+                 [&](auto tag) { cpu::gemm(make_params<decltype(tag)>(s, a, trans_a, b, trans_b, c, alpha, beta)); });
 }
 
 }  // namespace attncamp::ops

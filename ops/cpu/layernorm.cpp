@@ -105,31 +105,6 @@ template void layernorm_backward<double>(const LayerNormParams<double>&, const d
 
 namespace {
 
-// Checks that `t` is a contiguous tensor of exactly `shape` and `dtype` (devices were checked by on_cuda).
-void check_arg(const Tensor& t, const Shape& shape, DType dtype, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  ATTNCAMP_CHECK(t.shape() == shape, op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
-                 shape_str(shape));
-  ATTNCAMP_CHECK(t.dtype() == dtype, op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ", dtype_name(dtype));
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-}
-
-// Checks x (at least 1-D; f32/f64 on the CPU, an activation dtype on CUDA) and returns the row
-// count N and width C.
-void check_input(const Tensor& x, bool cuda, const char* op, const char* what, int64_t& rows, int64_t& cols) {
-  ATTNCAMP_CHECK(x.defined(), op, ": ", what, " is undefined");
-  if (cuda) {
-    check_cuda_activation(op, what, x);
-  } else {
-    ATTNCAMP_CHECK(x.dtype() == DType::kF32 || x.dtype() == DType::kF64, op, ": ", what, " has dtype ",
-                   dtype_name(x.dtype()), "; expected f32 or f64");
-  }
-  ATTNCAMP_CHECK(x.dim() >= 1, op, ": ", what, " must be [..., C], got a scalar");
-  check_arg(x, x.shape(), x.dtype(), op, what);
-  cols = x.size(-1);
-  rows = cols == 0 ? 0 : x.numel() / cols;
-}
-
 template <class T>
 cpu::LayerNormParams<T> make_params(const Tensor& x, const Tensor& gamma, const Tensor* beta, const Tensor& mean,
                                     const Tensor& rstd, int64_t rows, int64_t cols, double eps) {
@@ -155,18 +130,18 @@ void add_kernel(const T* a, const T* b, T* out, int64_t n) {
 void forward_impl(const char* op, const Tensor& x, const Tensor* residual, const Tensor& gamma, const Tensor& beta,
                   double eps, Tensor* sum_out, Tensor& y, Tensor& mean, Tensor& rstd) {
   const bool cuda = on_cuda(op, {&x, residual, &gamma, &beta, sum_out, &y, &mean, &rstd});
-  int64_t rows = 0, cols = 0;
-  check_input(x, cuda, op, "x", rows, cols);
-  const DType act = x.dtype(), stat = cuda ? DType::kF32 : act;
+  const Rows rc = check_rows(op, "x", x, activation_dtypes(cuda));
+  const int64_t rows = rc.rows, cols = rc.cols;
+  const DType act = x.dtype();
   if (residual != nullptr) {
-    check_arg(*residual, x.shape(), act, op, "residual");
-    check_arg(*sum_out, x.shape(), act, op, "sum_out");
+    check_exact(op, "residual", *residual, x.shape(), act);
+    check_exact(op, "sum_out", *sum_out, x.shape(), act);
   }
-  check_arg(gamma, {cols}, stat, op, "gamma");
-  check_arg(beta, {cols}, stat, op, "beta");
-  check_arg(y, x.shape(), act, op, "y");
-  check_arg(mean, {rows}, stat, op, "mean");
-  check_arg(rstd, {rows}, stat, op, "rstd");
+  check_param(op, "gamma", gamma, {cols}, act, cuda);
+  check_param(op, "beta", beta, {cols}, act, cuda);
+  check_exact(op, "y", y, x.shape(), act);
+  check_param(op, "mean", mean, {rows}, act, cuda);
+  check_param(op, "rstd", rstd, {rows}, act, cuda);
   ATTNCAMP_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps);
   if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
@@ -189,13 +164,11 @@ void forward_impl(const char* op, const Tensor& x, const Tensor* residual, const
     return;
   }
   const Tensor& src = residual != nullptr ? *sum_out : x;
-  if (act == DType::kF32) {
-    if (residual != nullptr) add_kernel(x.data<float>(), residual->data<float>(), sum_out->data<float>(), x.numel());
-    cpu::layernorm_forward(make_params<float>(src, gamma, &beta, mean, rstd, rows, cols, eps), y.data<float>());
-  } else {
-    if (residual != nullptr) add_kernel(x.data<double>(), residual->data<double>(), sum_out->data<double>(), x.numel());
-    cpu::layernorm_forward(make_params<double>(src, gamma, &beta, mean, rstd, rows, cols, eps), y.data<double>());
-  }
+  dispatch_float(act, op, [&](auto tag) {
+    using T = decltype(tag);
+    if (residual != nullptr) add_kernel(x.data<T>(), residual->data<T>(), sum_out->data<T>(), x.numel());
+    cpu::layernorm_forward(make_params<T>(src, gamma, &beta, mean, rstd, rows, cols, eps), y.data<T>());
+  });
 }
 
 // layernorm_backward; with `dx_add` defined (add_layernorm_backward) it is added to dx. `x_name`
@@ -204,17 +177,17 @@ void backward_impl(const char* op, const char* x_name, const Tensor& dy, const T
                    const Tensor& gamma, const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
                    Tensor& dbeta) {
   const bool cuda = on_cuda(op, {&dy, &x, &dx_add, &gamma, &mean, &rstd, &dx, &dgamma, &dbeta});
-  int64_t rows = 0, cols = 0;
-  check_input(x, cuda, op, x_name, rows, cols);
-  const DType act = x.dtype(), stat = cuda ? DType::kF32 : act;
-  check_arg(dy, x.shape(), act, op, "dy");
-  if (dx_add.defined()) check_arg(dx_add, x.shape(), act, op, "dsum_in");
-  check_arg(gamma, {cols}, stat, op, "gamma");
-  check_arg(mean, {rows}, stat, op, "mean");
-  check_arg(rstd, {rows}, stat, op, "rstd");
-  check_arg(dx, x.shape(), act, op, "dx");
-  check_arg(dgamma, {cols}, stat, op, "dgamma");
-  check_arg(dbeta, {cols}, stat, op, "dbeta");
+  const Rows rc = check_rows(op, x_name, x, activation_dtypes(cuda));
+  const int64_t rows = rc.rows, cols = rc.cols;
+  const DType act = x.dtype();
+  check_exact(op, "dy", dy, x.shape(), act);
+  if (dx_add.defined()) check_exact(op, "dsum_in", dx_add, x.shape(), act);
+  check_param(op, "gamma", gamma, {cols}, act, cuda);
+  check_param(op, "mean", mean, {rows}, act, cuda);
+  check_param(op, "rstd", rstd, {rows}, act, cuda);
+  check_exact(op, "dx", dx, x.shape(), act);
+  check_param(op, "dgamma", dgamma, {cols}, act, cuda);
+  check_param(op, "dbeta", dbeta, {cols}, act, cuda);
   if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
     cuda::LayerNormBackwardArgs a;
@@ -235,15 +208,12 @@ void backward_impl(const char* op, const char* x_name, const Tensor& dy, const T
 #endif
     return;
   }
-  if (act == DType::kF32) {
-    auto p = make_params<float>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0);
-    p.dx_add = dx_add.defined() ? dx_add.data<float>() : nullptr;
-    cpu::layernorm_backward(p, dy.data<float>(), dx.data<float>(), dgamma.data<float>(), dbeta.data<float>());
-  } else {
-    auto p = make_params<double>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0);
-    p.dx_add = dx_add.defined() ? dx_add.data<double>() : nullptr;
-    cpu::layernorm_backward(p, dy.data<double>(), dx.data<double>(), dgamma.data<double>(), dbeta.data<double>());
-  }
+  dispatch_float(act, op, [&](auto tag) {
+    using T = decltype(tag);
+    auto p = make_params<T>(x, gamma, nullptr, mean, rstd, rows, cols, 0.0);
+    p.dx_add = dx_add.defined() ? dx_add.data<T>() : nullptr;
+    cpu::layernorm_backward(p, dy.data<T>(), dx.data<T>(), dgamma.data<T>(), dbeta.data<T>());
+  });
 }
 
 }  // namespace

@@ -14,12 +14,13 @@
 namespace attncamp::ops {
 namespace {
 
-void check_arg(const Tensor& t, const char* op, const char* what, DType dtype) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, op, ": ", what, " has dtype ",
-                 dtype_name(t.dtype()), "; expected f32 or f64");
-  ATTNCAMP_CHECK(t.dtype() == dtype, op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ", dtype_name(dtype));
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+// One operand of a linear call (ops/linear.h's dtype rule): defined and contiguous; activations
+// in x's dtype (f32 or f64 on the CPU; f32, bf16 or f16 on CUDA); parameters and their gradients
+// (`param`: b, dw, db) in x's dtype on the CPU and f32 on CUDA.
+void check_operand(const char* op, const char* what, const Tensor& t, const Tensor& x, bool param, bool cuda) {
+  if (param && cuda) return check_arg(op, what, t, DTypeSet{DType::kF32});
+  check_arg(op, what, t, activation_dtypes(cuda));
+  check_dtype(op, what, t, x.dtype(), "x's dtype");
 }
 
 // Shape of x with its last dimension replaced by `last`.
@@ -35,51 +36,50 @@ struct Dims {
   int64_t rows, in, out;
 };
 Dims check_shapes(const char* op, const Tensor& x, const Tensor& w, const Tensor& y, const char* y_name) {
-  ATTNCAMP_CHECK(w.dim() == 2, op, ": w must be [out, in], got ", shape_str(w.shape()));
+  ATTNCAMP_CHECK(w.dim() == 2, op, ": w must be [out, in]; got ", shape_str(w.shape()));
   const int64_t out = w.size(0), in = w.size(1);
-  ATTNCAMP_CHECK(x.dim() >= 1 && x.size(-1) == in, op, ": x ", shape_str(x.shape()), " must be [..., ", in, "] for w ",
-                 shape_str(w.shape()));
-  ATTNCAMP_CHECK(y.shape() == with_last(x.shape(), out), op, ": ", y_name, " has shape ", shape_str(y.shape()),
-                 ", expected ", shape_str(with_last(x.shape(), out)));
+  ATTNCAMP_CHECK(x.dim() >= 1 && x.size(-1) == in, op, ": x must be [..., ", in, "] for w ", shape_str(w.shape()),
+                 "; got ", shape_str(x.shape()));
+  check_shape(op, y_name, y, with_last(x.shape(), out));
   const int64_t rows = in == 0 ? y.numel() / std::max<int64_t>(out, 1) : x.numel() / in;
   return {rows, in, out};
 }
 
-void check_bias_shape(const char* op, const char* what, const Tensor& b, int64_t out) {
-  ATTNCAMP_CHECK(b.shape() == Shape{out}, op, ": ", what, " has shape ", shape_str(b.shape()), ", expected [", out,
-                 "]");
+// Checks a forward call (linear, or linear_gelu when `pre` is defined) on either device.
+Dims check_forward(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& pre,
+                   const Tensor& y, bool cuda) {
+  check_operand(op, "x", x, x, false, cuda);
+  check_operand(op, "w", w, x, false, cuda);
+  check_operand(op, "y", y, x, false, cuda);
+  const Dims d = check_shapes(op, x, w, y, "y");
+  if (pre.defined()) {
+    check_operand(op, "pre", pre, x, false, cuda);
+    check_shape(op, "pre", pre, y.shape(), "y's shape");
+  }
+  if (b.defined()) {
+    check_operand(op, "b", b, x, true, cuda);
+    check_shape(op, "b", b, {d.out});
+  }
+  return d;
 }
 
-// Backward shape checks shared by both devices (dx, db only when defined).
-Dims check_backward_shapes(const char* op, const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
-                           const Tensor& dw, const Tensor& db) {
+// Checks a backward call on either device (dx, db only when defined).
+Dims check_backward(const char* op, const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
+                    const Tensor& dw, const Tensor& db, bool cuda) {
+  check_operand(op, "x", x, x, false, cuda);
+  check_operand(op, "w", w, x, false, cuda);
+  check_operand(op, "dy", dy, x, false, cuda);
+  check_operand(op, "dw", dw, x, true, cuda);
+  if (dx.defined()) check_operand(op, "dx", dx, x, false, cuda);
+  if (db.defined()) check_operand(op, "db", db, x, true, cuda);
   const Dims d = check_shapes(op, x, w, dy, "dy");
-  ATTNCAMP_CHECK(dw.shape() == w.shape(), op, ": dw has shape ", shape_str(dw.shape()), ", expected ",
-                 shape_str(w.shape()));
-  if (dx.defined()) {
-    ATTNCAMP_CHECK(dx.shape() == x.shape(), op, ": dx has shape ", shape_str(dx.shape()), ", expected ",
-                   shape_str(x.shape()));
-  }
-  if (db.defined()) check_bias_shape(op, "db", db, d.out);
+  check_shape(op, "dw", dw, w.shape(), "w's shape");
+  if (dx.defined()) check_shape(op, "dx", dx, x.shape(), "x's shape");
+  if (db.defined()) check_shape(op, "db", db, {d.out});
   return d;
 }
 
 #ifdef ATTNCAMP_WITH_CUDA
-// CUDA rule: activations share x's dtype (f32, bf16 or f16); parameters (b) and their gradients
-// (dw, db) are f32. `param` selects the rule.
-void check_cuda_arg(const Tensor& t, const char* op, const char* what, DType act, bool param) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  if (param) {
-    ATTNCAMP_CHECK(t.dtype() == DType::kF32, op, ": ", what, " has dtype ", dtype_name(t.dtype()),
-                   "; on CUDA parameters and their gradients are f32");
-  } else {
-    check_cuda_activation(op, what, t);
-    ATTNCAMP_CHECK(t.dtype() == act, op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ", dtype_name(act),
-                   " (x's dtype)");
-  }
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-}
-
 cuda::LinearCudaParams cuda_params(const Dims& d, const Tensor& x, const Tensor& w) {
   cuda::LinearCudaParams p;
   p.rows = d.rows;
@@ -91,40 +91,6 @@ cuda::LinearCudaParams cuda_params(const Dims& d, const Tensor& x, const Tensor&
   return p;
 }
 
-// Checks a CUDA forward call (linear or linear_gelu: `pre` undefined for plain linear).
-Dims check_cuda_forward(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& pre,
-                        const Tensor& y) {
-  ATTNCAMP_CHECK(x.defined(), op, ": x is undefined");
-  const DType act = x.dtype();
-  check_cuda_arg(x, op, "x", act, false);
-  check_cuda_arg(w, op, "w", act, false);
-  check_cuda_arg(y, op, "y", act, false);
-  const Dims d = check_shapes(op, x, w, y, "y");
-  if (pre.defined()) {
-    check_cuda_arg(pre, op, "pre", act, false);
-    ATTNCAMP_CHECK(pre.shape() == y.shape(), op, ": pre has shape ", shape_str(pre.shape()), ", expected ",
-                   shape_str(y.shape()));
-  }
-  if (b.defined()) {
-    check_cuda_arg(b, op, "b", act, true);
-    check_bias_shape(op, "b", b, d.out);
-  }
-  return d;
-}
-
-Dims check_cuda_backward(const char* op, const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
-                         const Tensor& dw, const Tensor& db) {
-  ATTNCAMP_CHECK(x.defined(), op, ": x is undefined");
-  const DType act = x.dtype();
-  check_cuda_arg(x, op, "x", act, false);
-  check_cuda_arg(w, op, "w", act, false);
-  check_cuda_arg(dy, op, "dy", act, false);
-  check_cuda_arg(dw, op, "dw", act, true);
-  if (dx.defined()) check_cuda_arg(dx, op, "dx", act, false);
-  if (db.defined()) check_cuda_arg(db, op, "db", act, true);
-  return check_backward_shapes(op, dy, x, w, dx, dw, db);
-}
-
 const float* f32_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 float* f32_or_null(Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 void* raw_or_null(Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
@@ -134,20 +100,13 @@ void* raw_or_null(Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const char* op = "linear_forward";
-  if (on_cuda(op, {&x, &w, &b, &y})) {
+  const bool cuda = on_cuda(op, {&x, &w, &b, &y});
+  const Dims d = check_forward(op, x, w, b, Tensor(), y, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    const Dims d = check_cuda_forward(op, x, w, b, Tensor(), y);
     cuda::linear_forward(cuda_params(d, x, w), f32_or_null(b), y.raw_data(), y.device().index);
 #endif
     return;
-  }
-  check_arg(x, op, "x", x.dtype());
-  check_arg(w, op, "w", x.dtype());
-  check_arg(y, op, "y", x.dtype());
-  const Dims d = check_shapes(op, x, w, y, "y");
-  if (b.defined()) {
-    check_arg(b, op, "b", x.dtype());
-    check_bias_shape(op, "b", b, d.out);
   }
   Tensor y2 = y.view({d.rows, d.out});
   if (b.defined()) {
@@ -161,21 +120,15 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y
 
 void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor& dx, Tensor& dw, Tensor& db) {
   const char* op = "linear_backward";
-  if (on_cuda(op, {&dy, &x, &w, &dx, &dw, &db})) {
+  const bool cuda = on_cuda(op, {&dy, &x, &w, &dx, &dw, &db});
+  const Dims d = check_backward(op, dy, x, w, dx, dw, db, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    const Dims d = check_cuda_backward(op, dy, x, w, dx, dw, db);
     cuda::linear_backward(cuda_params(d, x, w), dy.raw_data(), raw_or_null(dx), dw.data<float>(), f32_or_null(db),
                           x.device().index);
 #endif
     return;
   }
-  check_arg(x, op, "x", x.dtype());
-  check_arg(w, op, "w", x.dtype());
-  check_arg(dy, op, "dy", x.dtype());
-  check_arg(dw, op, "dw", x.dtype());
-  if (dx.defined()) check_arg(dx, op, "dx", x.dtype());
-  if (db.defined()) check_arg(db, op, "db", x.dtype());
-  const Dims d = check_backward_shapes(op, dy, x, w, dx, dw, db);
   const Tensor dy2 = dy.view({d.rows, d.out});
   if (dx.defined()) gemm(dy2, false, w, false, dx.view({d.rows, d.in}));
   gemm(dy2, true, x.view({d.rows, d.in}), false, dw, 1.0, 1.0);
@@ -184,19 +137,15 @@ void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor&
 
 void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& pre, Tensor& y) {
   const char* op = "linear_gelu_forward";
-  if (on_cuda(op, {&x, &w, &b, &pre, &y})) {
+  const bool cuda = on_cuda(op, {&x, &w, &b, &pre, &y});
+  check_defined(op, "pre", pre);
+  [[maybe_unused]] const Dims d = check_forward(op, x, w, b, pre, y, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    ATTNCAMP_CHECK(pre.defined(), op, ": pre is undefined");
-    const Dims d = check_cuda_forward(op, x, w, b, pre, y);
     cuda::linear_gelu_forward(cuda_params(d, x, w), f32_or_null(b), pre.raw_data(), y.raw_data(), y.device().index);
 #endif
     return;
   }
-  check_arg(x, op, "x", x.dtype());
-  check_arg(pre, op, "pre", x.dtype());
-  check_arg(y, op, "y", x.dtype());
-  ATTNCAMP_CHECK(y.shape() == pre.shape(), op, ": y has shape ", shape_str(y.shape()), ", expected pre's ",
-                 shape_str(pre.shape()));
   linear_forward(x, w, b, pre);
   gelu_forward(pre, y);
 }
@@ -204,22 +153,17 @@ void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tens
 void linear_gelu_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& pre, Tensor& dx, Tensor& dw,
                           Tensor& db) {
   const char* op = "linear_gelu_backward";
-  if (on_cuda(op, {&dy, &x, &w, &pre, &dx, &dw, &db})) {
+  const bool cuda = on_cuda(op, {&dy, &x, &w, &pre, &dx, &dw, &db});
+  [[maybe_unused]] const Dims d = check_backward(op, dy, x, w, dx, dw, db, cuda);
+  check_operand(op, "pre", pre, x, false, cuda);
+  check_shape(op, "pre", pre, dy.shape(), "dy's shape");
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    const Dims d = check_cuda_backward(op, dy, x, w, dx, dw, db);
-    check_cuda_arg(pre, op, "pre", x.dtype(), false);
-    ATTNCAMP_CHECK(pre.shape() == dy.shape(), op, ": pre has shape ", shape_str(pre.shape()), ", expected dy's ",
-                   shape_str(dy.shape()));
     cuda::linear_gelu_backward(cuda_params(d, x, w), dy.raw_data(), pre.raw_data(), raw_or_null(dx), dw.data<float>(),
                                f32_or_null(db), x.device().index);
 #endif
     return;
   }
-  check_arg(x, op, "x", x.dtype());
-  check_arg(dy, op, "dy", x.dtype());
-  check_arg(pre, op, "pre", x.dtype());
-  ATTNCAMP_CHECK(pre.shape() == dy.shape(), op, ": pre has shape ", shape_str(pre.shape()), ", expected dy's ",
-                 shape_str(dy.shape()));
   Tensor dpre = Tensor::empty(pre.shape(), pre.dtype());
   gelu_backward(pre, dy, dpre);
   linear_backward(dpre, x, w, dx, dw, db);

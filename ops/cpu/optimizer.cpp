@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <type_traits>
 #include <utility>
 
 #include "ops/dispatch.h"
@@ -97,66 +98,43 @@ void set_sgd_coeffs(const SgdParams& s, bool first_step, K& k) {
   k.first_step = first_step;
 }
 
-// Checks the flat buffers (devices were checked by on_cuda): CPU f32 or f64, CUDA f32.
+// Checks the flat buffers (devices were checked by on_cuda): params CPU f32 or f64, CUDA f32
+// (master weights); every buffer in `same` like params; the mask u8 of params' shape.
 void check_buffers(const char* op, bool cuda, const Tensor& params,
                    std::initializer_list<std::pair<const Tensor*, const char*>> same, const Tensor& wd_mask) {
-  ATTNCAMP_CHECK(params.defined(), op, ": params is undefined");
-  if (cuda) {
-    ATTNCAMP_CHECK(params.dtype() == DType::kF32, op, ": params on CUDA must be f32 (master weights), got ",
-                   dtype_name(params.dtype()));
-  } else {
-    ATTNCAMP_CHECK(params.dtype() == DType::kF32 || params.dtype() == DType::kF64, op,
-                   ": params must be f32 or f64, got ", dtype_name(params.dtype()));
-  }
-  check_tensor(params, params.shape(), params.dtype(), "optimizer params");
-  for (const auto& [t, what] : same) check_tensor(*t, params.shape(), params.dtype(), what);
-  if (wd_mask.defined()) check_tensor(wd_mask, params.shape(), DType::kU8, "optimizer wd_mask");
+  check_arg(op, "params", params, cuda ? DTypeSet{DType::kF32} : kCpuFloat);
+  for (const auto& [t, what] : same) check_like(op, what, *t, params);
+  if (wd_mask.defined()) check_exact(op, "wd_mask", wd_mask, params.shape(), DType::kU8);
 }
 
 // Checks the optional compute copy: as many elements as params, contiguous; CPU f32, f64, bf16
 // or f16, CUDA f32, bf16 or f16.
 void check_copy(const char* op, bool cuda, const Tensor& params, const Tensor* copy) {
   if (copy == nullptr) return;
-  ATTNCAMP_CHECK(copy->defined(), op, ": compute_copy is undefined (pass nullptr for none)");
-  ATTNCAMP_CHECK(copy->numel() == params.numel(), op, ": compute_copy has ", copy->numel(), " elements, params ",
-                 params.numel());
-  ATTNCAMP_CHECK(copy->is_contiguous(), op, ": compute_copy must be contiguous");
-  const DType d = copy->dtype();
-  const bool ok = d == DType::kF32 || d == DType::kBF16 || d == DType::kF16 || (!cuda && d == DType::kF64);
-  ATTNCAMP_CHECK(ok, op, ": compute_copy has dtype ", dtype_name(d), "; expected ",
-                 cuda ? "f32, bf16 or f16" : "f32, f64, bf16 or f16");
+  ATTNCAMP_CHECK(copy->defined(), op,
+                 ": compute_copy must be defined (pass nullptr for none); got an undefined tensor");
+  ATTNCAMP_CHECK(copy->numel() == params.numel(), op, ": compute_copy must have params' ", params.numel(),
+                 " elements; got ", copy->numel());
+  check_arg(op, "compute_copy", *copy, cuda ? kCudaActivation : kAnyFloat);
 }
 
 // copy[i] = src[i] rounded to copy's dtype (round to nearest even; via f32 for bf16/f16).
 template <typename T>
 void write_copy(const T* src, int64_t n, Tensor& copy) {
-  switch (copy.dtype()) {
-    case DType::kF32: {
-      float* d = copy.data<float>();
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(src[i]);
-      break;
-    }
-    case DType::kF64: {
-      double* d = copy.data<double>();
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<double>(src[i]);
-      break;
-    }
-    case DType::kBF16: {
-      BFloat16* d = copy.data<BFloat16>();
+  dispatch_any_float(copy.dtype(), "compute_copy", [&](auto tag) {
+    using D = decltype(tag);
+    D* d = copy.data<D>();
+    if constexpr (std::is_same_v<D, BFloat16>) {
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < n; ++i) d[i] = float_to_bf16(static_cast<float>(src[i]));
-      break;
-    }
-    case DType::kF16: {
-      Float16* d = copy.data<Float16>();
+    } else if constexpr (std::is_same_v<D, Float16>) {
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < n; ++i) d[i] = float_to_f16(static_cast<float>(src[i]));
-      break;
+    } else {
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) d[i] = static_cast<D>(src[i]);
     }
-    default: ATTNCAMP_THROW("compute_copy dtype ", dtype_name(copy.dtype()), " is not supported");
-  }
+  });
 }
 
 template <typename T>
@@ -197,7 +175,7 @@ void adamw_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const
                 Tensor* compute_copy) {
   const char* op = "adamw_step";
   const bool cuda = on_cuda(op, {&params, &grads, &m, &v, &wd_mask, compute_copy});
-  cpu::check_buffers(op, cuda, params, {{&grads, "adamw grads"}, {&m, "adamw m"}, {&v, "adamw v"}}, wd_mask);
+  cpu::check_buffers(op, cuda, params, {{&grads, "grads"}, {&m, "m"}, {&v, "v"}}, wd_mask);
   cpu::check_copy(op, cuda, params, compute_copy);
   ATTNCAMP_CHECK(p.step >= 1, "adamw_step: step must be >= 1 (1-based), got ", p.step);
   ATTNCAMP_CHECK(p.beta1 >= 0 && p.beta1 < 1 && p.beta2 >= 0 && p.beta2 < 1,
@@ -219,11 +197,8 @@ void adamw_step(Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, const
 #endif
     return;
   }
-  if (params.dtype() == DType::kF32) {
-    cpu::run_adamw<float>(params, grads, m, v, wd_mask, p, compute_copy);
-  } else {
-    cpu::run_adamw<double>(params, grads, m, v, wd_mask, p, compute_copy);
-  }
+  dispatch_float(params.dtype(), op,
+                 [&](auto tag) { cpu::run_adamw<decltype(tag)>(params, grads, m, v, wd_mask, p, compute_copy); });
 }
 
 void sgd_step(Tensor& params, const Tensor& grads, Tensor& momentum_buf, const Tensor& wd_mask, const SgdParams& p,
@@ -232,10 +207,10 @@ void sgd_step(Tensor& params, const Tensor& grads, Tensor& momentum_buf, const T
   const bool cuda = on_cuda(op, {&params, &grads, &momentum_buf, &wd_mask, compute_copy});
   if (p.momentum != 0) {
     ATTNCAMP_CHECK(momentum_buf.defined(), "sgd_step: momentum ", p.momentum, " needs a momentum buffer");
-    cpu::check_buffers(op, cuda, params, {{&grads, "sgd grads"}, {&momentum_buf, "sgd momentum_buf"}}, wd_mask);
+    cpu::check_buffers(op, cuda, params, {{&grads, "grads"}, {&momentum_buf, "momentum_buf"}}, wd_mask);
   } else {
     ATTNCAMP_CHECK(!p.nesterov, "sgd_step: nesterov needs momentum > 0");
-    cpu::check_buffers(op, cuda, params, {{&grads, "sgd grads"}}, wd_mask);
+    cpu::check_buffers(op, cuda, params, {{&grads, "grads"}}, wd_mask);
   }
   cpu::check_copy(op, cuda, params, compute_copy);
   if (cuda) {
@@ -254,11 +229,9 @@ void sgd_step(Tensor& params, const Tensor& grads, Tensor& momentum_buf, const T
 #endif
     return;
   }
-  if (params.dtype() == DType::kF32) {
-    cpu::run_sgd<float>(params, grads, momentum_buf, wd_mask, p, first_step, compute_copy);
-  } else {
-    cpu::run_sgd<double>(params, grads, momentum_buf, wd_mask, p, first_step, compute_copy);
-  }
+  dispatch_float(params.dtype(), op, [&](auto tag) {
+    cpu::run_sgd<decltype(tag)>(params, grads, momentum_buf, wd_mask, p, first_step, compute_copy);
+  });
 }
 
 }  // namespace attncamp::ops

@@ -95,122 +95,90 @@ int64_t count_topk_kernel(const T* x, int64_t n, int64_t c_n, const int32_t* lab
   return correct;
 }
 
-void check_cpu_float(const Tensor& x, const char* op, const char* what) {
-  ATTNCAMP_CHECK(x.defined(), what, " is undefined");
-  ATTNCAMP_CHECK(x.dtype() == DType::kF32 || x.dtype() == DType::kF64, what, " must be f32 or f64, got ",
-                 dtype_name(x.dtype()));
-  ATTNCAMP_CHECK(x.is_contiguous(), what, " must be contiguous");
-}
-
-void check_rows(const Tensor& x, const char* op) {
-  check_cpu_float(x, op, op);
-  ATTNCAMP_CHECK(x.dim() == 2 && x.size(1) > 0, op, " expects [N,C] with C > 0, got ", shape_str(x.shape()));
-}
-
 void check_k(int k, int64_t classes, const char* op) {
-  ATTNCAMP_CHECK(k >= 1 && k <= classes, op, ": k = ", k, " must be in [1, ", classes, "]");
+  ATTNCAMP_CHECK(k >= 1 && k <= classes, op, ": k must be in [1, ", classes, "]; got ", k);
 }
 
 }  // namespace
 }  // namespace attncamp::ops::cpu
 
 namespace attncamp::ops {
-namespace {
-
-// CUDA-side checks: x contiguous, an activation dtype, [N,C] with C > 0 when `rows` is set.
-void check_cuda_float(const Tensor& x, const char* op, const char* what, bool rows) {
-  check_cuda_activation(op, what, x);
-  ATTNCAMP_CHECK(x.is_contiguous(), what, " must be contiguous");
-  if (rows) ATTNCAMP_CHECK(x.dim() == 2 && x.size(1) > 0, op, " expects [N,C] with C > 0, got ", shape_str(x.shape()));
-}
-
-}  // namespace
 
 double sum(const Tensor& x) {
-  if (on_cuda("sum", {&x})) {
-    check_cuda_float(x, "sum", "sum input", false);
+  const bool cuda = on_cuda("sum", {&x});
+  check_arg("sum", "x", x, activation_dtypes(cuda));
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
     return cuda::sum(x.raw_data(), x.dtype(), x.numel(), false, x.device().index);
 #endif
   }
-  cpu::check_cpu_float(x, "sum", "sum input");
-  if (x.dtype() == DType::kF32) return cpu::chunked_sum(x.data<float>(), x.numel());
-  return cpu::chunked_sum(x.data<double>(), x.numel());
+  return dispatch_float(x.dtype(), "sum", [&](auto tag) {
+    using T = decltype(tag);
+    return cpu::chunked_sum(x.data<T>(), x.numel());
+  });
 }
 
 double mean(const Tensor& x) {
-  if (on_cuda("mean", {&x})) {
-    check_cuda_float(x, "mean", "mean input", false);
-  } else {
-    cpu::check_cpu_float(x, "mean", "mean input");
-  }
-  ATTNCAMP_CHECK(x.numel() > 0, "mean of an empty tensor ", shape_str(x.shape()));
+  check_arg("mean", "x", x, activation_dtypes(on_cuda("mean", {&x})));
+  ATTNCAMP_CHECK(x.numel() > 0, "mean: x must have elements; got the empty shape ", shape_str(x.shape()));
   return sum(x) / static_cast<double>(x.numel());
 }
 
 void argmax(const Tensor& x, Tensor& idx) {
-  if (on_cuda("argmax", {&x, &idx})) {
-    check_cuda_float(x, "argmax", "argmax", true);
-    check_tensor(idx, {x.size(0)}, DType::kI32, "argmax idx");
+  const char* op = "argmax";
+  const bool cuda = on_cuda(op, {&x, &idx});
+  check_logits(op, "x", x, activation_dtypes(cuda));
+  check_exact(op, "idx", idx, {x.size(0)}, DType::kI32);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
     cuda::argmax(x.raw_data(), x.dtype(), x.size(0), x.size(1), idx.data<int32_t>(), x.device().index);
 #endif
     return;
   }
-  cpu::check_rows(x, "argmax");
-  check_tensor(idx, {x.size(0)}, DType::kI32, "argmax idx");
-  if (x.dtype() == DType::kF32) {
-    cpu::argmax_kernel(x.data<float>(), x.size(0), x.size(1), idx.data<int32_t>());
-  } else {
-    cpu::argmax_kernel(x.data<double>(), x.size(0), x.size(1), idx.data<int32_t>());
-  }
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::argmax_kernel(x.data<T>(), x.size(0), x.size(1), idx.data<int32_t>());
+  });
 }
 
 void topk(const Tensor& x, int k, Tensor& values, Tensor& idx) {
-  if (on_cuda("topk", {&x, &values, &idx})) {
-    check_cuda_float(x, "topk", "topk", true);
-    cpu::check_k(k, x.size(1), "topk");
-    check_tensor(values, {x.size(0), k}, x.dtype(), "topk values");
-    check_tensor(idx, {x.size(0), k}, DType::kI32, "topk idx");
+  const char* op = "topk";
+  const bool cuda = on_cuda(op, {&x, &values, &idx});
+  check_logits(op, "x", x, activation_dtypes(cuda));
+  cpu::check_k(k, x.size(1), op);
+  check_exact(op, "values", values, {x.size(0), k}, x.dtype());
+  check_exact(op, "idx", idx, {x.size(0), k}, DType::kI32);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
     cuda::topk(x.raw_data(), x.dtype(), x.size(0), x.size(1), k, values.raw_data(), idx.data<int32_t>(),
                x.device().index);
 #endif
     return;
   }
-  cpu::check_rows(x, "topk");
-  cpu::check_k(k, x.size(1), "topk");
-  check_tensor(values, {x.size(0), k}, x.dtype(), "topk values");
-  check_tensor(idx, {x.size(0), k}, DType::kI32, "topk idx");
-  if (x.dtype() == DType::kF32) {
-    cpu::topk_kernel(x.data<float>(), x.size(0), x.size(1), k, values.data<float>(), idx.data<int32_t>());
-  } else {
-    cpu::topk_kernel(x.data<double>(), x.size(0), x.size(1), k, values.data<double>(), idx.data<int32_t>());
-  }
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::topk_kernel(x.data<T>(), x.size(0), x.size(1), k, values.data<T>(), idx.data<int32_t>());
+  });
 }
 
 int64_t count_topk_correct(const Tensor& logits, const Tensor& labels, int k) {
-  if (on_cuda("count_topk_correct", {&logits, &labels})) {
-    check_cuda_float(logits, "count_topk_correct", "count_topk_correct", true);
-    cpu::check_k(k, logits.size(1), "count_topk_correct");
-    check_tensor(labels, {logits.size(0)}, DType::kI32, "count_topk_correct labels");
+  const char* op = "count_topk_correct";
+  const bool cuda = on_cuda(op, {&logits, &labels});
+  check_logits(op, "logits", logits, activation_dtypes(cuda));
+  cpu::check_k(k, logits.size(1), op);
+  const int64_t n = logits.size(0), classes = logits.size(1);
+  check_exact(op, "labels", labels, {n}, DType::kI32);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    return cuda::count_topk_correct(logits.raw_data(), logits.dtype(), logits.size(0), logits.size(1),
-                                    labels.data<int32_t>(), k, logits.device().index);
+    return cuda::count_topk_correct(logits.raw_data(), logits.dtype(), n, classes, labels.data<int32_t>(), k,
+                                    logits.device().index);
 #endif
   }
-  cpu::check_rows(logits, "count_topk_correct");
-  cpu::check_k(k, logits.size(1), "count_topk_correct");
-  const int64_t n = logits.size(0), classes = logits.size(1);
-  check_tensor(labels, {n}, DType::kI32, "count_topk_correct labels");
-  const int32_t* lab = labels.data<int32_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    if (lab[i] < -1 || lab[i] >= classes) {
-      ATTNCAMP_THROW("label ", lab[i], " at index ", i, " is outside [0, ", classes, ") (-1 marks an ignored row)");
-    }
-  }
-  if (logits.dtype() == DType::kF32) return cpu::count_topk_kernel(logits.data<float>(), n, classes, lab, k);
-  return cpu::count_topk_kernel(logits.data<double>(), n, classes, lab, k);
+  check_class_labels(op, labels, classes);
+  return dispatch_float(logits.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    return cpu::count_topk_kernel(logits.data<T>(), n, classes, labels.data<int32_t>(), k);
+  });
 }
 
 }  // namespace attncamp::ops

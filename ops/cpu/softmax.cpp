@@ -55,80 +55,40 @@ template void softmax_backward<double>(const double*, const double*, double*, in
 
 }  // namespace cpu
 
-namespace {
-
-void check_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  if (!t.device().is_cpu()) ATTNCAMP_THROW("op ", op, " is not implemented on ", t.device().str(), " yet");
-  ATTNCAMP_CHECK(t.dtype() == DType::kF32 || t.dtype() == DType::kF64, op, ": ", what, " has dtype ",
-                 dtype_name(t.dtype()), "; expected f32 or f64");
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  ATTNCAMP_CHECK(t.dim() >= 1, op, ": ", what, " must be [..., C]");
-  if (ref) {
-    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
-                   shape_str(ref->shape()));
-    ATTNCAMP_CHECK(t.dtype() == ref->dtype(), op, ": ", what, " is ", dtype_name(t.dtype()), ", expected ",
-                   dtype_name(ref->dtype()));
-  }
-}
-
-#ifdef ATTNCAMP_WITH_CUDA
-// CUDA operands: defined, contiguous [..., C], an activation dtype each, the shape of `ref` (if given).
-void check_cuda_row_arg(const Tensor& t, const Tensor* ref, const char* op, const char* what) {
-  ATTNCAMP_CHECK(t.defined(), op, ": ", what, " is undefined");
-  check_cuda_activation(op, what, t);
-  ATTNCAMP_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
-  ATTNCAMP_CHECK(t.dim() >= 1, op, ": ", what, " must be [..., C]");
-  if (ref) {
-    ATTNCAMP_CHECK(t.shape() == ref->shape(), op, ": ", what, " has shape ", shape_str(t.shape()), ", expected ",
-                   shape_str(ref->shape()));
-  }
-}
-#endif
-
-}  // namespace
-
 void softmax_forward(const Tensor& x, Tensor& y) {
-  if (on_cuda("softmax_forward", {&x, &y})) {
+  const char* op = "softmax_forward";
+  const bool cuda = on_cuda(op, {&x, &y});
+  const Rows r = check_rows(op, "x", x, activation_dtypes(cuda));
+  check_activation_like(op, "y", y, x, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    check_cuda_row_arg(x, nullptr, "softmax_forward", "x");
-    check_cuda_row_arg(y, &x, "softmax_forward", "y");
-    const int64_t cols = x.size(-1), rows = cols == 0 ? 0 : x.numel() / cols;
-    cuda::softmax_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), rows, cols, x.device().index);
+    cuda::softmax_forward(x.raw_data(), x.dtype(), y.raw_data(), y.dtype(), r.rows, r.cols, x.device().index);
 #endif
     return;
   }
-  check_arg(x, nullptr, "softmax_forward", "x");
-  check_arg(y, &x, "softmax_forward", "y");
-  const int64_t cols = x.size(-1), rows = cols == 0 ? 0 : x.numel() / cols;
-  if (x.dtype() == DType::kF32) {
-    cpu::softmax_forward(x.data<float>(), y.data<float>(), rows, cols);
-  } else {
-    cpu::softmax_forward(x.data<double>(), y.data<double>(), rows, cols);
-  }
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::softmax_forward(x.data<T>(), y.data<T>(), r.rows, r.cols);
+  });
 }
 
 void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  if (on_cuda("softmax_backward", {&y, &dy, &dx})) {
+  const char* op = "softmax_backward";
+  const bool cuda = on_cuda(op, {&y, &dy, &dx});
+  const Rows r = check_rows(op, "y", y, activation_dtypes(cuda));
+  check_activation_like(op, "dy", dy, y, cuda);
+  check_activation_like(op, "dx", dx, y, cuda);
+  if (cuda) {
 #ifdef ATTNCAMP_WITH_CUDA
-    check_cuda_row_arg(y, nullptr, "softmax_backward", "y");
-    check_cuda_row_arg(dy, &y, "softmax_backward", "dy");
-    check_cuda_row_arg(dx, &y, "softmax_backward", "dx");
-    const int64_t cols = y.size(-1), rows = cols == 0 ? 0 : y.numel() / cols;
-    cuda::softmax_backward(y.raw_data(), y.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), rows, cols,
-                           y.device().index);
+    cuda::softmax_backward(y.raw_data(), y.dtype(), dy.raw_data(), dy.dtype(), dx.raw_data(), dx.dtype(), r.rows,
+                           r.cols, y.device().index);
 #endif
     return;
   }
-  check_arg(y, nullptr, "softmax_backward", "y");
-  check_arg(dy, &y, "softmax_backward", "dy");
-  check_arg(dx, &y, "softmax_backward", "dx");
-  const int64_t cols = y.size(-1), rows = cols == 0 ? 0 : y.numel() / cols;
-  if (y.dtype() == DType::kF32) {
-    cpu::softmax_backward(y.data<float>(), dy.data<float>(), dx.data<float>(), rows, cols);
-  } else {
-    cpu::softmax_backward(y.data<double>(), dy.data<double>(), dx.data<double>(), rows, cols);
-  }
+  dispatch_float(y.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    cpu::softmax_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), r.rows, r.cols);
+  });
 }
 
 }  // namespace attncamp::ops

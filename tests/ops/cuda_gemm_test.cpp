@@ -1,8 +1,9 @@
-// GEMM and linear layers on CUDA (ops/cuda/gemm.cu, ops/cuda/linear.cu) against the CPU reference:
-// every dtype combination on odd shapes (ragged tiles), transposes, batched and broadcast operands,
-// outputs poisoned first. f32 is held to the CPU f32 result; bf16/f16 to STYLE's rule against the
-// CPU f64 result on the rounded inputs; plans autotuned by ATTNCAMP_GEMM_AUTOTUNE=1 too. Also the
-// CPU linear_gelu ops (finite differences in f64), which run without a GPU.
+// GEMM and linear layers on CUDA (ops/cuda/gemm.cu, ops/cuda/linear.cu) against the CPU reference,
+// through the parity harness (tests/ops/parity.h): every dtype combination on odd shapes (ragged
+// tiles), transposes, batched and broadcast operands, outputs poisoned first. f32 is held to the
+// CPU f32 result; bf16/f16 to STYLE's rule against the CPU f64 result on the rounded inputs; plans
+// autotuned by ATTNCAMP_GEMM_AUTOTUNE=1 too. Also the CPU linear_gelu ops (finite differences in
+// f64), which run without a GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "ops/linear.h"
 #include "runtime/env.h"
 #include "tests/cuda_test_util.h"
+#include "tests/ops/parity.h"
 #include "tests/test_util.h"
 
 namespace attncamp {
@@ -33,11 +35,7 @@ double accum_eps(int64_t k) { return 1e-5 + 1e-6 * static_cast<double>(k); }
 
 Tensor f64(const Tensor& t) { return test::to_dtype(t, kF64); }
 
-Tensor gpu_poisoned(const Shape& s, DType dt) {
-  Tensor t = Tensor::empty(s, dt, Device::cuda(0));
-  t.poison();
-  return t;
-}
+Tensor gpu_poisoned(const Shape& s, DType dt) { return test::poisoned(s, dt, Device::cuda(0)); }
 
 Shape mat(bool trans, int64_t rows, int64_t cols, int64_t batch) {
   Shape s = trans ? Shape{cols, rows} : Shape{rows, cols};
@@ -62,14 +60,6 @@ std::string describe(const GemmCase& g) {
      << " bcast=" << g.bcast << " " << dtype_name(g.ab) << "->" << dtype_name(g.cd) << " alpha=" << g.alpha
      << " beta=" << g.beta;
   return os.str();
-}
-
-// CPU gemm in `dt` (f32 or f64) on the f64 tensors' values; the result as f64.
-Tensor cpu_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, const Tensor& c0, double alpha, double beta,
-                DType dt) {
-  Tensor c = test::to_dtype(c0, dt);
-  ops::gemm(test::to_dtype(a, dt), ta, test::to_dtype(b, dt), tb, c, alpha, beta);
-  return f64(c);
 }
 
 // GEMM parameters of row-major contiguous tensors, as the tensor-level gemm() derives them.
@@ -98,39 +88,36 @@ Tensor cpu_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, const Tensor
   return p;
 }
 
-// Runs `g` on the GPU (through ops::gemm, or ops::cuda::gemm_naive when `naive`) and checks it.
+// Runs `g` on the GPU (through ops::gemm, or ops::cuda::gemm_naive when `naive`) and checks it with
+// the parity harness: C is an activation in the operands' dtype, or an f32 output (accumulated into
+// when beta != 0) beside 16-bit operands; tolerance accum_eps(k) for f32 and as the 16-bit eps.
 void check_gemm(const GemmCase& g, uint64_t seed, bool naive = false) {
   const Tensor a = test::random_tensor(mat(g.ta, g.m, g.k, g.bcast == 1 ? 0 : g.batch), kF64, seed);
   const Tensor b = test::random_tensor(mat(g.tb, g.k, g.n, g.bcast == 2 ? 0 : g.batch), kF64, seed + 1);
   const Shape cs = g.batch > 0 ? Shape{g.batch, g.m, g.n} : Shape{g.m, g.n};
-  // What the kernel reads: every input rounded to its dtype.
-  const Tensor ar = test::round_through(a, g.ab), br = test::round_through(b, g.ab);
-  const Tensor cr = test::round_through(test::random_tensor(cs, kF64, seed + 2), g.cd);
-
-  const Tensor ga = test::to_gpu(ar, g.ab), gb = test::to_gpu(br, g.ab);
-  Tensor gc = g.beta == 0 ? gpu_poisoned(cs, g.cd) : test::to_gpu(cr, g.cd);
-  if (naive) {
+  const Tensor c0 = test::random_tensor(cs, kF64, seed + 2);
+  const bool f32_c = g.cd == kF32 && g.ab != kF32;
+  const test::Slot c = g.beta == 0 ? (f32_c ? test::param_out("C", cs) : test::out("C", cs))
+                                   : (f32_c ? test::accum("C", c0) : test::inout("C", c0));
+  const double eps = accum_eps(g.k);
+  test::check_parity({describe(g) + (naive ? " naive" : ""),
+                      {g.ab},
+                      {{eps, 0}, {eps, 0}},
+                      {test::in("A", a), test::in("B", b), c},
+                      [&g, naive](std::vector<Tensor>& t, const test::ParityRun& r) {
+                        if (naive && r.under_test) {
 #ifdef ATTNCAMP_WITH_CUDA
-    ops::cuda::gemm_naive(params_of(ga, g.ta, gb, g.tb, gc, g.alpha, g.beta), 0);
+                          ops::cuda::gemm_naive(params_of(t[0], g.ta, t[1], g.tb, t[2], g.alpha, g.beta), 0);
 #endif
-  } else {
-    ops::gemm(ga, g.ta, gb, g.tb, gc, g.alpha, g.beta);
-  }
-  const Tensor out = test::to_host_f64(gc);
-
-  const Tensor ref32 = cpu_gemm(ar, g.ta, br, g.tb, cr, g.alpha, g.beta, kF32);
-  if (g.ab == kF32) {
-    EXPECT_LE(test::max_abs_diff(out, ref32), accum_eps(g.k)) << describe(g) << (naive ? " naive" : "");
-    return;
-  }
-  const Tensor ref64 = cpu_gemm(ar, g.ta, br, g.tb, cr, g.alpha, g.beta, kF64);
-  const double tol = test::lowp_tolerance(ref64, test::round_through(ref32, g.cd), accum_eps(g.k));
-  EXPECT_LE(test::max_abs_diff(out, ref64), tol) << describe(g) << (naive ? " naive" : "");
+                          return;
+                        }
+                        ops::gemm(t[0], g.ta, t[1], g.tb, t[2], g.alpha, g.beta);
+                      }});
 }
 
 const std::pair<DType, DType> kCombos[] = {{kF32, kF32}, {kBF16, kBF16}, {kBF16, kF32}, {kF16, kF16}, {kF16, kF32}};
 
-TEST(CudaGemm, AllTransposesAndDtypesOnOddShapes) {
+TEST(GemmParity, AllTransposesAndDtypesOnOddShapes) {
   ATTNCAMP_REQUIRE_GPU();
   uint64_t seed = 100;
   for (const auto& [ab, cd] : kCombos) {
@@ -143,7 +130,7 @@ TEST(CudaGemm, AllTransposesAndDtypesOnOddShapes) {
   }
 }
 
-TEST(CudaGemm, AlignedShapes) {
+TEST(GemmParity, AlignedShapes) {
   ATTNCAMP_REQUIRE_GPU();
   uint64_t seed = 200;
   for (const auto& [ab, cd] : kCombos) {
@@ -152,7 +139,7 @@ TEST(CudaGemm, AlignedShapes) {
   }
 }
 
-TEST(CudaGemm, BatchedAndBroadcast) {
+TEST(GemmParity, BatchedAndBroadcast) {
   ATTNCAMP_REQUIRE_GPU();
   uint64_t seed = 300;
   for (const auto& [ab, cd] : kCombos) {
@@ -170,7 +157,7 @@ TEST(CudaGemm, BatchedAndBroadcast) {
 // Plans built with ATTNCAMP_GEMM_AUTOTUNE=1 (shapes no other test uses, so the plans are new) time
 // several algorithms on the call's operands first: results stay those of the CPU, also when beta
 // accumulates into C (the timing runs must not touch C).
-TEST(CudaGemm, AutotunedPlansMatchCpu) {
+TEST(GemmParity, AutotunedPlans) {
   ATTNCAMP_REQUIRE_GPU();
   test::ScopedEnv autotune(env::kGemmAutotune, "1");
   test::ScopedEnv deterministic(env::kDeterministic, "0");
@@ -183,7 +170,7 @@ TEST(CudaGemm, AutotunedPlansMatchCpu) {
 }
 
 #ifdef ATTNCAMP_WITH_CUDA
-TEST(CudaGemm, AutotuneFollowsTheEnvironment) {
+TEST(GemmCuda, AutotuneFollowsTheEnvironment) {
   test::ScopedEnv deterministic(env::kDeterministic, "0");
   {
     test::ScopedEnv autotune(env::kGemmAutotune, "0");
@@ -200,7 +187,7 @@ TEST(CudaGemm, AutotuneFollowsTheEnvironment) {
 }
 #endif
 
-TEST(CudaGemm, NaiveKernelMatchesCpu) {
+TEST(GemmParity, NaiveKernel) {
   ATTNCAMP_REQUIRE_GPU();
   uint64_t seed = 400;
   for (const auto& [ab, cd] : kCombos) {
@@ -209,7 +196,7 @@ TEST(CudaGemm, NaiveKernelMatchesCpu) {
   }
 }
 
-TEST(CudaGemm, EmptyKAndEmptyOutput) {
+TEST(GemmCuda, EmptyKAndEmptyOutput) {
   ATTNCAMP_REQUIRE_GPU();
   for (DType dt : {kF32, kBF16}) {
     Tensor c = gpu_poisoned({3, 2}, dt);  // K == 0, beta == 0: C = 0 (NaNs overwritten)
@@ -221,7 +208,7 @@ TEST(CudaGemm, EmptyKAndEmptyOutput) {
   }
 }
 
-TEST(CudaGemm, DtypeRuleAndDevicesChecked) {
+TEST(GemmCuda, DtypeRuleAndDevicesChecked) {
   ATTNCAMP_REQUIRE_GPU();
   const Tensor a16 = Tensor::zeros({4, 3}, kBF16, Device::cuda(0));
   const Tensor b32 = Tensor::zeros({3, 5}, kF32, Device::cuda(0));
@@ -239,18 +226,8 @@ TEST(CudaGemm, DtypeRuleAndDevicesChecked) {
 
 // ---------------------------------------------------------------------------- linear on CUDA
 
-// Expects the GPU output `out` to match: f32 within `f32_tol` of the CPU f32 result; 16-bit by
-// STYLE's rule (ref_lowp: the CPU f32 result rounded to `out_dt`).
-void expect_close(const Tensor& gpu, const Tensor& ref64, const Tensor& ref32, DType act, DType out_dt, double eps,
-                  const std::string& what) {
-  const Tensor out = test::to_host_f64(gpu);
-  if (act == kF32) {
-    EXPECT_LE(test::max_abs_diff(out, ref32), eps) << what;
-  } else {
-    const double tol = test::lowp_tolerance(ref64, test::round_through(ref32, out_dt), eps);
-    EXPECT_LE(test::max_abs_diff(out, ref64), tol) << what << " (" << dtype_name(act) << ")";
-  }
-}
+const std::vector<DType> kActDtypes = {kF32, kBF16, kF16};
+test::Tolerance accum_tol(int64_t k) { return {{accum_eps(k), 0}, {accum_eps(k), 0}}; }
 
 Tensor cpu_linear(const Tensor& x, const Tensor& w, const Tensor& b, DType dt) {
   Shape ys = x.shape();
@@ -260,66 +237,60 @@ Tensor cpu_linear(const Tensor& x, const Tensor& w, const Tensor& b, DType dt) {
   return f64(y);
 }
 
-TEST(CudaLinear, ForwardMatchesCpu) {
+TEST(LinearParity, Forward) {
   ATTNCAMP_REQUIRE_GPU();
-  for (DType act : {kF32, kBF16, kF16}) {
-    for (bool with_bias : {true, false}) {
-      const Tensor x = test::round_through(test::random_tensor({3, 37, 29}, kF64, 1), act);
-      const Tensor w = test::round_through(test::random_tensor({53, 29}, kF64, 2), act);
-      const Tensor b = with_bias ? test::round_through(test::random_tensor({53}, kF64, 3), kF32) : Tensor();
-      Tensor y = gpu_poisoned({3, 37, 53}, act);
-      ops::linear_forward(test::to_gpu(x, act), test::to_gpu(w, act), with_bias ? test::to_gpu(b, kF32) : Tensor(), y);
-      // With a 16-bit y the bias is rounded to y's dtype before it is added (ops/linear.h).
-      const Tensor br = with_bias ? test::round_through(b, act) : Tensor();
-      expect_close(y, cpu_linear(x, w, br, kF64), cpu_linear(x, w, br, kF32), act, act, accum_eps(29),
-                   with_bias ? "y with bias" : "y without bias");
-    }
+  for (bool with_bias : {true, false}) {
+    // With a 16-bit y the bias is rounded to y's dtype before it is added (ops/linear.h).
+    std::vector<test::Slot> slots = {test::in("x", test::random_tensor({3, 37, 29}, kF64, 1)),
+                                     test::in("w", test::random_tensor({53, 29}, kF64, 2)),
+                                     test::out("y", {3, 37, 53})};
+    if (with_bias) slots.push_back(test::param_as_act("b", test::random_tensor({53}, kF64, 3)));
+    test::check_parity({with_bias ? "linear_forward with bias" : "linear_forward without bias", kActDtypes,
+                        accum_tol(29), slots, [with_bias](std::vector<Tensor>& t, const test::ParityRun&) {
+                          ops::linear_forward(t[0], t[1], with_bias ? t[3] : Tensor(), t[2]);
+                        }});
   }
 }
 
-// Backward inputs rounded to the activation dtype; dw0/db0 are f32 values.
-struct BackwardInputs {
-  Tensor x, w, dy, dw0, db0;
-};
-BackwardInputs backward_inputs(DType act, uint64_t seed) {
-  return {test::round_through(test::random_tensor({3, 397, 29}, kF64, seed), act),  // 1191 rows: 3 db chunks
-          test::round_through(test::random_tensor({53, 29}, kF64, seed + 1), act),
-          test::round_through(test::random_tensor({3, 397, 53}, kF64, seed + 2), act),
-          test::round_through(test::random_tensor({53, 29}, kF64, seed + 3), kF32),
-          test::round_through(test::random_tensor({53}, kF64, seed + 4), kF32)};
+// Backward slots dy, x, w, then the outputs: dx when `with_dx`, dw, and db when `with_db` (dw and db
+// f32, accumulated into). 1191 rows: 3 db chunks.
+std::vector<test::Slot> backward_slots(uint64_t seed, bool with_dx, bool with_db) {
+  std::vector<test::Slot> s = {test::in("dy", test::random_tensor({3, 397, 53}, kF64, seed + 2)),
+                               test::in("x", test::random_tensor({3, 397, 29}, kF64, seed)),
+                               test::in("w", test::random_tensor({53, 29}, kF64, seed + 1))};
+  if (with_dx) s.push_back(test::out("dx", {3, 397, 29}));
+  s.push_back(test::with_tol(test::accum("dw", test::random_tensor({53, 29}, kF64, seed + 3)), accum_tol(1191)));
+  if (with_db)
+    s.push_back(test::with_tol(test::accum("db", test::random_tensor({53}, kF64, seed + 4)), accum_tol(1191)));
+  return s;
 }
 
-// CPU linear_backward in `dt` on the f64 inputs; {dx, dw, db} as f64.
-std::vector<Tensor> cpu_linear_backward(const BackwardInputs& in, const Tensor& dy, DType dt) {
-  Tensor dx = Tensor::empty(in.x.shape(), dt);
-  Tensor dw = test::to_dtype(in.dw0, dt), db = test::to_dtype(in.db0, dt);
-  ops::linear_backward(test::to_dtype(dy, dt), test::to_dtype(in.x, dt), test::to_dtype(in.w, dt), dx, dw, db);
-  return {f64(dx), f64(dw), f64(db)};
-}
-
-TEST(CudaLinear, BackwardMatchesCpuAndDbIsDeterministic) {
+TEST(LinearParity, BackwardAndDbIsDeterministic) {
   ATTNCAMP_REQUIRE_GPU();
-  for (DType act : {kF32, kBF16, kF16}) {
-    const BackwardInputs in = backward_inputs(act, 10);
-    Tensor dx = gpu_poisoned(in.x.shape(), act);
-    Tensor dw = test::to_gpu(in.dw0, kF32), db = test::to_gpu(in.db0, kF32);
-    ops::linear_backward(test::to_gpu(in.dy, act), test::to_gpu(in.x, act), test::to_gpu(in.w, act), dx, dw, db);
-    const auto ref64 = cpu_linear_backward(in, in.dy, kF64), ref32 = cpu_linear_backward(in, in.dy, kF32);
-    expect_close(dx, ref64[0], ref32[0], act, act, accum_eps(53), "dx");
-    expect_close(dw, ref64[1], ref32[1], act, kF32, accum_eps(1191), "dw");
-    expect_close(db, ref64[2], ref32[2], act, kF32, accum_eps(1191), "db");
-
-    // Undefined dx and db are skipped; db sums the same way every time.
-    Tensor none;
-    Tensor dw2 = test::to_gpu(in.dw0, kF32), dw3 = test::to_gpu(in.dw0, kF32), db2 = test::to_gpu(in.db0, kF32);
-    ops::linear_backward(test::to_gpu(in.dy, act), test::to_gpu(in.x, act), test::to_gpu(in.w, act), none, dw2, none);
-    ops::linear_backward(test::to_gpu(in.dy, act), test::to_gpu(in.x, act), test::to_gpu(in.w, act), none, dw3, db2);
-    EXPECT_EQ(test::max_abs_diff(test::to_host_f64(db2), test::to_host_f64(db)), 0.0);
-    expect_close(dw2, ref64[1], ref32[1], act, kF32, accum_eps(1191), "dw without dx, db");
+  const test::ParityOutputs full =
+      test::check_parity({"linear_backward", kActDtypes, accum_tol(53), backward_slots(10, true, true),
+                          [](std::vector<Tensor>& t, const test::ParityRun&) {
+                            ops::linear_backward(t[0], t[1], t[2], t[3], t[4], t[5]);
+                          }});
+  // Undefined dx and db are skipped.
+  test::check_parity({"linear_backward without dx, db", kActDtypes, accum_tol(53), backward_slots(10, false, false),
+                      [](std::vector<Tensor>& t, const test::ParityRun&) {
+                        Tensor none;
+                        ops::linear_backward(t[0], t[1], t[2], none, t[3], none);
+                      }});
+  // db sums the same way every time, with or without dx.
+  const test::ParityOutputs no_dx =
+      test::check_parity({"linear_backward without dx", kActDtypes, accum_tol(53), backward_slots(10, false, true),
+                          [](std::vector<Tensor>& t, const test::ParityRun&) {
+                            Tensor none;
+                            ops::linear_backward(t[0], t[1], t[2], none, t[3], t[4]);
+                          }});
+  for (size_t i = 0; i < full.size() && i < no_dx.size(); ++i) {
+    EXPECT_TRUE(test::same_elements(full[i][2], no_dx[i][1])) << "db, " << dtype_name(kActDtypes[i]);
   }
 }
 
-TEST(CudaLinear, DtypeRuleChecked) {
+TEST(LinearCuda, DtypeRuleChecked) {
   ATTNCAMP_REQUIRE_GPU();
   const Tensor x = Tensor::zeros({5, 3}, kBF16, Device::cuda(0));
   const Tensor w = Tensor::zeros({4, 3}, kBF16, Device::cuda(0));
@@ -398,50 +369,37 @@ TEST(LinearGelu, BadArgumentsThrowOnCpu) {
       {"linear_gelu_backward", "pre"});
 }
 
-// CPU reference of the CUDA linear_gelu in `dt`: pre, then y from pre as stored in `act`.
-std::vector<Tensor> cpu_linear_gelu(const Tensor& x, const Tensor& w, const Tensor& b, DType act, DType dt) {
-  const Tensor pre = cpu_linear(x, w, b, dt);
-  Tensor pre_in = test::to_dtype(dt == kF64 ? pre : test::round_through(pre, act), dt);
-  Tensor y = Tensor::empty(pre.shape(), dt);
-  ops::gelu_forward(pre_in, y);
-  return {pre, f64(y)};
+TEST(LinearGeluParity, Forward) {
+  ATTNCAMP_REQUIRE_GPU();
+  // Slots x, w, pre, y, b. The references compute pre, then y from pre as the kernel stores it.
+  test::check_parity({"linear_gelu_forward",
+                      kActDtypes,
+                      accum_tol(29),
+                      {test::in("x", test::random_tensor({3, 37, 29}, kF64, 21)),
+                       test::in("w", test::random_tensor({53, 29}, kF64, 22)), test::out("pre", {3, 37, 53}),
+                       test::out("y", {3, 37, 53}), test::param_as_act("b", test::random_tensor({53}, kF64, 23))},
+                      [](std::vector<Tensor>& t, const test::ParityRun& r) {
+                        if (r.under_test) return ops::linear_gelu_forward(t[0], t[1], t[4], t[2], t[3]);
+                        ops::linear_forward(t[0], t[1], t[4], t[2]);
+                        Tensor pre = t[2].clone();
+                        r.round_stored(pre);
+                        ops::gelu_forward(pre, t[3]);
+                      }});
 }
 
-TEST(CudaLinearGelu, ForwardMatchesCpu) {
+TEST(LinearGeluParity, Backward) {
   ATTNCAMP_REQUIRE_GPU();
-  for (DType act : {kF32, kBF16, kF16}) {
-    const Tensor x = test::round_through(test::random_tensor({3, 37, 29}, kF64, 21), act);
-    const Tensor w = test::round_through(test::random_tensor({53, 29}, kF64, 22), act);
-    const Tensor b = test::round_through(test::random_tensor({53}, kF64, 23), kF32);
-    Tensor pre = gpu_poisoned({3, 37, 53}, act), y = gpu_poisoned({3, 37, 53}, act);
-    ops::linear_gelu_forward(test::to_gpu(x, act), test::to_gpu(w, act), test::to_gpu(b, kF32), pre, y);
-    const Tensor br = test::round_through(b, act);
-    const auto ref64 = cpu_linear_gelu(x, w, br, act, kF64), ref32 = cpu_linear_gelu(x, w, br, act, kF32);
-    expect_close(pre, ref64[0], ref32[0], act, act, accum_eps(29), "pre");
-    expect_close(y, ref64[1], ref32[1], act, act, accum_eps(29), "y");
-  }
-}
-
-TEST(CudaLinearGelu, BackwardMatchesCpu) {
-  ATTNCAMP_REQUIRE_GPU();
-  for (DType act : {kF32, kBF16, kF16}) {
-    const BackwardInputs in = backward_inputs(act, 30);
-    const Tensor pre = test::round_through(test::random_tensor(in.dy.shape(), kF64, 35, -3.0, 3.0), act);
-    Tensor dx = gpu_poisoned(in.x.shape(), act);
-    Tensor dw = test::to_gpu(in.dw0, kF32), db = test::to_gpu(in.db0, kF32);
-    ops::linear_gelu_backward(test::to_gpu(in.dy, act), test::to_gpu(in.x, act), test::to_gpu(in.w, act),
-                              test::to_gpu(pre, act), dx, dw, db);
-    // Reference: dpre = dy * gelu'(pre) (rounded to `act` for the lowp one, as the kernel stores it).
-    auto dpre = [&](DType dt) {
-      Tensor d = Tensor::empty(pre.shape(), dt);
-      ops::gelu_backward(test::to_dtype(pre, dt), test::to_dtype(in.dy, dt), d);
-      return dt == kF64 ? d : test::round_through(d, act);
-    };
-    const auto ref64 = cpu_linear_backward(in, dpre(kF64), kF64), ref32 = cpu_linear_backward(in, dpre(kF32), kF32);
-    expect_close(dx, ref64[0], ref32[0], act, act, accum_eps(53), "dx");
-    expect_close(dw, ref64[1], ref32[1], act, kF32, accum_eps(1191), "dw");
-    expect_close(db, ref64[2], ref32[2], act, kF32, accum_eps(1191), "db");
-  }
+  // Slots dy, x, w, dx, dw, db, pre. Reference: dpre = dy * gelu'(pre), as the kernel stores it.
+  std::vector<test::Slot> slots = backward_slots(30, true, true);
+  slots.push_back(test::in("pre", test::random_tensor({3, 397, 53}, kF64, 35, -3.0, 3.0)));
+  test::check_parity(
+      {"linear_gelu_backward", kActDtypes, accum_tol(53), slots, [](std::vector<Tensor>& t, const test::ParityRun& r) {
+         if (r.under_test) return ops::linear_gelu_backward(t[0], t[1], t[2], t[6], t[3], t[4], t[5]);
+         Tensor dpre = Tensor::empty(t[6].shape(), t[6].dtype());
+         ops::gelu_backward(t[6], t[0], dpre);
+         r.round_stored(dpre);
+         ops::linear_backward(dpre, t[1], t[2], t[3], t[4], t[5]);
+       }});
 }
 
 }  // namespace

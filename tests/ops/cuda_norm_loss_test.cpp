@@ -1,13 +1,15 @@
 // Parity tests of the CUDA layer norm (plain and residual), cross-entropy, reductions, gradient
-// clipping and optimizer steps against their CPU references: f32 kernels against CPU f32 with
-// tight tolerances, bf16 kernels against CPU f64 by STYLE's rule, on ragged sizes with poisoned
-// outputs. GPU tests skip (saying why) without one; the last tests check the CPU side of the
-// optimizer's compute copy and grad_scale and need no GPU.
+// clipping and optimizer steps against their CPU references. LayerNorm, cross-entropy, argmax and
+// top-k go through the parity harness (tests/ops/parity.h): f32 kernels against CPU f32 with
+// tight tolerances, bf16 kernels against CPU f64 by STYLE's rule, integer and exact outputs
+// exactly, on ragged sizes with poisoned outputs. GPU tests skip (saying why) without one; the
+// last tests check the CPU side of the optimizer's compute copy and grad_scale and need no GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "ops/clip_grad.h"
 #include "ops/cross_entropy.h"
@@ -15,12 +17,18 @@
 #include "ops/optimizer.h"
 #include "ops/reduce.h"
 #include "tests/cuda_test_util.h"
+#include "tests/ops/parity.h"
 #include "tests/test_util.h"
 
 namespace attncamp {
 namespace {
 
-using test::max_abs;
+using test::accum;
+using test::in;
+using test::out;
+using test::param;
+using test::param_out;
+using test::ParityRun;
 using test::round_through;
 using test::to_dtype;
 using test::to_gpu;
@@ -31,39 +39,21 @@ constexpr double kF32Rel = 2e-5;   // f32 kernel vs CPU f32: max|diff| <= kF32Re
 constexpr double kLowpRel = 1e-5;  // eps of the bf16 rule: kLowpRel * (1 + max|ref64|)
 constexpr double kSumRel = 1e-12;  // double-accumulated sums, relative to the sum of |x|
 constexpr double kOptRel = 1e-6;   // optimizer f32 vs CPU f32 (contracted multiply-adds differ by ulps)
+// LayerNorm and cross-entropy: kF32Rel and kLowpRel relative to 1 + max|reference|.
+const test::Tolerance kLayerNormTol{{kF32Rel, kF32Rel}, {kLowpRel, kLowpRel}};
+const test::Tolerance kCrossEntropyTol{{kF32Rel, kF32Rel}, {kLowpRel, kLowpRel}};
+const std::vector<DType> kF32AndBf16 = {DType::kF32, DType::kBF16};
 
-Tensor gpu_out(const Shape& shape, DType dtype) {
-  Tensor t = Tensor::empty(shape, dtype, Device::cuda(0));
-  t.poison();
-  return t;
-}
+Tensor gpu_out(const Shape& shape, DType dtype) { return test::poisoned(shape, dtype, Device::cuda(0)); }
 
-// Like to_gpu, but the data starts `offset` elements into its allocation (offset 3: not 16-byte
-// aligned, so the kernels must use scalar accesses). t: contiguous CPU f32.
-Tensor to_gpu_at(const Tensor& t, DType dtype, int64_t offset) {
-  Tensor flat = Tensor::zeros({offset + t.numel()});
-  std::memcpy(flat.data<float>() + offset, t.data<float>(), t.nbytes());
-  return to_gpu(flat, dtype).slice(offset, offset + t.numel()).view(t.shape());
-}
-
-// Values of a floating-point tensor on any device, in dtype `cdt` (f32 or f64) on the CPU, after
-// rounding through `via` (what a kernel of dtype `via` reads).
-Tensor host_in(const Tensor& t, DType via, DType cdt) { return to_dtype(round_through(to_host_f64(t), via), cdt); }
-
+// |out - ref| <= rel * (1 + max|ref|), both on any device.
 void expect_f32(const Tensor& out, const Tensor& ref, double rel, const std::string& what) {
   const Tensor r = to_host_f64(ref);
-  EXPECT_LE(test::max_abs_diff(to_host_f64(out), r), rel * (1.0 + max_abs(r))) << what;
+  EXPECT_LE(test::max_abs_diff(to_host_f64(out), r), rel * (1.0 + test::max_abs(r))) << what;
 }
 
-// STYLE's rule max|out - ref64| <= 2 max|ref_lowp - ref64| + eps.
-void expect_lowp(const Tensor& out, const Tensor& ref64, const Tensor& ref_lowp, const std::string& what) {
-  const Tensor r64 = to_host_f64(ref64);
-  const double tol = test::lowp_tolerance(r64, to_host_f64(ref_lowp), kLowpRel * (1.0 + max_abs(r64)));
-  EXPECT_LE(test::max_abs_diff(to_host_f64(out), r64), tol) << what;
-}
-
-std::string name(const char* op, int64_t rows, int64_t cols, DType dt) {
-  return std::string(op) + " " + std::to_string(rows) + "x" + std::to_string(cols) + " " + dtype_name(dt);
+std::string name(const char* op, int64_t rows, int64_t cols) {
+  return std::string(op) + " " + std::to_string(rows) + "x" + std::to_string(cols);
 }
 
 struct RowsCols {
@@ -73,155 +63,104 @@ struct RowsCols {
 // and enough rows for several dgamma/dbeta chunks.
 constexpr RowsCols kLnCases[] = {{37, 7}, {19, 384}, {33, 1024}, {5, 1030}, {6, 2048}, {1000, 96}};
 
-struct LnOut {
-  Tensor sum, y, mean, rstd;
-};
-
-// CPU forward in `cdt` on inputs rounded through `dt`; with round_sum the residual sum is rounded
-// to `dt` before it is normalised (what a kernel that stores sum_out in `dt` normalises).
-LnOut cpu_ln_forward(const Tensor& x, const Tensor* res, const Tensor& gamma, const Tensor& beta, DType dt, DType cdt,
-                     bool round_sum) {
-  const int64_t rows = x.size(0);
-  LnOut o{Tensor::empty(x.shape(), cdt), Tensor::empty(x.shape(), cdt), Tensor::empty({rows}, cdt),
-          Tensor::empty({rows}, cdt)};
-  const Tensor xc = host_in(x, dt, cdt), g = to_dtype(gamma, cdt), b = to_dtype(beta, cdt);
-  if (res == nullptr) {
-    ops::layernorm_forward(xc, g, b, kLnEps, o.y, o.mean, o.rstd);
-    return o;
-  }
-  ops::add_layernorm_forward(xc, host_in(*res, dt, cdt), g, b, kLnEps, o.sum, o.y, o.mean, o.rstd);
-  if (round_sum) {
-    o.sum = host_in(o.sum, dt, cdt);
-    ops::layernorm_forward(o.sum, g, b, kLnEps, o.y, o.mean, o.rstd);
-  }
-  return o;
-}
-
-// misaligned: activations start 3 elements into their allocations.
-void ln_forward_case(int64_t rows, int64_t cols, bool residual, DType dt, bool misaligned = false) {
-  const std::string what = name(residual ? "add_layernorm_forward" : "layernorm_forward", rows, cols, dt) +
-                           (misaligned ? " misaligned" : "");
-  auto up = [&](const Tensor& t) { return misaligned ? to_gpu_at(t, dt, 3) : to_gpu(t, dt); };
-  const Tensor x = test::random_tensor({rows, cols}, DType::kF32, 100 + cols, -2.0, 3.0);
-  const Tensor res = test::random_tensor({rows, cols}, DType::kF32, 200 + cols);
-  const Tensor gamma = test::random_tensor({cols}, DType::kF32, 300 + cols, 0.5, 1.5);
-  const Tensor beta = test::random_tensor({cols}, DType::kF32, 400 + cols);
-  Tensor gsum = gpu_out({rows, cols}, dt), gy = gpu_out({rows, cols}, dt);
-  Tensor gmean = gpu_out({rows}, DType::kF32), grstd = gpu_out({rows}, DType::kF32);
-  const Tensor gg = to_gpu(gamma, DType::kF32), gb = to_gpu(beta, DType::kF32);
+// misaligned: activations start 3 elements into their allocations. Slots: x, gamma, beta, y, mean,
+// rstd, then residual and sum_out for the residual form; sum_out must equal the CPU's sum exactly.
+void ln_forward_case(int64_t rows, int64_t cols, bool residual, const std::vector<DType>& dtypes,
+                     bool misaligned = false) {
+  const int64_t off = misaligned ? 3 : 0;
+  std::vector<test::Slot> slots = {
+      test::misaligned(in("x", test::random_tensor({rows, cols}, DType::kF32, 100 + cols, -2.0, 3.0)), off),
+      param("gamma", test::random_tensor({cols}, DType::kF32, 300 + cols, 0.5, 1.5)),
+      param("beta", test::random_tensor({cols}, DType::kF32, 400 + cols)),
+      out("y", {rows, cols}),
+      param_out("mean", {rows}),
+      param_out("rstd", {rows})};
   if (residual) {
-    ops::add_layernorm_forward(up(x), up(res), gg, gb, kLnEps, gsum, gy, gmean, grstd);
-  } else {
-    ops::layernorm_forward(up(x), gg, gb, kLnEps, gy, gmean, grstd);
+    slots.push_back(test::misaligned(in("residual", test::random_tensor({rows, cols}, DType::kF32, 200 + cols)), off));
+    slots.push_back(test::exact(out("sum_out", {rows, cols})));
   }
-  const Tensor* r = residual ? &res : nullptr;
-  if (dt == DType::kF32) {
-    const LnOut ref = cpu_ln_forward(x, r, gamma, beta, dt, DType::kF32, false);
-    expect_f32(gy, ref.y, kF32Rel, what + " y");
-    expect_f32(gmean, ref.mean, kF32Rel, what + " mean");
-    expect_f32(grstd, ref.rstd, kF32Rel, what + " rstd");
-    if (residual) {
-      EXPECT_EQ(test::max_abs_diff(to_host_f64(gsum), ref.sum), 0.0) << what;
-    }
-    return;
-  }
-  const LnOut r64 = cpu_ln_forward(x, r, gamma, beta, dt, DType::kF64, false);
-  const LnOut lowp = cpu_ln_forward(x, r, gamma, beta, dt, DType::kF32, true);
-  expect_lowp(gy, r64.y, round_through(lowp.y, dt), what + " y");
-  expect_lowp(gmean, r64.mean, lowp.mean, what + " mean");
-  expect_lowp(grstd, r64.rstd, lowp.rstd, what + " rstd");
-  if (residual) {
-    EXPECT_EQ(test::max_abs_diff(to_host_f64(gsum), lowp.sum), 0.0) << what;  // the same rounded sum
-  }
+  const std::string op = residual ? "add_layernorm_forward" : "layernorm_forward";
+  test::check_parity({name(op.c_str(), rows, cols) + (misaligned ? " misaligned" : ""), dtypes, kLayerNormTol, slots,
+                      [residual](std::vector<Tensor>& t, const ParityRun& r) {
+                        if (!residual) return ops::layernorm_forward(t[0], t[1], t[2], kLnEps, t[3], t[4], t[5]);
+                        ops::add_layernorm_forward(t[0], t[6], t[1], t[2], kLnEps, t[7], t[3], t[4], t[5]);
+                        if (r.lowp) {  // the kernel normalises the sum it stores in the activation dtype
+                          r.round_stored(t[7]);
+                          ops::layernorm_forward(t[7], t[1], t[2], kLnEps, t[3], t[4], t[5]);
+                        }
+                      }});
 }
 
-struct LnGrads {
-  Tensor dx, dgamma, dbeta;
-};
-
-// CPU backward in `cdt` on inputs rounded through `dt`; dsum (residual form) may be undefined.
-LnGrads cpu_ln_backward(const Tensor& dy, const Tensor& x, const Tensor& dsum, const Tensor& gamma, const Tensor& mean,
-                        const Tensor& rstd, const Tensor& dg0, const Tensor& db0, DType dt, DType cdt) {
-  LnGrads o{Tensor::empty(x.shape(), cdt), to_dtype(dg0, cdt), to_dtype(db0, cdt)};
-  const Tensor d = dsum.defined() ? host_in(dsum, dt, cdt) : Tensor();
-  ops::add_layernorm_backward(host_in(dy, dt, cdt), d, host_in(x, dt, cdt), to_dtype(gamma, cdt), to_dtype(mean, cdt),
-                              to_dtype(rstd, cdt), o.dx, o.dgamma, o.dbeta);
-  return o;
-}
-
+// Slots: dy, x, gamma, mean, rstd, dx, dgamma, dbeta (accumulated into), then dsum_in for the
+// residual form. The statistics are those of x rounded through `dt`, from the f64 forward, as f32:
+// the same inputs for every side.
 void ln_backward_case(int64_t rows, int64_t cols, bool residual, DType dt, bool misaligned = false) {
-  const std::string what = name(residual ? "add_layernorm_backward" : "layernorm_backward", rows, cols, dt) +
-                           (misaligned ? " misaligned" : "");
-  auto up = [&](const Tensor& t) { return misaligned ? to_gpu_at(t, dt, 3) : to_gpu(t, dt); };
+  const int64_t off = misaligned ? 3 : 0;
   const Tensor x = test::random_tensor({rows, cols}, DType::kF32, 500 + cols, -2.0, 3.0);
-  const Tensor dy = test::random_tensor({rows, cols}, DType::kF32, 600 + cols);
-  const Tensor dsum = residual ? test::random_tensor({rows, cols}, DType::kF32, 700 + cols) : Tensor();
   const Tensor gamma = test::random_tensor({cols}, DType::kF32, 800 + cols, 0.5, 1.5);
-  const Tensor dg0 = test::random_tensor({cols}, DType::kF32, 900 + cols);
-  const Tensor db0 = test::random_tensor({cols}, DType::kF32, 1000 + cols);
-  // Statistics of the rounded x from the f64 forward, as f32: the same inputs for every side.
-  const LnOut st = cpu_ln_forward(x, nullptr, gamma, Tensor::zeros({cols}), dt, DType::kF64, false);
-  const Tensor mean = to_dtype(st.mean, DType::kF32), rstd = to_dtype(st.rstd, DType::kF32);
-  Tensor gdx = gpu_out({rows, cols}, dt), gdg = to_gpu(dg0, DType::kF32), gdb = to_gpu(db0, DType::kF32);
-  const Tensor gdsum = residual ? up(dsum) : Tensor();
+  const Tensor x64 = round_through(x, dt);
+  Tensor y = Tensor::empty({rows, cols}, DType::kF64), mean = Tensor::empty({rows}, DType::kF64),
+         rstd = Tensor::empty({rows}, DType::kF64);
+  ops::layernorm_forward(x64, to_dtype(gamma, DType::kF64), Tensor::zeros({cols}, DType::kF64), kLnEps, y, mean, rstd);
+  std::vector<test::Slot> slots = {
+      test::misaligned(in("dy", test::random_tensor({rows, cols}, DType::kF32, 600 + cols)), off),
+      test::misaligned(in("x", x), off),
+      param("gamma", gamma),
+      param("mean", to_dtype(mean, DType::kF32)),
+      param("rstd", to_dtype(rstd, DType::kF32)),
+      out("dx", {rows, cols}),
+      accum("dgamma", test::random_tensor({cols}, DType::kF32, 900 + cols)),
+      accum("dbeta", test::random_tensor({cols}, DType::kF32, 1000 + cols))};
   if (residual) {
-    ops::add_layernorm_backward(up(dy), gdsum, up(x), to_gpu(gamma, DType::kF32), to_gpu(mean, DType::kF32),
-                                to_gpu(rstd, DType::kF32), gdx, gdg, gdb);
-  } else {
-    ops::layernorm_backward(up(dy), up(x), to_gpu(gamma, DType::kF32), to_gpu(mean, DType::kF32),
-                            to_gpu(rstd, DType::kF32), gdx, gdg, gdb);
+    slots.push_back(test::misaligned(in("dsum_in", test::random_tensor({rows, cols}, DType::kF32, 700 + cols)), off));
   }
-  if (dt == DType::kF32) {
-    const LnGrads ref = cpu_ln_backward(dy, x, dsum, gamma, mean, rstd, dg0, db0, dt, DType::kF32);
-    expect_f32(gdx, ref.dx, kF32Rel, what + " dx");
-    expect_f32(gdg, ref.dgamma, kF32Rel, what + " dgamma");
-    expect_f32(gdb, ref.dbeta, kF32Rel, what + " dbeta");
-    return;
-  }
-  const LnGrads r64 = cpu_ln_backward(dy, x, dsum, gamma, mean, rstd, dg0, db0, dt, DType::kF64);
-  const LnGrads lowp = cpu_ln_backward(dy, x, dsum, gamma, mean, rstd, dg0, db0, dt, DType::kF32);
-  expect_lowp(gdx, r64.dx, round_through(lowp.dx, dt), what + " dx");
-  expect_lowp(gdg, r64.dgamma, lowp.dgamma, what + " dgamma");
-  expect_lowp(gdb, r64.dbeta, lowp.dbeta, what + " dbeta");
+  const std::string op = residual ? "add_layernorm_backward" : "layernorm_backward";
+  test::check_parity({name(op.c_str(), rows, cols) + (misaligned ? " misaligned" : ""),
+                      {dt},
+                      kLayerNormTol,
+                      slots,
+                      [residual](std::vector<Tensor>& t, const ParityRun&) {
+                        if (residual) {
+                          ops::add_layernorm_backward(t[0], t[8], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+                        } else {
+                          ops::layernorm_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+                        }
+                      }});
 }
 
-TEST(CudaLayerNorm, ForwardMatchesCpu) {
+TEST(LayerNormParity, Forward) {
   ATTNCAMP_REQUIRE_GPU();
   for (const RowsCols& c : kLnCases) {
-    for (DType dt : {DType::kF32, DType::kBF16}) {
-      ln_forward_case(c.rows, c.cols, false, dt);
-      ln_forward_case(c.rows, c.cols, true, dt);
-    }
+    ln_forward_case(c.rows, c.cols, false, kF32AndBf16);
+    ln_forward_case(c.rows, c.cols, true, kF32AndBf16);
   }
 }
 
-TEST(CudaLayerNorm, BackwardMatchesCpu) {
+TEST(LayerNormParity, Backward) {
   ATTNCAMP_REQUIRE_GPU();
   for (const RowsCols& c : kLnCases) {
-    for (DType dt : {DType::kF32, DType::kBF16}) {
+    for (DType dt : kF32AndBf16) {
       ln_backward_case(c.rows, c.cols, false, dt);
       ln_backward_case(c.rows, c.cols, true, dt);
     }
   }
 }
 
-TEST(CudaLayerNorm, MisalignedViewsMatchCpu) {
+TEST(LayerNormParity, MisalignedViews) {
   ATTNCAMP_REQUIRE_GPU();
-  for (DType dt : {DType::kF32, DType::kBF16}) {
-    for (bool residual : {false, true}) {
-      ln_forward_case(9, 64, residual, dt, true);
-      ln_backward_case(9, 64, residual, dt, true);
-    }
+  for (bool residual : {false, true}) {
+    ln_forward_case(9, 64, residual, kF32AndBf16, true);
+    for (DType dt : kF32AndBf16) ln_backward_case(9, 64, residual, dt, true);
   }
 }
 
-TEST(CudaLayerNorm, ManyRowsUseEveryGridStrideAndChunk) {
+TEST(LayerNormParity, ManyRowsUseEveryGridStrideAndChunk) {
   ATTNCAMP_REQUIRE_GPU();
-  ln_forward_case(530000, 3, false, DType::kF32);  // more rows than warps in the grid
+  ln_forward_case(530000, 3, false, {DType::kF32});  // more rows than warps in the grid
   ln_backward_case(530000, 3, false, DType::kF32);
 }
 
-TEST(CudaLayerNorm, ParameterGradientsAreDeterministic) {
+TEST(LayerNormCuda, ParameterGradientsAreDeterministic) {
   ATTNCAMP_REQUIRE_GPU();
   const int64_t rows = 3000, cols = 200;
   const Tensor x = to_gpu(test::random_tensor({rows, cols}, DType::kF32, 30, -2.0, 2.0), DType::kBF16);
@@ -253,50 +192,33 @@ Tensor ce_labels(int64_t rows, int64_t cols) {
   return t;
 }
 
-struct CeOut {
-  Tensor losses, dlogits;
-};
-
-CeOut cpu_ce(const Tensor& logits, const Tensor& labels, DType dt, DType cdt, double smoothing, double scale) {
-  const Tensor l = host_in(logits, dt, cdt);
-  CeOut o{Tensor::empty({l.size(0)}, cdt), Tensor::empty(l.shape(), cdt)};
-  ops::cross_entropy_forward_backward(l, labels, smoothing, scale, o.losses, o.dlogits);
-  return o;
-}
-
 constexpr RowsCols kCeCases[] = {{37, 10}, {13, 1000}, {9, 1024}, {5, 3001}};
 
-TEST(CudaCrossEntropy, MatchesCpu) {
+TEST(CrossEntropyParity, ForwardBackward) {
   ATTNCAMP_REQUIRE_GPU();
   const double smoothing = 0.1, scale = 0.5;
   for (const RowsCols& c : kCeCases) {
-    for (DType dt : {DType::kF32, DType::kBF16}) {
-      const std::string what = name("cross_entropy", c.rows, c.cols, dt);
-      const Tensor logits = test::random_tensor({c.rows, c.cols}, DType::kF32, 40 + c.cols, -4.0, 4.0);
-      const Tensor labels = ce_labels(c.rows, c.cols);
-      Tensor losses = gpu_out({c.rows}, DType::kF32), dlogits = gpu_out({c.rows, c.cols}, dt);
-      ops::cross_entropy_forward_backward(to_gpu(logits, dt), labels.to(Device::cuda(0)), smoothing, scale, losses,
-                                          dlogits);
-      if (dt == DType::kF32) {
-        const CeOut ref = cpu_ce(logits, labels, dt, DType::kF32, smoothing, scale);
-        expect_f32(losses, ref.losses, kF32Rel, what + " losses");
-        expect_f32(dlogits, ref.dlogits, kF32Rel, what + " dlogits");
-      } else {
-        const CeOut r64 = cpu_ce(logits, labels, dt, DType::kF64, smoothing, scale);
-        const CeOut lowp = cpu_ce(logits, labels, dt, DType::kF32, smoothing, scale);
-        expect_lowp(losses, r64.losses, lowp.losses, what + " losses");
-        expect_lowp(dlogits, r64.dlogits, round_through(lowp.dlogits, dt), what + " dlogits");
-      }
-      const Tensor hl = to_host_f64(losses), hg = to_host_f64(dlogits);
-      for (int64_t r = 2; r < c.rows; r += 5) {  // ignored rows: exact zeros
-        EXPECT_EQ(hl.data<double>()[r], 0.0) << what;
-        for (int64_t k = 0; k < c.cols; ++k) ASSERT_EQ(hg.data<double>()[r * c.cols + k], 0.0) << what;
+    const std::string what = name("cross_entropy", c.rows, c.cols);
+    const test::ParityOutputs outs =
+        test::check_parity({what,
+                            kF32AndBf16,
+                            kCrossEntropyTol,
+                            {in("logits", test::random_tensor({c.rows, c.cols}, DType::kF32, 40 + c.cols, -4.0, 4.0)),
+                             test::int_in("labels", ce_labels(c.rows, c.cols)), param_out("losses", {c.rows}),
+                             out("dlogits", {c.rows, c.cols})},
+                            [&](std::vector<Tensor>& t, const ParityRun&) {
+                              ops::cross_entropy_forward_backward(t[0], t[1], smoothing, scale, t[2], t[3]);
+                            }});
+    for (const auto& o : outs) {  // per dtype: losses, dlogits; ignored rows are exact zeros
+      for (int64_t r = 2; r < c.rows; r += 5) {
+        EXPECT_EQ(o[0].data<double>()[r], 0.0) << what;
+        for (int64_t k = 0; k < c.cols; ++k) ASSERT_EQ(o[1].data<double>()[r * c.cols + k], 0.0) << what;
       }
     }
   }
 }
 
-TEST(CudaCrossEntropy, LossOnlyIsDeterministicAndBadLabelsThrow) {
+TEST(CrossEntropyCuda, LossOnlyIsDeterministicAndBadLabelsThrow) {
   ATTNCAMP_REQUIRE_GPU();
   const int64_t rows = 300, cols = 1500;
   const Tensor logits = to_gpu(test::random_tensor({rows, cols}, DType::kF32, 50, -6.0, 6.0), DType::kBF16);
@@ -321,22 +243,10 @@ Tensor tie_logits(int64_t rows, int64_t cols, uint64_t seed) {
   return t;
 }
 
-// Equal element for element, NaN matching NaN.
-bool same_values(const Tensor& a, const Tensor& b) {
-  const Tensor x = to_host_f64(a), y = to_host_f64(b);
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    const double u = x.data<double>()[i], v = y.data<double>()[i];
-    if (!(u == v || (std::isnan(u) && std::isnan(v)))) return false;
-  }
-  return true;
-}
+// Equal element for element (NaN matching NaN), on any devices.
+bool same_values(const Tensor& a, const Tensor& b) { return test::same_elements(to_host_f64(a), to_host_f64(b)); }
 
-bool same_ints(const Tensor& a, const Tensor& b) {
-  const Tensor x = a.to(Device::cpu()), y = b.to(Device::cpu());
-  return std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
-}
-
-TEST(CudaReduce, SumAndMeanMatchCpu) {
+TEST(ReduceParity, SumAndMean) {
   ATTNCAMP_REQUIRE_GPU();
   for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{300001}}) {
     for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
@@ -345,17 +255,20 @@ TEST(CudaReduce, SumAndMeanMatchCpu) {
       const Tensor g = to_gpu(x, dt);
       double abs_sum = 0;
       for (int64_t i = 0; i < n; ++i) abs_sum += std::fabs(xr.data<double>()[i]);
+      const std::string what = name("sum", 1, n) + " " + dtype_name(dt);
       const double got = ops::sum(g);
-      EXPECT_NEAR(got, ops::sum(xr), kSumRel * (1.0 + abs_sum)) << name("sum", 1, n, dt);
+      EXPECT_NEAR(got, ops::sum(xr), kSumRel * (1.0 + abs_sum)) << what;
       EXPECT_EQ(ops::sum(g), got) << "sum must be deterministic";
-      EXPECT_NEAR(ops::mean(g), ops::mean(xr), kSumRel * (1.0 + abs_sum)) << name("mean", 1, n, dt);
+      EXPECT_NEAR(ops::mean(g), ops::mean(xr), kSumRel * (1.0 + abs_sum)) << what;
     }
   }
   EXPECT_EQ(ops::sum(Tensor::empty({0}, DType::kF32, Device::cuda(0))), 0.0);
   EXPECT_THROW(ops::mean(Tensor::empty({0}, DType::kF32, Device::cuda(0))), Error);
 }
 
-TEST(CudaReduce, ArgmaxTopkAndTopkCountsMatchCpu) {
+// argmax and top-k: indices exactly, top-k values exactly (NaN matching NaN), through the harness;
+// the counts of count_topk_correct against the CPU's.
+TEST(ReduceParity, ArgmaxTopkAndTopkCounts) {
   ATTNCAMP_REQUIRE_GPU();
   const int64_t rows = 37;
   for (int64_t cols : {int64_t{7}, int64_t{1000}}) {
@@ -363,24 +276,22 @@ TEST(CudaReduce, ArgmaxTopkAndTopkCountsMatchCpu) {
     Tensor labels = Tensor::empty({rows}, DType::kI32);
     for (int64_t r = 0; r < rows; ++r)
       labels.data<int32_t>()[r] = r % 6 == 0 ? -1 : static_cast<int32_t>((r * 5 + 1) % cols);
-    const Tensor glabels = labels.to(Device::cuda(0));
-    Tensor idx = Tensor::empty({rows}, DType::kI32);
-    ops::argmax(x, idx);
-    for (DType dt : {DType::kF32, DType::kBF16}) {
-      const std::string what = name("reduce", rows, cols, dt);
-      const Tensor gx = to_gpu(x, dt);
-      Tensor gidx = gpu_out({rows}, DType::kI32);
-      ops::argmax(gx, gidx);
-      EXPECT_TRUE(same_ints(gidx, idx)) << what << " argmax";
-      for (int k : {1, 3, 5, static_cast<int>(cols)}) {
-        Tensor vals = Tensor::empty({rows, k}, DType::kF32), tidx = Tensor::empty({rows, k}, DType::kI32);
-        ops::topk(x, k, vals, tidx);
-        Tensor gvals = gpu_out({rows, k}, dt), gtidx = gpu_out({rows, k}, DType::kI32);
-        ops::topk(gx, k, gvals, gtidx);
-        EXPECT_TRUE(same_ints(gtidx, tidx)) << what << " topk k=" << k;
-        EXPECT_TRUE(same_values(gvals, vals)) << what << " topk k=" << k;
-        EXPECT_EQ(ops::count_topk_correct(gx, glabels, k), ops::count_topk_correct(x, labels, k))
-            << what << " count k=" << k;
+    const std::string what = name("reduce", rows, cols);
+    test::check_parity({what + " argmax",
+                        kF32AndBf16,
+                        test::Tolerance{},
+                        {in("x", x), test::int_out("idx", {rows})},
+                        [](std::vector<Tensor>& t, const ParityRun&) { ops::argmax(t[0], t[1]); }});
+    for (int k : {1, 3, 5, static_cast<int>(cols)}) {
+      test::check_parity({what + " topk k=" + std::to_string(k),
+                          kF32AndBf16,
+                          test::Tolerance{},
+                          {in("x", x), test::exact(out("values", {rows, k})), test::int_out("idx", {rows, k})},
+                          [k](std::vector<Tensor>& t, const ParityRun&) { ops::topk(t[0], k, t[1], t[2]); }});
+      for (DType dt : kF32AndBf16) {
+        EXPECT_EQ(ops::count_topk_correct(to_gpu(x, dt), labels.to(Device::cuda(0)), k),
+                  ops::count_topk_correct(x, labels, k))
+            << what << " " << dtype_name(dt) << " count k=" << k;
       }
     }
     Tensor bad = labels.clone();
@@ -390,7 +301,7 @@ TEST(CudaReduce, ArgmaxTopkAndTopkCountsMatchCpu) {
   }
 }
 
-TEST(CudaClipGrad, NormAndClippingMatchCpu) {
+TEST(ClipGradParity, NormAndClipping) {
   ATTNCAMP_REQUIRE_GPU();
   const int64_t n = 100003;
   const Tensor g = test::random_tensor({n}, DType::kF32, 80);
@@ -424,7 +335,7 @@ Tensor make_mask(int64_t n) {
 
 Tensor gpu_zeros(int64_t n) { return Tensor::zeros({n}, DType::kF32, Device::cuda(0)); }
 
-TEST(CudaOptimizer, AdamWMatchesCpuAndWritesComputeCopy) {
+TEST(OptimizerParity, AdamWAndComputeCopy) {
   ATTNCAMP_REQUIRE_GPU();
   const int64_t n = 100003;
   Tensor params = test::random_tensor({n}, DType::kF32, 90);
@@ -451,7 +362,7 @@ TEST(CudaOptimizer, AdamWMatchesCpuAndWritesComputeCopy) {
   expect_f32(gv, v, kOptRel, "adamw v");
 }
 
-TEST(CudaOptimizer, SgdMatchesCpuAndWritesComputeCopy) {
+TEST(OptimizerParity, SgdAndComputeCopy) {
   ATTNCAMP_REQUIRE_GPU();
   const int64_t n = 100003;
   for (double momentum : {0.0, 0.9}) {

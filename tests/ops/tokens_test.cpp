@@ -88,7 +88,7 @@ TEST(Patchify, BadArgumentsThrow) {
       },
       {"patchify", "mean has 2 values for images of 1 channels"});
   test::expect_error([&] { ops::patchify(img, 7, std::vector<double>{0}, std::vector<double>{-1}, out); },
-                     {"patchify", "std must be positive, got -1"});
+                     {"patchify", "std must be positive; got -1"});
   EXPECT_THROW(ops::patchify(Tensor::zeros({28, 28, 1}, DType::kU8), 7, 0.0, 1.0, out), Error);
 }
 
