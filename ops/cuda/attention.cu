@@ -2,7 +2,7 @@
 // family the caller resolved (ops::resolve_attention_impl) on the current stream, the tensor-core
 // kernels with their shipped tile shapes unless the tuning lab picks a variant (a caller's index
 // or the autotuner's choice). The backward first computes delta = rowsum(dout * out) into the
-// caller's workspace. Also the lab's host functions of ops/attention.h that need CUDA.
+// caller's workspace. Also the lab's host functions of ops/attention_lab.h that need CUDA.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/attention_lab.h"
+#include "ops/cuda/attention_args.h"
 #include "ops/cuda/attention_launch.cuh"
 #include "runtime/cuda/launch.h"
 
@@ -46,10 +48,10 @@ int lab_variant(AttentionPass pass, const AttentionArgs& a, cudaStream_t stream,
   if (index < 0 && !a.autotune) return -1;
   const std::vector<attn::MmaVariant>& variants = variants_of(a.head_dim);
   if (index >= 0) {
-    ATTNCAMP_CHECK(static_cast<size_t>(index) < variants.size(), "attention ",
-                   fwd ? "forward_variant " : "backward_variant ", index, " is out of range: ", dtype_name(a.dtype),
-                   " head dim ", a.head_dim, " has ", variants.size(), " tensor-core ", fwd ? "forward" : "backward",
-                   " shapes (attention_mma_variants)");
+    ATTNCAMP_CHECK(static_cast<size_t>(index) < variants.size(), "attention ", fwd ? "forward" : "backward",
+                   " variant ", index, " is out of range: ", dtype_name(a.dtype), " head dim ", a.head_dim, " has ",
+                   variants.size(), " tensor-core ", fwd ? "forward" : "backward",
+                   " shapes (ops::attention_mma_variants)");
     return index;
   }
   return variants.size() > 1 ? attn::autotuned_variant(pass, a, variants, stream) : -1;

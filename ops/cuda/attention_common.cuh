@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "ops/attention.h"
 #include "ops/cuda/act_io.cuh"
+#include "ops/cuda/attention_args.h"
 #include "ops/cuda/attention_warp.cuh"
 #include "ops/cuda/attention_wgmma.cuh"
 

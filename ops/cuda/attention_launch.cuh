@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "ops/attention.h"
+#include "ops/attention_lab.h"
+#include "ops/cuda/attention_args.h"
 #include "runtime/cuda/check.h"
 
 namespace attncamp::ops::cuda::attn {

@@ -1,8 +1,8 @@
 // The tuning lab's tile-shape variants of the tensor-core attention kernels as host launchers (CUDA
 // translation units only): for each head dim, the forward's MmaFwdVariants and the atomic-dQ
-// backward's MmaBwdVariants (attention_variants.cuh), named and indexed as
-// AttentionOptions::forward_variant / backward_variant and the autotuner see them. Instantiated one type per
-// translation unit, beside the shipped shapes' launchers: ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu.
+// backward's MmaBwdVariants (attention_variants.cuh), named and indexed as ScopedAttentionVariants
+// (ops/attention_lab.h) and the autotuner see them. Instantiated one type per translation unit,
+// beside the shipped shapes' launchers: ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu.
 #pragma once
 
 #include <string>

@@ -1,13 +1,13 @@
 // The attention tuning lab's tile shapes: the variants of the forward and of the atomic-dQ
-// backward's dK/dV kernel that a test or benchmark picks by index (AttentionOptions::
-// forward_variant, backward_variant) and the autotuner times ($ATTNCAMP_ATTENTION_AUTOTUNE=1).
-// Each list starts with the shape the launchers ship on every device (attention_shapes.cuh; the
-// autotuner's reference) and holds the one shipped on compute capability 9.0; the rest are
-// candidates, each checked in the GPU parity tests and the CPU emulation (test_ops_emu_attention).
-// mma.sync shapes (attention_mma_fwd.cuh, attention_mma_bwd.cuh) and, at head dims 64 and 128,
-// wgmma ones (attention_wgmma_fwd.cuh, attention_wgmma_bwd.cuh; sm_90a, compute capability 9.0
-// only: other devices get an error naming the variant). docs/gpu.md describes them;
-// benchmarks/RESULTS.md has their registers and times.
+// backward's dK/dV kernel that a test or benchmark picks by index (ScopedAttentionVariants,
+// ops/attention_lab.h) and the autotuner times ($ATTNCAMP_ATTENTION_AUTOTUNE=1). Each list starts
+// with the shape the launchers ship on every device (attention_shapes.cuh; the autotuner's
+// reference) and holds the one shipped on compute capability 9.0; the rest are candidates, each
+// checked in the GPU parity tests and the CPU emulation (test_ops_emu_attention). mma.sync shapes
+// (attention_mma_fwd.cuh, attention_mma_bwd.cuh) and, at head dims 64 and 128, wgmma ones
+// (attention_wgmma_fwd.cuh, attention_wgmma_bwd.cuh; sm_90a, compute capability 9.0 only: other
+// devices get an error naming the variant). docs/gpu.md describes them; benchmarks/RESULTS.md
+// has their registers and times.
 #pragma once
 
 #include <string>
