@@ -2,7 +2,8 @@
 # with 90 made 90a (compute capability 9.0's architecture-specific features: wgmma), through
 # explicit --generate-code flags (CMake 3.24 does not take the "a" suffix in CUDA_ARCHITECTURES),
 # and define ATTNCAMP_WGMMA_SM90A when 90 is among them. The wgmma attention kernels
-# (ops/cuda/attention_wgmma*.cuh) are built by such targets only.
+# (ops/cuda/attention_wgmma*.cuh) are built by such targets only: attncamp_ops_sm90a, whose sources
+# ops/CMakeLists.txt lists (ATTNCAMP_OPS_SM90A_SRC), and attncamp_attention_tune.
 function(attncamp_use_sm90a target)
   set(gencode "")
   set(with_90a OFF)

@@ -20,6 +20,7 @@
 
 #include "benchmarks/gpu/bench_util.h"
 #include "ops/attention.h"
+#include "ops/attention_lab.h"
 #include "ops/cast.h"
 #include "runtime/cuda_context.h"
 #include "runtime/device.h"
@@ -80,8 +81,10 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
-Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, bool tuned_rows, int warmup, int iters,
-                 const attncamp::Stream& stream) {
+// The fwd and fwdbwd rows run `variants` (-1: the shipped shapes), the fwdbwd-det rows its forward
+// variant, the tuned rows the autotuner's choices.
+Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, attncamp::ops::AttentionVariants variants,
+                 bool tuned_rows, int warmup, int iters, const attncamp::Stream& stream) {
   const attncamp::Device dev = attncamp::Device::cuda(0);
   const Tensor q = random_bf16({c.b, c.s, c.h, c.d}, 1), k = random_bf16({c.b, c.s, c.h, c.d}, 2);
   const Tensor v = random_bf16({c.b, c.s, c.h, c.d}, 3), dout = random_bf16({c.b, c.s, c.h, c.d}, 4);
@@ -91,7 +94,8 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, bool
   auto fwd = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), opt, out, lse); };
   attncamp::ops::AttentionOptions det = opt;
   det.deterministic = true;
-  det.backward_variant = -1;  // the deterministic backward has one shape
+  attncamp::ops::AttentionVariants det_variants = variants;
+  det_variants.backward = -1;  // the deterministic backward has one shape
   auto fwdbwd_with = [&](const attncamp::ops::AttentionOptions& o) {
     return [&, o] {
       fwd();
@@ -99,24 +103,26 @@ Timing time_case(const Case& c, const attncamp::ops::AttentionOptions& opt, bool
     };
   };
   Timing t{};
-  t.fwd_ms = attncamp::bench::time_ms(fwd, warmup, iters, stream);
-  t.fwdbwd_ms = attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream);
-  t.fwdbwd_det_ms = attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream);
+  {
+    const attncamp::ops::ScopedAttentionVariants scope(variants);
+    t.fwd_ms = attncamp::bench::time_ms(fwd, warmup, iters, stream);
+    t.fwdbwd_ms = attncamp::bench::time_ms(fwdbwd_with(opt), warmup, iters, stream);
+  }
+  {
+    const attncamp::ops::ScopedAttentionVariants scope(det_variants);
+    t.fwdbwd_det_ms = attncamp::bench::time_ms(fwdbwd_with(det), warmup, iters, stream);
+  }
   if (opt.impl == attncamp::ops::AttentionImpl::kSimple || !tuned_rows) return t;  // no tile-shape variants
-  fwdbwd_with(opt)();
+  {
+    const attncamp::ops::ScopedAttentionVariants scope(variants);
+    fwdbwd_with(opt)();
+  }
   const std::vector<Tensor> want = {host_f32(out), host_f32(dq), host_f32(dk), host_f32(dv)};
-  // Autotuned: the first (warmup) call of each class times the variants.
-  attncamp::ops::AttentionOptions tuned = opt;
-  tuned.forward_variant = tuned.backward_variant = -1;
-  auto fwd_tuned = [&] { attncamp::ops::attention_forward(q, k, v, Tensor(), tuned, out, lse); };
+  // Autotuned (outside every ScopedAttentionVariants): the first (warmup) call of each class times
+  // the variants.
   const attncamp::env::Scoped autotune(attncamp::env::kAttentionAutotune, "1");
-  t.fwd_tuned_ms = attncamp::bench::time_ms(fwd_tuned, std::max(warmup, 1), iters, stream);
-  t.fwdbwd_tuned_ms = attncamp::bench::time_ms(
-      [&] {
-        fwd_tuned();
-        attncamp::ops::attention_backward(q, k, v, Tensor(), tuned, out, lse, dout, dq, dk, dv);
-      },
-      std::max(warmup, 1), iters, stream);
+  t.fwd_tuned_ms = attncamp::bench::time_ms(fwd, std::max(warmup, 1), iters, stream);
+  t.fwdbwd_tuned_ms = attncamp::bench::time_ms(fwdbwd_with(opt), std::max(warmup, 1), iters, stream);
   const std::vector<Tensor> got = {host_f32(out), host_f32(dq), host_f32(dk), host_f32(dv)};
   for (size_t i = 0; i < got.size(); ++i) t.tuned_diff = std::max(t.tuned_diff, max_abs_diff(got[i], want[i]));
   return t;
@@ -137,8 +143,9 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
   attncamp::ops::AttentionOptions opt;
   opt.causal = causal;
   opt.impl = parse_impl(impl);
-  opt.forward_variant = forward_variant;
-  opt.backward_variant = backward_variant;
+  attncamp::ops::AttentionVariants variants;
+  variants.forward = forward_variant;
+  variants.backward = backward_variant;
   const bool tensor_cores = opt.impl != attncamp::ops::AttentionImpl::kSimple;  // bf16, D 64 and 128
   const bool tuned_rows = tensor_cores && !no_tuned;
   for (const auto pass : {attncamp::ops::AttentionPass::kForward, attncamp::ops::AttentionPass::kBackward}) {
@@ -155,7 +162,7 @@ int run(int warmup, int iters, bool causal, const std::string& impl, int forward
   std::vector<Row> rows;
   std::vector<std::string> checks;
   for (const Case& c : cases()) {
-    const Timing t = time_case(c, opt, tuned_rows, warmup, iters, stream);
+    const Timing t = time_case(c, opt, variants, tuned_rows, warmup, iters, stream);
     char check[160];
     std::snprintf(check, sizeof(check), "%s: max |tuned - default| over out, dq, dk, dv = %.4g", shape_label(c).c_str(),
                   t.tuned_diff);

@@ -3,9 +3,9 @@
 // conversion together), for each candidate tile shape on the shapes of attention_bench and on
 // ViT-S/16, and checks each against the shipped kernels' results (the deterministic backward's
 // for dK, dV and dQ; max |difference|: the kernels differ only in summation order, so it stays
-// within a few bf16 ulps of the values). The shapes the launchers use (MmaFwdShape, MmaBwdShape)
-// were picked from this table; rerun it when changing a kernel. Prints a table: kernel, tile shape, case, time,
-// TFLOP/s, max |diff|.
+// within a few bf16 ulps of the values). The shapes the launchers ship (AttentionShapes,
+// ops/cuda/attention_shapes.cuh) were picked from this table; rerun it when changing a kernel.
+// Prints a table: kernel, tile shape, case, time, TFLOP/s, max |diff|.
 //
 // A tile shape <D, tiles, warps[, blocks]> n|q means: warps warps per block, each owning
 // tiles x 16 rows (queries for forward and dQ, keys for dK/dV), walking tiles of n keys
@@ -117,8 +117,8 @@ struct Tuner {
   // out and lse of the shipped forward shape (which the reference backward read), untimed.
   void shipped_forward(Problem& p) const {
     switch (p.c.d) {
-      case 64: attn::launch_mma_forward<bf16, attn::MmaFwdShape<64>>(p.args, stream); break;
-      case 128: attn::launch_mma_forward<bf16, attn::MmaFwdShape<128>>(p.args, stream); break;
+      case 64: attn::launch_mma_forward<bf16, attn::AttentionShapes<64>::Forward>(p.args, stream); break;
+      case 128: attn::launch_mma_forward<bf16, attn::AttentionShapes<128>::Forward>(p.args, stream); break;
       default: ATTNCAMP_THROW("attention_tune: no case has head dim ", p.c.d);
     }
   }
@@ -162,7 +162,7 @@ struct Tuner {
 template <int D, int T, int N, int W, int B = 1>
 using F = attn::MmaFwdConfig<D, T, N, W, B>;
 template <int D, int T, int N, int W, int B = 1>
-using FP = attn::MmaFwdConfig<D, T, N, W, B, true>;  // mma_forward_pipelined_kernel
+using FP = attn::MmaFwdConfig<D, T, N, W, B, attn::Loop::kPipelined>;  // mma_forward_pipelined_kernel
 template <int D, int T, int Q, int W, int B = 1>
 using KV = attn::MmaDkdvConfig<D, T, Q, W, B>;
 template <int D, int T, int N, int W, int B = 1>

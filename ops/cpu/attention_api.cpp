@@ -1,14 +1,16 @@
 // Tensor-level attention entry points: check shapes, dtypes and devices for both devices, then run
-// the CPU reference (ops/cpu/attention.cpp) or resolve the CUDA kernel family, tile-shape variant
-// and backward form and send the call to ops/cuda/attention*.cu.
+// the CPU reference (ops/cpu/attention.cpp) or resolve the CUDA kernel family, the tuning lab's
+// tile-shape variant (ops/attention_lab.h) and the backward form and send the call to
+// ops/cuda/attention*.cu.
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-#include <vector>
 
 #include "ops/attention.h"
+#include "ops/attention_lab.h"
 #include "ops/cpu/attention_cpu.h"
+#include "ops/cuda/attention_args.h"
 #include "ops/dispatch.h"
 #include "runtime/env.h"
 
@@ -142,15 +144,17 @@ bool rows_aligned(const cuda::AttentionArgs& c) {
 void run_cuda(cuda::AttentionArgs& c, const AttentionOptions& opt, bool backward) {
   c.impl = resolve_attention_impl(opt.impl, c.dtype, c.head_dim, rows_aligned(c));
   const bool deterministic = resolve_attention_deterministic(opt.deterministic);
-  const int variant = backward ? opt.backward_variant : opt.forward_variant;
-  const char* field = backward ? "backward_variant" : "forward_variant";
-  ATTNCAMP_CHECK(variant >= -1, "attention ", field, " must be -1 (default) or a variant index, got ", variant);
-  ATTNCAMP_CHECK(variant == -1 || c.impl == AttentionImpl::kMma, "attention ", field, " ", variant,
+  const AttentionVariants variants = current_attention_variants();
+  const int variant = backward ? variants.backward : variants.forward;
+  const char* pass = backward ? "backward" : "forward";
+  ATTNCAMP_CHECK(variant >= -1, "attention ", pass, " variant must be -1 (the shipped shape) or a variant index, got ",
+                 variant, " (ScopedAttentionVariants)");
+  ATTNCAMP_CHECK(variant == -1 || c.impl == AttentionImpl::kMma, "attention ", pass, " variant ", variant,
                  " picks a tensor-core kernel shape, but this call runs the simple kernels");
-  ATTNCAMP_CHECK(variant == -1 || !backward || !deterministic, "attention backward_variant ", variant,
+  ATTNCAMP_CHECK(variant == -1 || !backward || !deterministic, "attention backward variant ", variant,
                  " picks an atomic-dQ backward shape, but the backward is deterministic (one shape)");
-  c.forward_variant = opt.forward_variant;
-  c.backward_variant = opt.backward_variant;
+  c.forward_variant = variants.forward;
+  c.backward_variant = variants.backward;
   // attention_autotune_enabled() less its second read of $ATTNCAMP_DETERMINISTIC (in `deterministic`).
   c.autotune = c.impl == AttentionImpl::kMma && !deterministic && env::flag(env::kAttentionAutotune);
   if (!backward) {
@@ -201,30 +205,6 @@ AttentionImpl resolve_attention_impl(AttentionImpl requested, DType dtype, int64
 }
 
 bool resolve_attention_deterministic(bool requested) { return env::flag(env::kDeterministic) || requested; }
-
-bool attention_autotune_enabled() {
-  const bool deterministic = env::flag(env::kDeterministic);
-  return env::flag(env::kAttentionAutotune) && !deterministic;
-}
-
-#ifndef ATTNCAMP_WITH_CUDA
-std::vector<std::string> attention_mma_variants(AttentionPass /*pass*/, DType /*dtype*/, int64_t /*head_dim*/) {
-  ATTNCAMP_THROW("attention_mma_variants: attncamp was built without CUDA (no tensor-core kernels)");
-}
-
-int attention_mma_default_variant(AttentionPass /*pass*/, DType /*dtype*/, int64_t /*head_dim*/,
-                                  bool /*wgmma_device*/) {
-  ATTNCAMP_THROW("attention_mma_default_variant: attncamp was built without CUDA (no tensor-core kernels)");
-}
-
-bool attention_wgmma_runs_on(int /*device*/) { return false; }
-
-std::vector<std::string> attention_autotune_report() { return {}; }
-
-std::vector<std::pair<std::string, double>> attention_wgmma_probe() {
-  ATTNCAMP_THROW("attention_wgmma_probe: attncamp was built without CUDA (no wgmma kernels)");
-}
-#endif
 
 void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                        const AttentionOptions& opt, Tensor& out, Tensor& lse) {

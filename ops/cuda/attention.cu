@@ -1,6 +1,8 @@
 // CUDA attention entry points: check what the kernels assume about sizes, then run the kernel
-// family the caller resolved (ops::resolve_attention_impl) on the current stream. The backward
-// first computes delta = rowsum(dout * out) into the caller's workspace.
+// family the caller resolved (ops::resolve_attention_impl) on the current stream, the tensor-core
+// kernels with their shipped tile shapes unless the tuning lab picks a variant (a caller's index
+// or the autotuner's choice). The backward first computes delta = rowsum(dout * out) into the
+// caller's workspace. Also the lab's host functions of ops/attention_lab.h that need CUDA.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -9,6 +11,8 @@
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/attention_lab.h"
+#include "ops/cuda/attention_args.h"
 #include "ops/cuda/attention_launch.cuh"
 #include "runtime/cuda/launch.h"
 
@@ -35,27 +39,32 @@ void on_16bit(DType dtype, Fn16 fn) {
   }
 }
 
-// The variant of `variants` a call runs: the caller's index, else the autotuner's pick, else the
-// default for the device (attention_mma_default.cu).
-int pick_variant(AttentionPass pass, const AttentionArgs& a, const std::vector<attn::MmaVariant>& variants,
-                 cudaStream_t stream) {
+// The lab's variant of `pass` a call runs, if any: the caller's index, else the autotuner's pick
+// (attention_autotune.cu; never for a pass with one shape). -1: the shipped shape.
+int lab_variant(AttentionPass pass, const AttentionArgs& a, cudaStream_t stream,
+                const std::vector<attn::MmaVariant>& (*variants_of)(int64_t)) {
   const bool fwd = pass == AttentionPass::kForward;
   const int index = fwd ? a.forward_variant : a.backward_variant;
+  if (index < 0 && !a.autotune) return -1;
+  const std::vector<attn::MmaVariant>& variants = variants_of(a.head_dim);
   if (index >= 0) {
-    ATTNCAMP_CHECK(static_cast<size_t>(index) < variants.size(), "attention ",
-                   fwd ? "forward_variant " : "backward_variant ", index, " is out of range: ", dtype_name(a.dtype),
-                   " head dim ", a.head_dim, " has ", variants.size(), " tensor-core ", fwd ? "forward" : "backward",
-                   " shapes (attention_mma_variants)");
+    ATTNCAMP_CHECK(static_cast<size_t>(index) < variants.size(), "attention ", fwd ? "forward" : "backward",
+                   " variant ", index, " is out of range: ", dtype_name(a.dtype), " head dim ", a.head_dim, " has ",
+                   variants.size(), " tensor-core ", fwd ? "forward" : "backward",
+                   " shapes (ops::attention_mma_variants)");
     return index;
   }
-  if (a.autotune && variants.size() > 1) return attn::autotuned_variant(pass, a, variants, stream);
-  return attn::mma_default_variant(pass, a.head_dim, attn::wgmma_runs_on(a.device));
+  return variants.size() > 1 ? attn::autotuned_variant(pass, a, variants, stream) : -1;
 }
 
 template <typename T>
 void mma_forward(const AttentionArgs& a, cudaStream_t stream) {
-  const std::vector<attn::MmaVariant>& variants = attn::mma_forward_variants<T>(a.head_dim);
-  variants[pick_variant(AttentionPass::kForward, a, variants, stream)].launch(a, stream);
+  const int variant = lab_variant(AttentionPass::kForward, a, stream, &attn::mma_forward_variants<T>);
+  if (variant < 0) {
+    attn::mma_forward_shipped<T>(a, stream);
+  } else {
+    attn::mma_forward_variants<T>(a.head_dim)[static_cast<size_t>(variant)].launch(a, stream);
+  }
 }
 
 // The atomic-dQ backward when a.dq_accum is set (and there are queries: without them dk and dv
@@ -66,8 +75,12 @@ void mma_backward(const AttentionArgs& a, cudaStream_t stream) {
     attn::mma_backward_deterministic<T>(a, stream);
     return;
   }
-  const std::vector<attn::MmaVariant>& variants = attn::mma_backward_variants<T>(a.head_dim);
-  variants[pick_variant(AttentionPass::kBackward, a, variants, stream)].launch(a, stream);
+  const int variant = lab_variant(AttentionPass::kBackward, a, stream, &attn::mma_backward_variants<T>);
+  if (variant < 0) {
+    attn::mma_backward_shipped<T>(a, stream);
+  } else {
+    attn::mma_backward_variants<T>(a.head_dim)[static_cast<size_t>(variant)].launch(a, stream);
+  }
 }
 
 }  // namespace

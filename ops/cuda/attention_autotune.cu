@@ -1,9 +1,10 @@
-// Autotuning of the tensor-core attention kernels' tile shapes ($ATTNCAMP_ATTENTION_AUTOTUNE=1;
-// ops/attention.h): the first call of a problem class times every variant with CUDA events on the
-// caller's stream and buffers, and the class keeps the fastest for the rest of the process. A
-// variant is a candidate only if its outputs agree with the first variant's (the default's) on
-// the call's own inputs: a tile shape that computes something else on this device (a kernel that
-// is wrong only on some hardware) is reported and never chosen.
+// Autotuning of the tensor-core attention kernels' tile shapes, part of the tuning lab
+// ($ATTNCAMP_ATTENTION_AUTOTUNE=1; ops/attention_lab.h): the first call of a problem class times
+// every variant with CUDA events on the caller's stream and buffers, and the class keeps the
+// fastest for the rest of the process. A variant is a candidate only if its outputs agree with the
+// first variant's (the shape shipped on every device) on the call's own inputs: a tile shape that
+// computes something else on this device (a kernel that is wrong only on some hardware) is
+// reported and never chosen.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "ops/attention_lab.h"
 #include "ops/cuda/attention_agreement.cuh"
 #include "ops/cuda/attention_launch.cuh"
 #include "runtime/error.h"

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "ops/attention.h"
 #include "ops/cuda/act_io.cuh"
+#include "ops/cuda/attention_args.h"
 #include "ops/cuda/attention_warp.cuh"
 #include "ops/cuda/attention_wgmma.cuh"
 
@@ -72,10 +72,19 @@ __device__ __forceinline__ float lse_log2(const float* lse_row0, int i, int seq_
   return i < seq_q ? lse2_of(lse_row0[i], true) : INFINITY;
 }
 
-// A list of tile shapes (configurations of one kernel), the first being the launchers' default:
-// the variants a caller may pick by index or the autotuner times (attention_mma_variants.cuh).
+// A list of tile shapes (configurations of one kernel): the tuning lab's variants
+// (attention_variants.cuh).
 template <class... C>
 struct TileList {};
+
+// How a kernel walks its tiles: one after the other, or pipelined, with the next tile's first
+// products in flight while this tile is finished (each kernel says what overlaps).
+enum class Loop { kPlain, kPipelined };
+
+// Who reads the tiles a kernel copies into shared memory: ldmatrix (the mma.sync kernels: rows
+// padded against bank conflicts, visible to the block's threads) or wgmma (core-matrix order,
+// visible to the async proxy too).
+enum class TileReader { kLdmatrix, kWgmma };
 
 // The tile shape every tensor-core attention kernel shares: kWarps warps per block, each owning
 // kTiles 16-row tiles of the block's rows (queries or keys), walking tiles of kWalk rows of the
@@ -119,11 +128,11 @@ __device__ __forceinline__ void load_tile_cm_async(T* tile, const T* slice, int6
   }
 }
 
-// Rows of a slice for mma.sync (padded rows, load_tile_async) or, with kCoreMatrix, for wgmma
-// (core-matrix order, load_tile_cm_async).
-template <typename T, int kRows, int kD, int kThreads, bool kCoreMatrix>
+// Rows of a slice for ldmatrix (padded rows, load_tile_async) or for wgmma (core-matrix order,
+// load_tile_cm_async).
+template <typename T, int kRows, int kD, int kThreads, TileReader kReader>
 __device__ __forceinline__ void load_rows_async(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
-  if constexpr (kCoreMatrix) {
+  if constexpr (kReader == TileReader::kWgmma) {
     load_tile_cm_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
   } else {
     load_tile_async<T, kRows, kD, kThreads>(tile, slice, seq_stride, row0, n);
@@ -131,12 +140,12 @@ __device__ __forceinline__ void load_rows_async(T* tile, const T* slice, int64_t
 }
 
 // This thread's committed cp.async copies land and become visible to every thread of the block
-// (and, with kWgmmaReads, to wgmma: the async proxy), and everybody is done with what it read
-// before: the one barrier per tile of the attention kernels.
-template <bool kWgmmaReads>
+// (and, for wgmma, to the async proxy), and everybody is done with what it read before: the one
+// barrier per tile of the attention kernels.
+template <TileReader kReader>
 __device__ __forceinline__ void tiles_landed() {
   cp_async_wait_all();
-  if constexpr (kWgmmaReads) fence_proxy_async();
+  if constexpr (kReader == TileReader::kWgmma) fence_proxy_async();
   __syncthreads();
 }
 

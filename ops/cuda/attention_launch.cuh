@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "ops/attention.h"
+#include "ops/attention_lab.h"
+#include "ops/cuda/attention_args.h"
 #include "runtime/cuda/check.h"
 
 namespace attncamp::ops::cuda::attn {
@@ -40,23 +41,32 @@ void launch_delta(const AttentionArgs& a, cudaStream_t stream);
 void simple_forward(const AttentionArgs& a, cudaStream_t stream);
 void simple_backward(const AttentionArgs& a, cudaStream_t stream);  // after launch_delta
 
-// A tensor-core kernel launcher for one tile shape, and its name (attention_mma_variants.cuh).
+// Tensor-core kernels with the shipped tile shapes (attention_shapes.cuh), T = __nv_bfloat16 or
+// __half, head dim 32, 64 or 128 (ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu): the forward;
+// the atomic-dQ backward (after launch_delta; a.dq_accum set) with the shape of a.device's class;
+// the deterministic backward (after launch_delta).
+template <typename T>
+void mma_forward_shipped(const AttentionArgs& a, cudaStream_t stream);
+template <typename T>
+void mma_backward_shipped(const AttentionArgs& a, cudaStream_t stream);
+template <typename T>
+void mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream);
+
+// The tuning lab: a tensor-core kernel launcher for one tile shape, and its name
+// (attention_mma_variants.cuh).
 using AttentionLaunch = void (*)(const AttentionArgs&, cudaStream_t);
 struct MmaVariant {
-  std::string name;  // e.g. "<64,2,4w> n64": see benchmarks/gpu/attention_tune.cu
+  std::string name;  // e.g. "<64,2,4w> n64": see attention_variants.cuh
   AttentionLaunch launch;
 };
 
-// Tensor-core kernels, T = __nv_bfloat16 or __half (ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu):
-// the forward's tile-shape variants for a head dim (32, 64 or 128), the default first; the
-// atomic-dQ backward's (after launch_delta; a.dq_accum set); the deterministic backward (after
-// launch_delta).
+// The lab's tile-shape variants for a head dim (32, 64 or 128; the shape shipped on every device
+// first): the forward's and the atomic-dQ backward's (after launch_delta; a.dq_accum set), T as
+// above.
 template <typename T>
 const std::vector<MmaVariant>& mma_forward_variants(int64_t head_dim);
 template <typename T>
 const std::vector<MmaVariant>& mma_backward_variants(int64_t head_dim);
-template <typename T>
-void mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream);
 
 // Compute capability of CUDA device `device` as 10 * major + minor (90 for the H100 and H200).
 inline int compute_capability(int device) {
@@ -67,8 +77,8 @@ inline int compute_capability(int device) {
 }
 
 // ops/cuda/attention_mma_default.cu: whether CUDA device `device` runs the wgmma kernels (compute
-// capability 9.0, and this build holds sm_90a code; remembered per device), and the variant a call
-// without an explicit one runs when the autotuner is off (ops::attention_mma_default_variant).
+// capability 9.0, and this build holds sm_90a code; remembered per device), and the index of the
+// shipped shape among the lab's variants (ops::attention_mma_default_variant).
 bool wgmma_runs_on(int device);
 int mma_default_variant(AttentionPass pass, int64_t head_dim, bool wgmma);
 

@@ -6,11 +6,11 @@
 //     computing the transposed products S^T = K Q^T and dP^T = V dO^T, so P^T and
 //     dS^T = P^T (dP^T - delta) are C fragments with the warp's keys as rows: reused as A
 //     operands of dV += P^T dO and dK += dS^T Q.
-//     With kDq (the default backward) it also stores dS^T in shared memory and adds each query
-//     tile's dQ part dS K (over the block's keys) to an f32 [B,H,Sq,D] workspace with atomics:
-//     5 products per (query, key) tile instead of 7, in an order that varies from run to run;
-//     mma_dq_convert_kernel then scales and rounds the sums into dq.
-//   mma_dq_kernel (the deterministic backward, with mma_dkdv_kernel without kDq): a block owns
+//     With DkdvDq::kAtomic (the default backward) it also stores dS^T in shared memory and adds
+//     each query tile's dQ part dS K (over the block's keys) to an f32 [B,H,Sq,D] workspace with
+//     atomics: 5 products per (query, key) tile instead of 7, in an order that varies from run
+//     to run; mma_dq_convert_kernel then scales and rounds the sums into dq.
+//   mma_dq_kernel (the deterministic backward, with mma_dkdv_kernel without dQ): a block owns
 //     kRows queries (kTiles x 16 per warp) and walks key tiles: S = Q K^T, dP = dO V^T,
 //     dS = P (dP - delta), dQ += dS K; every dq element is written by one thread, in one order.
 // Each B fragment loaded from shared memory feeds the warp's kTiles row tiles.
@@ -21,6 +21,10 @@
 #include "ops/cuda/attention_common.cuh"
 
 namespace attncamp::ops::cuda::attn {
+
+// What the dK/dV kernel does with dQ: nothing (the deterministic backward's dQ kernel computes
+// it), or sum each query tile's part into p.dq_accum with atomics (the default backward).
+enum class DkdvDq { kNone, kAtomic };
 
 // Tile shape of the dK/dV kernel: kTiles 16-key tiles per warp, kWarps warps, kQueries queries
 // per walked tile.
@@ -33,8 +37,8 @@ struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
   // (f32), key flags [kKeys].
   static constexpr size_t kSmemBytes =
       size_t{2} * 2 * (kKeys + 2 * kQueries) * Base::kStride + sizeof(float) * 4 * kQueries + kKeys;
-  // With dQ (kDq): dS^T [kKeys][kDsStride] (16-bit) after the key flags, 16-byte aligned. Rows of
-  // kQueries + 8 elements keep the fragment stores and the ldmatrix reads conflict-free.
+  // With DkdvDq::kAtomic: dS^T [kKeys][kDsStride] (16-bit) after the key flags, 16-byte aligned.
+  // Rows of kQueries + 8 elements keep the fragment stores and the ldmatrix reads conflict-free.
   static constexpr int kDsStride = kQueries + 8;
   static constexpr size_t kDsOffset = (kSmemBytes + 15) / 16 * 16;
   static constexpr size_t kSmemBytesDq = kDsOffset + size_t{2} * kKeys * kDsStride;
@@ -44,7 +48,7 @@ struct MmaDkdvConfig : TileConfig<kD, kTiles, kQueries, kWarps, kMinBlocks> {
   static constexpr int kDqDims = kD / (kWarps / (kDqRowTiles < kWarps ? kDqRowTiles : kWarps));
   static constexpr bool kDqSplits =
       kWarps % kDqRowTiles == 0 && kDqDims % 16 == 0 && kDqDims * (kWarps / kDqRowTiles) == kD;  // every dim
-  static constexpr size_t smem_bytes(bool dq) { return dq ? kSmemBytesDq : kSmemBytes; }
+  static constexpr size_t smem_bytes(DkdvDq dq) { return dq == DkdvDq::kAtomic ? kSmemBytesDq : kSmemBytes; }
 };
 
 // Tile shape of the dQ kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per walked
@@ -55,19 +59,6 @@ struct MmaDqConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   static constexpr int kRows = Base::kBlockRows, kTileKeys = kN;  // queries per block, keys per tile
   // sQ, sdO [kRows][kStride], sK, sV [2][kN][kStride] (16-bit), key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * 2 * (kRows + 2 * kN) * Base::kStride + 2 * kN;
-};
-
-// The shapes the launcher uses, picked on an H100 with benchmarks/gpu/attention_tune.cu
-// (benchmarks/RESULTS.md). dQ at D <= 64: registers capped for 3 blocks per SM (160 instead of
-// 176 per thread) keep a third block resident; at D = 128 the cap would spill.
-template <int kD>
-struct MmaBwdShape {
-  using Dkdv = MmaDkdvConfig<kD, kD <= 64 ? 2 : 1, 32, 4>;
-  using Dq = MmaDqConfig<kD, 1, 64, 4, kD <= 64 ? 3 : 1>;
-  // The dK/dV kernel with dQ by atomics (the default backward where the wgmma one does not run,
-  // attention_variants.cuh): the dK/dV kernel's shape, the fastest mma.sync one on an H200 at
-  // S = 256, 1024 and 4096 (benchmarks/RESULTS.md).
-  using Dkdvq = Dkdv;
 };
 
 // dst[0..1] += (x, y) with atomics (one 8-byte vector reduction on sm_90, two 4-byte ones before).
@@ -114,23 +105,23 @@ __device__ __forceinline__ void add_dq_part(const AttentionArgs& p, const T* sds
   }
 }
 
-// The key side of a dK/dV block: K and V rows n0 .. n0 + kN - 1 (zero past seq_k; padded rows,
-// or wgmma's core-matrix order with kCoreMatrix) and the key flags, asynchronously but the flags.
-template <typename T, int kN, int kD, int kThreads, bool kCoreMatrix>
+// The key side of a dK/dV block: K and V rows n0 .. n0 + kN - 1 (zero past seq_k; laid out for
+// kReader) and the key flags, asynchronously but the flags.
+template <typename T, int kN, int kD, int kThreads, TileReader kReader>
 __device__ __forceinline__ void dkdv_load_keys(T* sk, T* sv, uint8_t* skey, const AttentionArgs& p, int64_t b,
                                                int64_t h, int n0) {
   const int seq_k = static_cast<int>(p.seq_k);
-  load_rows_async<T, kN, kD, kThreads, kCoreMatrix>(sk, slice_ptr<const T>(p.k, p.k_stride, b, h), p.k_stride.seq, n0,
-                                                    seq_k);
-  load_rows_async<T, kN, kD, kThreads, kCoreMatrix>(sv, slice_ptr<const T>(p.v, p.v_stride, b, h), p.v_stride.seq, n0,
-                                                    seq_k);
+  load_rows_async<T, kN, kD, kThreads, kReader>(sk, slice_ptr<const T>(p.k, p.k_stride, b, h), p.k_stride.seq, n0,
+                                                seq_k);
+  load_rows_async<T, kN, kD, kThreads, kReader>(sv, slice_ptr<const T>(p.v, p.v_stride, b, h), p.v_stride.seq, n0,
+                                                seq_k);
   load_key_flags<kN, kThreads>(skey, p, b, n0);
 }
 
 // The query side of a dK/dV block (b, h): Q, dO, lse and delta of its slice, and the loads of a
-// query tile (Q and dO rows m0 .. m0 + kM - 1 laid out as dkdv_load_keys, lse and delta; zero past
+// query tile (Q and dO rows m0 .. m0 + kM - 1 laid out for kReader, lse and delta; zero past
 // seq_q), asynchronously.
-template <typename T, int kM, int kD, int kThreads, bool kCoreMatrix>
+template <typename T, int kM, int kD, int kThreads, TileReader kReader>
 struct DkdvQueries {
   const T* q;
   const T* dout;
@@ -145,8 +136,8 @@ struct DkdvQueries {
         seq_q(static_cast<int>(p.seq_q)) {}
   __device__ __forceinline__ void load(const AttentionArgs& p, T* sq, T* sdo, float* slse, float* sdelta,
                                        int m0) const {
-    load_rows_async<T, kM, kD, kThreads, kCoreMatrix>(sq, q, p.q_stride.seq, m0, seq_q);
-    load_rows_async<T, kM, kD, kThreads, kCoreMatrix>(sdo, dout, p.out_stride.seq, m0, seq_q);
+    load_rows_async<T, kM, kD, kThreads, kReader>(sq, q, p.q_stride.seq, m0, seq_q);
+    load_rows_async<T, kM, kD, kThreads, kReader>(sdo, dout, p.out_stride.seq, m0, seq_q);
     load_floats_async<kM, kThreads>(slse, lse, m0, seq_q);
     load_floats_async<kM, kThreads>(sdelta, delta, m0, seq_q);
   }
@@ -207,12 +198,13 @@ __device__ __forceinline__ void dkdv_store(const AttentionArgs& p, const float (
   }
 }
 
-// Grid (key tiles of C::kKeys, H, B); C::smem_bytes(kDq) of dynamic shared memory. With kDq,
-// p.dq_accum (zeroed beforehand) receives the unscaled dQ sums.
-template <typename T, class C, bool kDq = false>
+// Grid (key tiles of C::kKeys, H, B); C::smem_bytes(kDqForm) of dynamic shared memory. With
+// DkdvDq::kAtomic, p.dq_accum (zeroed beforehand) receives the unscaled dQ sums.
+template <typename T, class C, DkdvDq kDqForm = DkdvDq::kNone>
 __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(const AttentionArgs p) {
   constexpr int kD = C::kHeadDim, kN = C::kKeys, kM = C::kTileQueries, kS = C::kStride, kThreads = C::kThreads;
   constexpr int kTiles = C::kRowTiles;
+  constexpr bool kDq = kDqForm == DkdvDq::kAtomic;
   static_assert(!kDq || C::kDqSplits, "dQ tile does not split evenly among the warps");
   T* sk = reinterpret_cast<T*>(dynamic_smem());
   T* sv = sk + kN * kS;
@@ -230,15 +222,15 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
   const int m_begin = p.causal ? n0 / kM * kM : 0;  // causal: only queries i >= n0
   const int m_tiles = m_begin < seq_q ? (seq_q - m_begin + kM - 1) / kM : 0;
   // Query tile `tile_q` (queries m_begin + tile_q * kM ..) into buffer tile_q % 2.
-  const DkdvQueries<T, kM, kD, kThreads, false> queries(p, b, h);
+  const DkdvQueries<T, kM, kD, kThreads, TileReader::kLdmatrix> queries(p, b, h);
   auto load_queries = [&](int tile_q) {
     const int buf = tile_q & 1;
     queries.load(p, sq + buf * kM * kS, sdo + buf * kM * kS, slse + buf * kM, sdelta + buf * kM, m_begin + tile_q * kM);
   };
-  dkdv_load_keys<T, kN, kD, kThreads, false>(sk, sv, skey, p, b, h, n0);
+  dkdv_load_keys<T, kN, kD, kThreads, TileReader::kLdmatrix>(sk, sv, skey, p, b, h, n0);
   if (m_tiles > 0) load_queries(0);
   cp_async_commit();
-  tiles_landed<false>();
+  tiles_landed<TileReader::kLdmatrix>();
 
   float dk[kTiles][kD / 8][4] = {};  // C fragments: rows = the warp's keys, n-block dn = dims 8 dn ..
   float dv[kTiles][kD / 8][4] = {};
@@ -333,7 +325,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) mma_dkdv_kernel(
       __syncthreads();  // every warp's dS^T is in sds
       add_dq_part<T, C>(p, sds, sk, b, h, m0, warp, lane);
     }
-    tiles_landed<false>();  // tile it + 1 is in for every thread; nobody reads buffer it % 2 any more
+    // Tile it + 1 is in for every thread; nobody reads buffer it % 2 any more.
+    tiles_landed<TileReader::kLdmatrix>();
   }
 
   // Every key of the tile is written (masked keys and keys no query reaches get 0).

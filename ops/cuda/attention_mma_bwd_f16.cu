@@ -1,9 +1,10 @@
-// Tensor-core attention backward launchers for f16: the atomic-dQ backward's tile-shape variants
-// and the deterministic backward (kernels: ops/cuda/attention_mma_bwd.cuh, attention_wgmma_bwd.cuh; variants:
-// attention_mma_variants.cuh).
+// Tensor-core attention backward launchers for f16: the shipped tile shapes of the atomic-dQ and
+// the deterministic backward (attention_shapes.cuh) and the tuning lab's atomic-dQ variants
+// (attention_mma_variants.cuh); kernels: ops/cuda/attention_mma_bwd.cuh, attention_wgmma_bwd.cuh.
 #include "ops/cuda/attention_mma_variants.cuh"
 
 namespace attncamp::ops::cuda::attn {
-template const std::vector<MmaVariant>& mma_backward_variants<__half>(int64_t);
+template void mma_backward_shipped<__half>(const AttentionArgs&, cudaStream_t);
 template void mma_backward_deterministic<__half>(const AttentionArgs&, cudaStream_t);
+template const std::vector<MmaVariant>& mma_backward_variants<__half>(int64_t);
 }  // namespace attncamp::ops::cuda::attn

@@ -1,9 +1,11 @@
-// The tensor-core attention's default variants (attention_variants.cuh): the list's first, or on
-// devices that run the wgmma kernels the backward's kMmaBwdSm90Default. Compiled for sm_90a with
-// the other attention_mma_*.cu (ops/CMakeLists.txt), which is what tells whether this build holds
-// the wgmma kernels.
+// Which device class a call's shipped shapes are for (attention_shapes.cuh): whether a device runs
+// the wgmma kernels, and where the shipped shapes sit among the tuning lab's variants
+// (attention_variants.cuh). Compiled for sm_90a with the translation units that hold the wgmma
+// kernels (ATTNCAMP_OPS_SM90A_SRC, ops/CMakeLists.txt), which is what tells whether this build
+// holds them.
 #include <atomic>
 
+#include "ops/cuda/attention_launch.cuh"
 #include "ops/cuda/attention_mma_variants.cuh"
 #include "runtime/cuda/check.h"
 
@@ -25,12 +27,16 @@ bool wgmma_runs_on(int device) {
 }
 
 int mma_default_variant(AttentionPass pass, int64_t head_dim, bool wgmma) {
-  static constexpr int kSm90Defaults[3] = {kMmaBwdSm90Default<32>, kMmaBwdSm90Default<64>, kMmaBwdSm90Default<128>};
-  const int sm90_default = for_head_dim(kSm90Defaults, head_dim);  // checks the head dim
+  static constexpr int kForward[3] = {kForwardShippedIndex<32>, kForwardShippedIndex<64>, kForwardShippedIndex<128>};
+  static constexpr int kBackward[3] = {kBackwardShippedIndex<32>, kBackwardShippedIndex<64>,
+                                       kBackwardShippedIndex<128>};
+  static constexpr int kBackwardSm90[3] = {kBackwardSm90ShippedIndex<32>, kBackwardSm90ShippedIndex<64>,
+                                           kBackwardSm90ShippedIndex<128>};
 #ifndef ATTNCAMP_WGMMA_SM90A
   wgmma = false;  // no wgmma kernel in this build
 #endif
-  return pass == AttentionPass::kBackward && wgmma ? sm90_default : 0;
+  if (pass == AttentionPass::kForward) return for_head_dim(kForward, head_dim);  // checks the head dim
+  return for_head_dim(wgmma ? kBackwardSm90 : kBackward, head_dim);
 }
 
 }  // namespace attncamp::ops::cuda::attn

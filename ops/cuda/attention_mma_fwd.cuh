@@ -12,42 +12,24 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the forward kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per tile;
-// kPipelined selects mma_forward_pipelined_kernel (below); kQInSmem reads the Q fragments from
-// shared memory for every key tile (as FlashAttention-2 does) instead of holding them in
-// registers, which frees kTiles * kD / 4 registers per thread for larger key tiles.
-template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1, bool kPipelinedLoop = false,
-          bool kQFromSmem = false>
+// Where the forward's S = Q K^T takes Q from: fragments loaded into registers once per block, or
+// read from shared memory again for every key tile (as FlashAttention-2 does), which frees those
+// registers (kTiles * kD / 4 per thread) for larger key tiles or more blocks per SM.
+enum class QFrom { kRegisters, kSharedMemory };
+
+// Tile shape of the forward kernel: kTiles 16-query tiles per warp, kWarps warps, kN keys per tile,
+// kMinBlocks the __launch_bounds__ minimum of blocks per SM; Loop::kPipelined selects
+// mma_forward_pipelined_kernel (below), and kQ where Q comes from.
+template <int kD, int kTiles, int kN, int kWarps, int kMinBlocks = 1, Loop kLoop = Loop::kPlain,
+          QFrom kQ = QFrom::kRegisters>
 struct MmaFwdConfig : TileConfig<kD, kTiles, kN, kWarps, kMinBlocks> {
   using Base = TileConfig<kD, kTiles, kN, kWarps, kMinBlocks>;
   static constexpr int kM = Base::kBlockRows, kKeys = kN;  // queries per block, keys per tile
-  static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = kQFromSmem;
+  static constexpr bool kPipelined = kLoop == Loop::kPipelined, kQInSmem = kQ == QFrom::kSharedMemory;
   static constexpr bool kWgmma = false, kQInRegisters = false;  // WgmmaFwdConfig (attention_wgmma_fwd.cuh)
   // sQ [kM][kStride], sK and sV [2][kN][kStride] (16-bit), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * Base::kStride + 2 * kN;
 };
-
-// The shapes the launcher uses (its default variant on every device), picked with
-// benchmarks/gpu/attention_tune.cu (benchmarks/RESULTS.md): two row tiles per warp (0.57 ms
-// against 0.64 ms for one at S = 1024, D = 64 on an H100), and at D = 64 and 128 Q read from
-// shared memory, at D = 64 on FlashAttention-2's 128-key tiles (on an H200 at S = 1024: 0.523
-// against 0.573 ms at D = 64, 0.561 against 0.611 ms at D = 128; the fastest of every forward
-// variant, wgmma ones included, at S = 256, 1024 and 4096 within 4 %).
-template <int kD>
-struct MmaFwdShapeFor {
-  using type = MmaFwdConfig<kD, 2, 64, 4>;  // D = 32
-};
-template <>
-struct MmaFwdShapeFor<64> {
-  using type = MmaFwdConfig<64, 2, 128, 4, 1, false, true>;
-};
-template <>
-struct MmaFwdShapeFor<128> {
-  using type = MmaFwdConfig<128, 2, 32, 4, 1, false, true>;
-};
-
-template <int kD>
-using MmaFwdShape = typename MmaFwdShapeFor<kD>::type;
 
 // ---- Phases of one key tile, shared by both forward kernels. `s` holds a tile's scores as C
 // fragments: element e of n-block j of row tile mt is (row rows[mt][e / 2], key n0 + 8 j + 2 t + e % 2).
@@ -280,6 +262,7 @@ __device__ __forceinline__ bool fwd_tile_masked(const AttentionArgs& p, int n0, 
 template <typename T, class C>
 struct FwdBlock {
   static constexpr int kD = C::kHeadDim, kM = C::kM, kN = C::kKeys, kS = C::kStride, kThreads = C::kThreads;
+  static constexpr TileReader kReader = C::kWgmma ? TileReader::kWgmma : TileReader::kLdmatrix;
   T* sq;
   T* sk;
   T* sv;
@@ -328,7 +311,7 @@ struct FwdBlock {
     }
   }
   // tiles_landed for this kernel's readers.
-  __device__ __forceinline__ static void landed() { tiles_landed<C::kWgmma>(); }
+  __device__ __forceinline__ static void landed() { tiles_landed<kReader>(); }
   // K of key tile `tile` (keys tile * kN ..) into K buffer tile % 2.
   __device__ __forceinline__ void load_k(const AttentionArgs& p, int tile) const {
     load_rows<kN>(k_buf(tile), k, p.k_stride.seq, tile * kN, seq_k);
@@ -346,7 +329,7 @@ struct FwdBlock {
   }
   template <int kRows>
   __device__ __forceinline__ static void load_rows(T* tile, const T* slice, int64_t seq_stride, int row0, int n) {
-    load_rows_async<T, kRows, kD, kThreads, C::kWgmma>(tile, slice, seq_stride, row0, n);
+    load_rows_async<T, kRows, kD, kThreads, kReader>(tile, slice, seq_stride, row0, n);
   }
   __device__ __forceinline__ T* k_buf(int tile) const { return sk + (tile & 1) * kN * kS; }
   __device__ __forceinline__ T* v_buf(int tile) const { return sv + (tile & 1) * kN * kS; }

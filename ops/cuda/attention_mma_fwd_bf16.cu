@@ -1,7 +1,9 @@
-// Tensor-core attention forward launchers for bf16, every tile-shape variant (kernels:
-// ops/cuda/attention_mma_fwd.cuh; variants: attention_mma_variants.cuh).
+// Tensor-core attention forward launchers for bf16: the shipped tile shapes
+// (attention_shapes.cuh) and the tuning lab's variants (attention_mma_variants.cuh); kernels:
+// ops/cuda/attention_mma_fwd.cuh, attention_wgmma_fwd.cuh.
 #include "ops/cuda/attention_mma_variants.cuh"
 
 namespace attncamp::ops::cuda::attn {
+template void mma_forward_shipped<__nv_bfloat16>(const AttentionArgs&, cudaStream_t);
 template const std::vector<MmaVariant>& mma_forward_variants<__nv_bfloat16>(int64_t);
 }  // namespace attncamp::ops::cuda::attn

@@ -1,14 +1,15 @@
-// The tile-shape variants of the tensor-core attention kernels as host launchers (CUDA translation
-// units only): for each head dim, the forward's MmaFwdVariants and the atomic-dQ backward's
-// MmaBwdVariants, named and indexed as AttentionOptions::forward_variant / backward_variant and
-// the autotuner see them, and the deterministic backward (one shape). Instantiated one type per
-// translation unit: ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu.
+// The tuning lab's tile-shape variants of the tensor-core attention kernels as host launchers (CUDA
+// translation units only): for each head dim, the forward's MmaFwdVariants and the atomic-dQ
+// backward's MmaBwdVariants (attention_variants.cuh), named and indexed as ScopedAttentionVariants
+// (ops/attention_lab.h) and the autotuner see them. Instantiated one type per translation unit,
+// beside the shipped shapes' launchers: ops/cuda/attention_mma_{fwd,bwd}_{bf16,f16}.cu.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "ops/cuda/attention_mma_launchers.cuh"
+#include "ops/cuda/attention_variants.cuh"
 
 namespace attncamp::ops::cuda::attn {
 
@@ -43,22 +44,6 @@ const std::vector<MmaVariant>& mma_backward_variants(int64_t head_dim) {
                                                    backward_variant_list<T>(MmaBwdVariants<64>{}),
                                                    backward_variant_list<T>(MmaBwdVariants<128>{})};
   return for_head_dim(lists, head_dim);
-}
-
-template <typename T, int kD>
-void run_mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.seq_k > 0) launch_mma_dkdv<T, typename MmaBwdShape<kD>::Dkdv>(a, stream);
-  if (a.seq_q > 0) launch_mma_dq<T, typename MmaBwdShape<kD>::Dq>(a, stream);
-}
-
-template <typename T>
-void mma_backward_deterministic(const AttentionArgs& a, cudaStream_t stream) {
-  switch (a.head_dim) {
-    case 32: run_mma_backward_deterministic<T, 32>(a, stream); break;
-    case 64: run_mma_backward_deterministic<T, 64>(a, stream); break;
-    case 128: run_mma_backward_deterministic<T, 128>(a, stream); break;
-    default: ATTNCAMP_THROW("tensor-core attention supports head dim 32, 64 or 128, got ", a.head_dim);
-  }
 }
 
 }  // namespace attncamp::ops::cuda::attn

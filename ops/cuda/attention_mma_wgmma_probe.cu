@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "ops/attention.h"
+#include "ops/attention_lab.h"
 #include "ops/cuda/attention_mma_launchers.cuh"
 #include "runtime/cuda/check.h"
 

@@ -1,7 +1,7 @@
 // Tensor-core attention backward with dQ by atomics on Hopper's warpgroup MMA (wgmma, sm_90a
 // only) for T = __nv_bfloat16 or __half and head dim kD in {64, 128}: the structure of
-// mma_dkdv_kernel<T, C, true> (attention_mma_bwd.cuh), with every product issued as wgmma by a
-// warpgroup owning 64 keys (one or two warpgroups per block). Per tile of 64 queries:
+// mma_dkdv_kernel<T, C, DkdvDq::kAtomic> (attention_mma_bwd.cuh), with every product issued as
+// wgmma by a warpgroup owning 64 keys (one or two warpgroups per block). Per tile of 64 queries:
 //   S^T = K Q^T and dP^T = V dO^T (both operands K-major in shared memory, or K and V from
 //   registers),
 //   P^T and dS^T = P^T (dP^T - delta) elementwise on the accumulators (rows = the warp's keys),
@@ -11,7 +11,7 @@
 // Q, K, V, dO and dS^T sit in shared memory in wgmma's core-matrix order (attention_wgmma.cuh,
 // load_tile_cm_async). The query tiles are double-buffered, as in the mma.sync kernel.
 //
-// The pipelined form (WgmmaDkdvConfig's kPipelinedLoop) leaves a tile's dV, dK and dQ wgmma in
+// The pipelined form (WgmmaDkdvConfig with Loop::kPipelined) leaves a tile's dV, dK and dQ wgmma in
 // flight while the next tile's S^T and dP^T are issued, and waits for them (and adds dQ to
 // p.dq_accum) only then, so the dQ atomics and the wait for dQ overlap the tensor cores' next
 // products. Its query tiles are triple-buffered and dS^T double-buffered (a tile's buffers are
@@ -24,23 +24,28 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the wgmma dK/dV/dQ kernel: warpgroups of 64 keys (one per block), 64 queries per
-// walked tile; kMinBlocks caps the registers as for the other kernels. With kKvRegs each warp keeps
-// its 16 keys' K and V rows in registers (kD / 2 more per thread) as the A operands of S^T and
-// dP^T, so those wgmma read only Q and dO from shared memory (half the operand traffic of the
-// shared-memory form, which at N = 64 needs all of shared memory's bandwidth to keep up with the
-// tensor cores). kPipelinedLoop selects the pipelined form (above; dQ's kD / 2 accumulators stay
+// Where the wgmma backward's S^T = K Q^T and dP^T = V dO^T take K and V from: shared memory (both
+// operands described to wgmma), or the warp's 16 keys' rows loaded into registers once per block as
+// A fragments (kD / 2 more registers per thread), so those wgmma read only Q and dO from shared
+// memory: half the operand traffic of the shared-memory form, which at N = 64 needs all of shared
+// memory's bandwidth to keep up with the tensor cores.
+enum class KvFrom { kSharedMemory, kRegisters };
+
+// Tile shape of the wgmma dK/dV/dQ kernel: kGroups warpgroups of 64 keys per block, 64 queries per
+// walked tile; kMinBlocks caps the registers as for the other kernels; kKv where S^T and dP^T take
+// K and V from. Loop::kPipelined selects the pipelined form (above; dQ's kD / 2 accumulators stay
 // live across the next tile's S^T and dP^T). With kGroups = 2 a block of two warpgroups owns 128
 // keys (64 each): they share the query tiles, which halves the query-side loads per key, and split
 // dQ = dS K by columns (each warpgroup kD / 2 columns over all 128 keys), which halves the dQ
 // atomics per key; dS^T of both goes through shared memory before dQ.
-template <int kD, int kMinBlocks = 1, bool kKvRegs = false, bool kPipelinedLoop = false, int kGroups = 1>
+template <int kD, int kMinBlocks = 1, KvFrom kKv = KvFrom::kSharedMemory, Loop kLoop = Loop::kPlain, int kGroups = 1>
 struct WgmmaDkdvConfig {
   static_assert(kD == 64 || kD == 128, "the wgmma backward supports head dim 64 and 128");
   static_assert(kGroups == 1 || kGroups == 2, "one or two warpgroups per block");
   static constexpr int kHeadDim = kD, kRowTiles = 1, kThreads = 128 * kGroups, kBlocksPerSm = kMinBlocks;
   static constexpr int kWarpgroups = kGroups, kKeys = 64 * kGroups, kTileQueries = 64, kDqColumns = kD / kGroups;
-  static constexpr bool kWgmma = true, kKvInRegisters = kKvRegs, kPipelined = kPipelinedLoop;
+  static constexpr bool kWgmma = true, kKvInRegisters = kKv == KvFrom::kRegisters,
+                        kPipelined = kLoop == Loop::kPipelined;
   static constexpr int kQueryBuffers = kPipelined ? 3 : 2, kDsBuffers = kPipelined ? 2 : 1;
   // sK, sV [kKeys][kD], sQ, sdO [kQueryBuffers][kTileQueries][kD] (16-bit, core-matrix order),
   // dS^T [kDsBuffers][kKeys][kTileQueries] (core-matrix order), lse and delta
@@ -48,7 +53,7 @@ struct WgmmaDkdvConfig {
   static constexpr size_t kSmemBytes = size_t{2} * (2 * kKeys + 2 * kQueryBuffers * kTileQueries) * kD +
                                        size_t{2} * kDsBuffers * kKeys * kTileQueries +
                                        sizeof(float) * 2 * kQueryBuffers * kTileQueries + kKeys;
-  static constexpr size_t smem_bytes(bool /*dq*/) { return kSmemBytes; }
+  static constexpr size_t smem_bytes(DkdvDq /*dq: always kAtomic*/) { return kSmemBytes; }
 };
 
 // The shared memory and the per-tile steps of wgmma_dkdvq_kernel's block, for both loop forms.
@@ -205,16 +210,16 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
   const int seq_q = static_cast<int>(p.seq_q);
   const int m_begin = p.causal ? n0 / kM * kM : 0;  // causal: only queries i >= n0
   const int m_tiles = m_begin < seq_q ? (seq_q - m_begin + kM - 1) / kM : 0;
-  const DkdvQueries<T, kM, kD, kThreads, true> queries(p, b, h);
+  const DkdvQueries<T, kM, kD, kThreads, TileReader::kWgmma> queries(p, b, h);
   auto load_queries = [&](int tile_q) {  // query tile tile_q into buffer tile_q % kQBufs
     const int buf = tile_q % kQBufs;
     queries.load(p, blk.sq + buf * kM * kD, blk.sdo + buf * kM * kD, blk.slse + buf * kM, blk.sdelta + buf * kM,
                  m_begin + tile_q * kM);
   };
-  dkdv_load_keys<T, kN, kD, kThreads, true>(blk.sk, blk.sv, blk.skey, p, b, h, n0);
+  dkdv_load_keys<T, kN, kD, kThreads, TileReader::kWgmma>(blk.sk, blk.sv, blk.skey, p, b, h, n0);
   if (m_tiles > 0) load_queries(0);
   cp_async_commit();
-  tiles_landed<true>();
+  tiles_landed<TileReader::kWgmma>();
 
   typename Block::Dkv dk = {}, dv = {};
   const int key_local[1][2] = {{16 * warp + g, 16 * warp + g + 8}};
@@ -246,7 +251,7 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
       blk.store_ds(dpt, key_local, ds);
       blk.issue_dvdk(dv, dk, st, dpt, buf);
       wgmma_commit();
-      tiles_landed<true>();  // every warp's dS^T rows, and tile it + 1, for wgmma
+      tiles_landed<TileReader::kWgmma>();  // every warp's dS^T rows, and tile it + 1, for wgmma
       typename Block::Dq dq;
       wgmma_fence();
       blk.issue_dq(dq, ds);
@@ -289,7 +294,8 @@ __global__ void __launch_bounds__(C::kThreads, C::kBlocksPerSm) wgmma_dkdvq_kern
       wgmma_commit();
       wgmma_wait<0>();
       blk.finish_tile(p, dq, dk, dv, b, h, m0);
-      tiles_landed<true>();  // tile it + 1 is in for all and wgmma; nobody reads buffer it % 2 or dS^T
+      // Tile it + 1 is in for all and wgmma; nobody reads buffer it % 2 or dS^T any more.
+      tiles_landed<TileReader::kWgmma>();
     }
   }
 

@@ -17,19 +17,20 @@
 
 namespace attncamp::ops::cuda::attn {
 
-// Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile, the
-// pipelined kernel (one tile's P V in flight during the next tile's softmax) when kPipelinedLoop,
-// and with kQRegs each warp's 16 Q rows in registers (kD / 4 more per thread) as the A of S = Q K^T,
-// which then reads only K from shared memory.
+// Tile shape of the wgmma forward: kGroups warpgroups of 64 queries, kN keys per tile, kMinBlocks
+// blocks per SM; Loop::kPipelined selects the pipelined kernel (one tile's P V in flight during
+// the next tile's softmax), and QFrom::kRegisters loads each warp's 16 Q rows into registers
+// (kD / 4 more per thread) as the A of S = Q K^T, which then reads only K from shared memory.
 // The members FwdBlock and FwdRows read are those of MmaFwdConfig with one row tile per warp and
 // unpadded rows (kStride = kD: wgmma reads core matrices, not ldmatrix rows).
-template <int kD, int kN, int kGroups, int kMinBlocks = 1, bool kPipelinedLoop = false, bool kQRegs = false>
+template <int kD, int kN, int kGroups, int kMinBlocks = 1, Loop kLoop = Loop::kPlain, QFrom kQ = QFrom::kSharedMemory>
 struct WgmmaFwdConfig {
   static_assert(kD == 64 || kD == 128, "the wgmma forward supports head dim 64 and 128");
   static_assert(kN == 64 || kN == 128, "the wgmma forward walks 64 or 128 keys per tile");
   static constexpr int kHeadDim = kD, kRowTiles = 1, kKeys = kN, kThreads = 128 * kGroups, kBlocksPerSm = kMinBlocks;
   static constexpr int kM = 64 * kGroups, kBlockRows = kM, kStride = kD;
-  static constexpr bool kPipelined = kPipelinedLoop, kQInSmem = true, kWgmma = true, kQInRegisters = kQRegs;
+  static constexpr bool kPipelined = kLoop == Loop::kPipelined, kQInSmem = true, kWgmma = true;
+  static constexpr bool kQInRegisters = kQ == QFrom::kRegisters;
   // sQ [kM][kD], sK and sV [2][kN][kD] (16-bit, core-matrix order), then key flags [2][kN].
   static constexpr size_t kSmemBytes = size_t{2} * (kM + 4 * kN) * kD + 2 * kN;
 };

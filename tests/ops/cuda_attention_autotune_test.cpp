@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/attention_lab.h"
 #include "ops/cuda/attention_launch.cuh"
 #include "runtime/cuda/launch.h"
 #include "tests/cuda_test_util.h"

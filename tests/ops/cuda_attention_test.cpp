@@ -11,10 +11,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/attention_lab.h"
 #include "runtime/env.h"
 #include "runtime/error.h"
 #include "tests/cuda_test_util.h"
@@ -157,11 +159,10 @@ TEST(CudaAttention, AtomicDqMatchesDeterministicBackward) {
       SCOPED_TRACE(testing::Message() << "D=" << d << " Sq=" << c.sq << " Sk=" << c.sk);
       const Inputs in = make_inputs(c, d, false, seed += 10);
       const Result det = run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16, true);
-      ops::AttentionOptions opt;
-      opt.causal = c.causal;
-      opt.impl = AttentionImpl::kMma;
-      opt.backward_variant = 0;
-      const Result atomic = run_gpu(in, opt, DType::kBF16);
+      ops::AttentionVariants mma_sync;
+      mma_sync.backward = 0;
+      const ops::ScopedAttentionVariants scope(mma_sync);
+      const Result atomic = run_gpu(in, c.causal, AttentionImpl::kMma, DType::kBF16);
       EXPECT_EQ(test::max_abs_diff(atomic.dk, det.dk), 0.0);
       EXPECT_EQ(test::max_abs_diff(atomic.dv, det.dv), 0.0);
       for (int64_t i = 0; i < det.dq.numel(); ++i) {
@@ -200,9 +201,10 @@ TEST(CudaAttention, WgmmaOperandFormsAreExactProducts) {
   }
 }
 
-// Every tile-shape variant of the tensor-core kernels (picked by index), forward variants with
-// the default backward and backward variants after the default forward, on cases that cover
-// ragged tiles, causal and key masks, Sq != Sk and the packed entry points.
+// Every tile-shape variant of the tensor-core kernels (picked by index with
+// ScopedAttentionVariants), forward variants with the default backward and backward variants
+// after the default forward, on cases that cover ragged tiles, causal and key masks, Sq != Sk and
+// the packed entry points.
 
 TEST(CudaAttention, EveryMmaVariantMatchesCpuF64) {
   ATTNCAMP_REQUIRE_GPU();
@@ -222,14 +224,13 @@ TEST(CudaAttention, EveryMmaVariantMatchesCpuF64) {
             SCOPED_TRACE(testing::Message()
                          << (pass == ops::AttentionPass::kForward ? "forward " : "backward ") << i << " " << names[i]
                          << " " << dtype_name(dt) << " Sq=" << c.sq << " Sk=" << c.sk << " packed=" << packed);
-            ops::AttentionOptions opt;
-            opt.causal = c.causal;
-            opt.impl = AttentionImpl::kMma;
-            (pass == ops::AttentionPass::kForward ? opt.forward_variant : opt.backward_variant) = static_cast<int>(i);
+            ops::AttentionVariants variant;
+            (pass == ops::AttentionPass::kForward ? variant.forward : variant.backward) = static_cast<int>(i);
+            const ops::ScopedAttentionVariants scope(variant);
             const Inputs in = make_inputs(c, d, packed, seed += 10);
             Result got;
             try {
-              got = run_gpu(in, opt, dt);
+              got = run_gpu(in, c.causal, AttentionImpl::kMma, dt);
             } catch (const Error& e) {
               const std::string what = e.what();
               if (!wgmma || (what.find("compute capability 9.0") == std::string::npos &&
@@ -288,23 +289,56 @@ TEST(CudaAttention, VariantChoicesNameTheProblem) {
   Tensor dk = Tensor::empty(in.q.shape(), DType::kBF16, Device::cuda(0));
   Tensor dv = Tensor::empty(in.q.shape(), DType::kBF16, Device::cuda(0));
   ops::AttentionOptions opt;
-  opt.forward_variant = 99;
-  test::expect_error([&] { ops::attention_forward(in.q, in.k, in.v, Tensor(), opt, out, lse); },
-                     {"forward_variant 99", "out of range", "bf16", "head dim 64"});
-  opt.forward_variant = -1;
+  ops::AttentionVariants variants;
+  variants.forward = 99;
+  {
+    const ops::ScopedAttentionVariants scope(variants);
+    test::expect_error([&] { ops::attention_forward(in.q, in.k, in.v, Tensor(), opt, out, lse); },
+                       {"forward variant 99", "out of range", "bf16", "head dim 64"});
+  }
+  variants.forward = -1;
+  variants.backward = 1;
+  const ops::ScopedAttentionVariants scope(variants);
   opt.impl = AttentionImpl::kSimple;
-  opt.backward_variant = 1;
-  ops::attention_forward(in.q, in.k, in.v, Tensor(), opt, out, lse);  // the forward ignores backward_variant
+  ops::attention_forward(in.q, in.k, in.v, Tensor(), opt, out, lse);  // ignores the backward variant
   test::expect_error([&] { ops::attention_backward(in.q, in.k, in.v, Tensor(), opt, out, lse, out, dq, dk, dv); },
-                     {"backward_variant 1", "simple"});
+                     {"backward variant 1", "simple"});
   opt.impl = AttentionImpl::kMma;
   opt.deterministic = true;
   test::expect_error([&] { ops::attention_backward(in.q, in.k, in.v, Tensor(), opt, out, lse, out, dq, dk, dv); },
-                     {"backward_variant 1", "deterministic"});
+                     {"backward variant 1", "deterministic"});
   opt.deterministic = false;
-  opt.backward_variant = -2;
+  variants.backward = -2;
+  const ops::ScopedAttentionVariants negative(variants);
   test::expect_error([&] { ops::attention_backward(in.q, in.k, in.v, Tensor(), opt, out, lse, out, dq, dk, dv); },
-                     {"backward_variant", "-2"});
+                     {"backward variant", "-2"});
+}
+
+// The variant choice belongs to the calling thread and scopes nest: host state, runs on every
+// machine.
+TEST(CudaAttention, ScopedVariantsNestAndRestore) {
+  EXPECT_EQ(ops::current_attention_variants().forward, -1);
+  EXPECT_EQ(ops::current_attention_variants().backward, -1);
+  ops::AttentionVariants outer;
+  outer.forward = 3;
+  {
+    const ops::ScopedAttentionVariants a(outer);
+    EXPECT_EQ(ops::current_attention_variants().forward, 3);
+    ops::AttentionVariants inner;
+    inner.backward = 2;
+    {
+      const ops::ScopedAttentionVariants b(inner);
+      EXPECT_EQ(ops::current_attention_variants().forward, -1);
+      EXPECT_EQ(ops::current_attention_variants().backward, 2);
+      std::thread([] {
+        EXPECT_EQ(ops::current_attention_variants().forward, -1);
+        EXPECT_EQ(ops::current_attention_variants().backward, -1);
+      }).join();
+    }
+    EXPECT_EQ(ops::current_attention_variants().forward, 3);
+    EXPECT_EQ(ops::current_attention_variants().backward, -1);
+  }
+  EXPECT_EQ(ops::current_attention_variants().forward, -1);
 }
 
 TEST(CudaAttention, DeviceChecksNameTheProblem) {

@@ -150,7 +150,8 @@ Run make_run(const Inputs& in64, bool causal, int64_t d, const Sched& sched) {
 // The kernels of `pass` for head dim kD through the emulator, with grids, blocks and shared
 // memory as ops/cuda/attention_mma_launchers.cuh and attention_simple.cu launch them; the forward
 // and the atomic-dQ backward with tile shapes Fwd and Dkdvq (the shipped ones by default).
-template <typename T, int kD, class Fwd = attn::MmaFwdShape<kD>, class Dkdvq = typename attn::MmaBwdShape<kD>::Dkdvq>
+template <typename T, int kD, class Fwd = typename attn::AttentionShapes<kD>::Forward,
+          class Dkdvq = typename attn::AttentionShapes<kD>::Backward>
 void run_kernels(Run& r, Pass pass) {
   AttentionArgs& a = r.a;
   emu::launch(
@@ -174,8 +175,8 @@ void run_kernels(Run& r, Pass pass) {
       dim3(static_cast<unsigned>((delta_threads + kThreads - 1) / kThreads)), dim3(kThreads), 0,
       [&] { attn::attention_delta_vec_kernel<T>(a); }, r.opt);
   if (pass == Pass::kBackward) {
-    using Dkdv = typename attn::MmaBwdShape<kD>::Dkdv;
-    using Dq = typename attn::MmaBwdShape<kD>::Dq;
+    using Dkdv = typename attn::AttentionShapes<kD>::DeterministicDkdv;
+    using Dq = typename attn::AttentionShapes<kD>::DeterministicDq;
     emu::launch(
         grid_for(a.seq_k, Dkdv::kKeys, a), dim3(Dkdv::kThreads), Dkdv::kSmemBytes,
         [&] { attn::mma_dkdv_kernel<T, Dkdv>(a); }, r.opt);
@@ -188,12 +189,12 @@ void run_kernels(Run& r, Pass pass) {
   a.dq_accum = r.dq_accum.data<float>();
   r.opt.global.push_back(buffer(r.dq_accum));
   emu::launch(
-      grid_for(a.seq_k, Dkdvq::kKeys, a), dim3(Dkdvq::kThreads), Dkdvq::smem_bytes(true),
+      grid_for(a.seq_k, Dkdvq::kKeys, a), dim3(Dkdvq::kThreads), Dkdvq::smem_bytes(attn::DkdvDq::kAtomic),
       [&] {
         if constexpr (Dkdvq::kWgmma) {
           attn::wgmma_dkdvq_kernel<T, Dkdvq>(a);
         } else {
-          attn::mma_dkdv_kernel<T, Dkdvq, true>(a);
+          attn::mma_dkdv_kernel<T, Dkdvq, attn::DkdvDq::kAtomic>(a);
         }
       },
       r.opt);
@@ -302,11 +303,11 @@ void check_shapes(Pass pass) {
 
 template <int kD, class... Fwd>
 void check_forward_variants(attn::TileList<Fwd...> /*variants*/) {
-  (check_shapes<Fwd, typename attn::MmaBwdShape<kD>::Dkdvq>(Pass::kForward), ...);
+  (check_shapes<Fwd, typename attn::AttentionShapes<kD>::Backward>(Pass::kForward), ...);
 }
 template <int kD, class... Dkdvq>
 void check_backward_variants(attn::TileList<Dkdvq...> /*variants*/) {
-  (check_shapes<attn::MmaFwdShape<kD>, Dkdvq>(Pass::kBackwardAtomicDq), ...);
+  (check_shapes<typename attn::AttentionShapes<kD>::Forward, Dkdvq>(Pass::kBackwardAtomicDq), ...);
 }
 
 TEST(EmuAttention, EveryTileShapeVariantMatchesCpu) {
@@ -337,11 +338,13 @@ void check_negative_scale() {
 }
 
 TEST(EmuAttention, NegativeScaleFoldsIntoQ) {
-  check_negative_scale<attn::MmaFwdShape<64>>();
+  using attn::Loop;
+  using attn::QFrom;
+  check_negative_scale<attn::AttentionShapes<64>::Forward>();
   check_negative_scale<attn::WgmmaFwdConfig<64, 128, 2>>();
   check_negative_scale<attn::WgmmaFwdConfig<128, 64, 1>>();
-  check_negative_scale<attn::WgmmaFwdConfig<64, 64, 1, 3, true>>();
-  check_negative_scale<attn::WgmmaFwdConfig<64, 128, 1, 1, true, true>>();  // Q in registers
+  check_negative_scale<attn::WgmmaFwdConfig<64, 64, 1, 3, Loop::kPipelined>>();
+  check_negative_scale<attn::WgmmaFwdConfig<64, 128, 1, 1, Loop::kPipelined, QFrom::kRegisters>>();
 }
 
 }  // namespace
