@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "launch/trainer_internal.h"
-#include "ops/attention.h"
+#include "ops/attention_lab.h"
 
 namespace attncamp::launch {
 
