@@ -34,7 +34,7 @@ done
 
 if [[ ! -x "$attncamp" ]]; then
   echo "== building $attncamp"
-  [[ -f build/build.ninja ]] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+  [[ -f build/CMakeCache.txt ]] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
   cmake --build build -j"$(nproc)" --target attncamp
 fi
 

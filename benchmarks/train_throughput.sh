@@ -33,7 +33,7 @@ fi
 
 if [[ ! -x build/bin/attncamp ]]; then
   echo "== building build/bin/attncamp"
-  if [[ ! -f build/build.ninja ]]; then
+  if [[ ! -f build/CMakeCache.txt ]]; then
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
   fi
   cmake --build build -j"$(nproc)" --target attncamp

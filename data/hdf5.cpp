@@ -4,14 +4,20 @@
 #include "data/hdf5.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 #include "data/hdf5_internal.h"
+#include "runtime/env.h"
 
 namespace attncamp::data {
 
@@ -118,6 +124,105 @@ void fsync_path(const std::string& path, bool directory) {
   if (rc != 0 && !(directory && err == EINVAL)) ATTNCAMP_THROW(path, ": fsync failed: ", std::strerror(err));
 }
 
+// Why writes are arranged as below: HDF5 1.10 cannot recover from a failed write in a metadata
+// flush. After a failed H5Fflush the file's metadata cache stays in mid-flush, so every later close
+// fails; a failed H5Fclose frees the file but keeps its id, and at exit H5_term_library closes that
+// id again and crashes (SIGSEGV after our error was printed). So HDF5 must never meet a full disk
+// while it flushes or closes: before the flush, the file's whole allocated size is reserved on disk
+// (fallocate) and a full disk fails there; after any failure, the file is closed with its
+// descriptor pointed at an anonymous in-memory file (detach_from_disk).
+
+// The descriptor of a file opened with the sec2 driver (create_file), or -1.
+int sec2_descriptor(hid_t file) {
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || handle == nullptr) return -1;
+  return *static_cast<int*>(handle);
+}
+
+// Reserves the disk space of everything HDF5 has allocated in `file` (the metadata it has yet to
+// write lies inside), then flushes and fsyncs, so that a full disk or a late write error fails in
+// fallocate or fsync, never inside HDF5's flush or close.
+void reserve_flush_and_sync(hid_t file, const std::string& path) {
+  const int fd = sec2_descriptor(file);
+  if (fd < 0) ATTNCAMP_THROW(path, ": cannot get the file descriptor (H5Fget_vfd_handle failed)");
+  hsize_t size = 0;
+  ATTNCAMP_H5_CHECK(H5Fget_filesize(file, &size), path, ": cannot get the file size");
+  // Linux's fallocate, not posix_fallocate: where a filesystem cannot reserve space (EOPNOTSUPP),
+  // glibc's emulation would write a byte into every 4 KiB of a file of any size; the flush goes
+  // ahead unreserved there instead.
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0 && errno != EOPNOTSUPP) {
+    ATTNCAMP_THROW(path, ": cannot write ", size, " bytes: ", std::strerror(errno));
+  }
+  ATTNCAMP_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL), path, ": cannot flush");
+  if (::fsync(fd) != 0) ATTNCAMP_THROW(path, ": fsync failed: ", std::strerror(errno));
+}
+
+// Points the descriptor of `file` at an anonymous in-memory file, so that whatever HDF5 still
+// writes (closing flushes its metadata) lands there and succeeds, and the disk file is out of its
+// reach (the caller removes it). False when that was not possible.
+bool detach_from_disk(hid_t file) noexcept {
+  const int fd = sec2_descriptor(file);
+  if (fd < 0) return false;
+  const int sink = ::memfd_create("attncamp-discarded-hdf5", MFD_CLOEXEC);
+  if (sink < 0) return false;
+  const bool moved = ::dup2(sink, fd) == fd;
+  ::close(sink);
+  return moved;
+}
+
+// The test hook env::kTestFileSizeLimit: while alive (or until lift()), no file may grow past the
+// given size and writes past it fail with EFBIG instead of raising SIGXFSZ; restores both.
+class TestFileSizeLimit {
+ public:
+  TestFileSizeLimit() {
+    const char* value = std::getenv(env::kTestFileSizeLimit);
+    if (value == nullptr || *value == '\0') return;
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long bytes = std::strtoull(value, &end, 10);
+    ATTNCAMP_CHECK(*end == '\0' && errno == 0 && value[0] != '-', env::kTestFileSizeLimit,
+                   " must be a byte count, got '", value, "'");
+    ATTNCAMP_CHECK(::getrlimit(RLIMIT_FSIZE, &old_) == 0, "getrlimit(RLIMIT_FSIZE): ", std::strerror(errno));
+    rlimit limit = old_;
+    limit.rlim_cur = std::min<rlim_t>(bytes, old_.rlim_max);
+    ATTNCAMP_CHECK(::setrlimit(RLIMIT_FSIZE, &limit) == 0, "setrlimit(RLIMIT_FSIZE): ", std::strerror(errno));
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    active_ = true;
+  }
+  ~TestFileSizeLimit() { lift(); }
+  void lift() noexcept {
+    if (!active_) return;
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+    active_ = false;
+  }
+  TestFileSizeLimit(const TestFileSizeLimit&) = delete;
+  TestFileSizeLimit& operator=(const TestFileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = SIG_DFL;
+  bool active_ = false;
+};
+
+// Creates `path`, fills it, flushes and closes it. On failure the file is detached from the disk
+// before it is closed (a full disk stays full), and the error is rethrown.
+void write_new_file(const std::string& path, const std::function<void(hid_t file)>& fill) {
+  TestFileSizeLimit disk_limit;
+  H5Id file;
+  try {
+    file = create_file(path);
+    fill(file.get());
+    reserve_flush_and_sync(file.get(), path);
+  } catch (...) {
+    // The hook's limit stands for the disk; once detached, the file is in memory.
+    if (file.valid() && detach_from_disk(file.get())) disk_limit.lift();
+    file.reset();
+    throw;
+  }
+  file.close(path);
+}
+
 }  // namespace
 
 std::string h5_error_detail(const char* call) {
@@ -125,6 +230,14 @@ std::string h5_error_detail(const char* call) {
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, deepest_error, &detail);
   for (char& c : detail) {
     if (c == '\n' || c == '\r') c = ' ';
+  }
+  // A failed read or write also names the file, descriptor, buffer and sizes: keep its reason only,
+  // "file write failed: No space left on device".
+  const std::string reason = "error message = '";
+  const size_t at = detail.find(reason);
+  if (at != std::string::npos) {
+    const size_t from = at + reason.size();
+    detail = detail.substr(0, detail.find(':')) + ": " + detail.substr(from, detail.find('\'', from) - from);
   }
   if (detail.size() > 200) detail = detail.substr(0, 200) + "...";
   std::string name = call;
@@ -160,7 +273,13 @@ void H5Id::close(const std::string& what) {
   if (id_ < 0) return;
   const hid_t id = id_;
   id_ = H5I_INVALID_HID;
-  ATTNCAMP_H5_CHECK(closer_(id), what, ": close failed");
+  if (closer_(id) >= 0) return;
+  const char* call = closer_ == H5Fclose   ? "H5Fclose"
+                     : closer_ == H5Dclose ? "H5Dclose"
+                     : closer_ == H5Gclose ? "H5Gclose"
+                     : closer_ == H5Aclose ? "H5Aclose"
+                                           : "H5?close";
+  ATTNCAMP_THROW(what, ": close failed (", h5_error_detail(call), ")");
 }
 
 const char* numpy_dtype_name(DType dtype) {
@@ -183,6 +302,8 @@ H5Id create_file(const std::string& path) {
   // Strong close: when the file id is closed the OS file is closed too, so it can be fsync'd.
   H5Id fapl = h5_plist(ATTNCAMP_H5_CHECK(H5Pcreate(H5P_FILE_ACCESS), path, ": cannot create property list"));
   ATTNCAMP_H5_CHECK(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), path, ": cannot set close degree");
+  // The POSIX driver, whose descriptor close_after_failed_write redirects.
+  ATTNCAMP_H5_CHECK(H5Pset_fapl_sec2(fapl.get()), path, ": cannot select the sec2 driver");
   return h5_file(ATTNCAMP_H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), path,
                                    ": cannot create HDF5 file"));
 }
@@ -211,12 +332,7 @@ std::string file_name_of(hid_t id) {
 void write_file_atomically(const std::string& path, const std::function<void(hid_t file)>& fill) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   try {
-    {
-      H5Id file = create_file(tmp);
-      fill(file.get());
-      ATTNCAMP_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), tmp, ": cannot flush");
-      file.close(tmp);
-    }
+    write_new_file(tmp, fill);
     fsync_path(tmp, false);
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
       ATTNCAMP_THROW(path, ": cannot rename ", tmp, " into place: ", std::strerror(errno));

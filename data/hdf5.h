@@ -86,9 +86,10 @@ H5Id open_file(const std::string& path, bool writable = false);
 std::string file_name_of(hid_t id);
 
 // Writes an HDF5 file atomically: `fill` receives a new file "<path>.tmp-<pid>"; afterwards the
-// file is flushed, closed, fsync'd and renamed over `path`, and the folder is fsync'd. If `fill`
-// or any later step throws, the temporary file is removed and the error rethrown; a previous
-// file at `path` is left untouched.
+// file's space is reserved (fallocate) and it is flushed, fsync'd, closed and renamed over
+// `path`, and the folder is fsync'd. If `fill` or any later step throws (a full disk included),
+// the temporary file is removed and the error rethrown; a previous file at `path` is left
+// untouched, and HDF5 is left with no broken file id (so the process still exits cleanly).
 void write_file_atomically(const std::string& path, const std::function<void(hid_t file)>& fill);
 
 // --- Datasets ----------------------------------------------------------------------------------

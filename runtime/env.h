@@ -28,6 +28,10 @@ constexpr const char* kAttentionAutotune = "ATTNCAMP_ATTENTION_AUTOTUNE";
 // compiled into them (a relocated bundle, scripts/bundle.sh, sets these).
 constexpr const char* kTestBinary = "ATTNCAMP_TEST_BINARY";
 constexpr const char* kTestSourceDir = "ATTNCAMP_TEST_SOURCE_DIR";
+// Tests only: a byte count N; while data::write_file_atomically writes an HDF5 file (checkpoints,
+// converter outputs), no file may grow past N bytes (RLIMIT_FSIZE, SIGXFSZ ignored), so the write
+// fails with EFBIG after N bytes as it would with ENOSPC on a full disk. Unset: no limit.
+constexpr const char* kTestFileSizeLimit = "ATTNCAMP_TEST_FILE_SIZE_LIMIT";
 
 // A 0/1 switch: true for "1", false for "0" or unset; throws naming the variable otherwise.
 bool flag(const char* name);

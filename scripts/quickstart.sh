@@ -9,7 +9,7 @@ echo "== [1/4] dependencies (scripts/setup.sh)"
 scripts/setup.sh
 
 echo "== [2/4] build (build/bin/attncamp)"
-if [[ ! -f build/build.ninja ]]; then
+if [[ ! -f build/CMakeCache.txt ]]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
 cmake --build build -j"$(nproc)" --target attncamp

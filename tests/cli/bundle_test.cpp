@@ -1,6 +1,8 @@
 // Tests of scripts/bundle.sh: it packs attncamp and one test binary into a temporary folder that is
 // then moved (relocated) and checked with an empty environment: ldd resolves every library except
 // glibc and CUDA's inside the bundle, and the bundled binaries and run_tests.sh run from there.
+// CUDA builds: the CUDA and NCCL libraries are the machine's, so the environment holds just their
+// folders found at configure time on LD_LIBRARY_PATH, as `module load cuda` would set it.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -18,8 +20,13 @@ namespace fs = std::filesystem;
 
 const fs::path kBuildDir = fs::path(ATTNCAMP_BINARY).parent_path().parent_path();
 const fs::path kScript = fs::path(ATTNCAMP_SOURCE_DIR) / "scripts" / "bundle.sh";
-// Runs with no inherited environment, as on a machine that has never seen the build.
-const std::string kCleanEnv = "env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH= ";
+#ifdef ATTNCAMP_TEST_CUDA_LIBRARY_DIRS
+const std::string kCudaLibraryDirs = ATTNCAMP_TEST_CUDA_LIBRARY_DIRS;  // "DIR[:DIR]"
+#else
+const std::string kCudaLibraryDirs;  // not a CUDA build
+#endif
+// Runs with no inherited environment, as on a machine that has never seen the build but has CUDA.
+const std::string kCleanEnv = "env -i PATH=/usr/bin:/bin 'LD_LIBRARY_PATH=" + kCudaLibraryDirs + "' ";
 
 test::CommandResult run(const std::string& cmd) {
   test::CommandResult r;
@@ -47,6 +54,21 @@ std::string unavailable_reason() {
     }
   }
   return "";
+}
+
+// CUDA, NCCL and driver libraries that ldd does not find for `file` in kCleanEnv, space-separated
+// (bundle.sh's "cuda" kind, which it leaves to the machine); empty when all are found.
+std::string unresolved_cuda_libraries(const fs::path& file) {
+  std::istringstream lines(run(kCleanEnv + "ldd " + sh_quote(file)).output);
+  std::string missing;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    const bool cuda = name.rfind("libcu", 0) == 0 || name.rfind("libnccl", 0) == 0 || name.rfind("libnv", 0) == 0;
+    if (cuda && line.find("=> not found") != std::string::npos) missing += (missing.empty() ? "" : " ") + name;
+  }
+  return missing;
 }
 
 class Bundle : public ::testing::Test {
@@ -115,6 +137,17 @@ TEST_F(Bundle, MovedBundleIsSelfContainedAndRuns) {
   const auto libs = run(kCleanEnv + sh_quote(*dir_ / "check_libs.sh"));
   EXPECT_EQ(libs.exit_code, 0) << libs.output;
   EXPECT_NE(libs.output.find("check_libs: OK"), std::string::npos) << libs.output;
+
+  // What the bundle leaves to the machine (CUDA, NCCL) must be there for the binaries to start.
+  const std::string missing = unresolved_cuda_libraries(*dir_ / "bin" / "attncamp");
+  if (!missing.empty()) {
+    GTEST_SKIP() << "the bundled attncamp needs " << missing
+                 << " from the machine (the bundle leaves CUDA out), found neither on the loader path"
+                 << (kCudaLibraryDirs.empty()
+                         ? ""
+                         : " nor in " + kCudaLibraryDirs + " (the CUDA library folders found at configure time)")
+                 << "; the bundled binaries were not run";
+  }
 
   const auto help = run(kCleanEnv + sh_quote(*dir_ / "bin" / "attncamp") + " --help");
   EXPECT_EQ(help.exit_code, 0) << help.output;

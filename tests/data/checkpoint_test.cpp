@@ -1,6 +1,7 @@
 // Tests for checkpoint files: a round trip of every kind of field, the error for a truncated
 // or non-HDF5 file and a wrong schema, the accessors' errors, and atomicity: a failed write
-// leaves the previous checkpoint readable and no temporary file behind.
+// leaves the previous checkpoint readable and no temporary file behind, also when the disk fills
+// up part-way (the test hook env::kTestFileSizeLimit) and the process exits cleanly afterwards.
 #include "data/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,17 @@ std::vector<std::string> files_in(const std::string& dir) {
   std::sort(out.begin(), out.end());
   return out;
 }
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// HDF5 ids of files, datasets, groups, types and attributes open in this process (one whose
+// close failed stays counted: HDF5 keeps the id).
+ssize_t open_ids() { return H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); }
 
 CheckpointData sample_checkpoint() {
   CheckpointData c;
@@ -144,6 +157,62 @@ TEST(Checkpoint, FailedWriteKeepsPreviousFile) {
   expect_error([&] { write_checkpoint(path, clash); }, {path, "'step' is used twice"});
   expect_equal(good, read_checkpoint(path));
   EXPECT_EQ(files_in(dir), std::vector<std::string>{"ckpt.h5"});
+}
+
+// Byte counts at which the test hook cuts a write of `size` bytes short: every 97th byte from 0
+// (the header, each dataset's data, the metadata written last) and the last few bytes.
+std::vector<uint64_t> cut_points(uint64_t size) {
+  std::vector<uint64_t> cuts;
+  for (uint64_t n = 0; n < size; n += 97) cuts.push_back(n);
+  for (uint64_t n = size > 4 ? size - 4 : 0; n < size; ++n) cuts.push_back(n);
+  return cuts;
+}
+
+// A disk that fills up part-way through a write: whichever byte it happens at (raw data, metadata,
+// the final flush), the write throws one line naming the temporary file and the reason, removes
+// it, keeps the previous checkpoint byte for byte and leaves no HDF5 file id behind.
+TEST(Checkpoint, DiskFullPartWayKeepsPreviousFile) {
+  const std::string dir = test::temp_dir();
+  const std::string path = dir + "/ckpt.h5";
+  write_checkpoint(path, sample_checkpoint());
+  const std::string before = file_bytes(path);
+  CheckpointData next = sample_checkpoint();
+  next.ints["step"] = 99999;
+  const ssize_t ids = open_ids();
+  for (const uint64_t cut : cut_points(before.size())) {
+    SCOPED_TRACE("file size limit " + std::to_string(cut));
+    const test::ScopedEnv limit(env::kTestFileSizeLimit, std::to_string(cut).c_str());
+    expect_error([&] { write_checkpoint(path, next); }, {path + ".tmp-", "File too large"});
+    EXPECT_EQ(file_bytes(path), before);
+    EXPECT_EQ(files_in(dir), std::vector<std::string>{"ckpt.h5"});
+    EXPECT_EQ(open_ids(), ids);
+  }
+  // Room for the whole file: the same write goes through.
+  const test::ScopedEnv limit(env::kTestFileSizeLimit, std::to_string(2 * before.size()).c_str());
+  write_checkpoint(path, next);
+  expect_equal(next, read_checkpoint(path));
+}
+
+// HDF5 1.10 crashes at exit (SIGSEGV in H5_term_library) when a file's close ever failed; after
+// failed writes, the process must still exit normally.
+TEST(CheckpointDeathTest, ExitsNormallyAfterDiskFull) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::string path = test::temp_dir() + "/ckpt.h5";
+  EXPECT_EXIT(
+      {
+        write_checkpoint(path, sample_checkpoint());
+        const uint64_t size = fs::file_size(path);
+        for (const uint64_t cut : cut_points(size)) {
+          const test::ScopedEnv limit(env::kTestFileSizeLimit, std::to_string(cut).c_str());
+          try {
+            write_checkpoint(path, sample_checkpoint());
+            std::exit(2);  // the limit did not stop the write
+          } catch (const Error&) {
+          }
+        }
+        std::exit(fs::file_size(path) == size ? 0 : 3);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(Checkpoint, MissingFolder) {
