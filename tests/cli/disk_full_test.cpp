@@ -35,9 +35,9 @@ std::vector<std::string> lines_of(const std::string& text) {
 std::string write_config(const std::string& out_dir) {
   const std::string path = out_dir + "/exp.pbtxt";
   std::ofstream(path) << "name: \"disk_full\"\n"
-                         "model { kind: VIT image_size: 28 in_channels: 1 patch_size: 7 dim: 16 depth: 1 heads: 2\n"
-                         "        mlp_dim: 32 num_classes: 10 pool: CLS_TOKEN }\n"
-                         "data { synthetic_samples: 64 mean: 0.5 std: 0.25 }\n"
+                         "model { vit { image_size: 28 in_channels: 1 patch_size: 7 dim: 16 depth: 1 heads: 2\n"
+                         "              mlp_dim: 32 num_classes: 10 pool: CLS_TOKEN } }\n"
+                         "data { classification { synthetic_samples: 64 mean: 0.5 std: 0.25 } }\n"
                          "optimizer { kind: ADAMW lr: 1e-3 }\n"
                          "trainer { epochs: 1 batch_size: 32 eval_batch_size: 32 seed: 3 threads: 1\n"
                          "          checkpoint_every_epochs: 1 output_dir: \""
