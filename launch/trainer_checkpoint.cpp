@@ -74,10 +74,10 @@ LoopState load_checkpoint(const std::string& path, models::Model& model, models:
     st.best = data::get_float(c, "best_metric", path);
     const auto name = c.strings.find("best_metric_name");
     st.best_name = name != c.strings.end() ? name->second : "";
-  } else {  // written before named metrics: the best top-1, -1 before the first evaluation
-    const double top1 = data::get_float(c, "best_top1", path);
-    st.best_name = "test/top1";
-    st.best = top1 >= 0 ? top1 : std::nan("");
+  } else {  // written before metrics had names: the run's best value starts afresh
+    st.best_name.clear();
+    st.best = std::nan("");
+    st.bad_epochs = 0;
   }
   return st;
 }
@@ -89,10 +89,11 @@ void TrainingRun::resume_from(const std::string& resume) {
   if (path.empty()) return;
   st_ = load_checkpoint(path, task_->model(), *opt_, plan_);
   if (st_.best_name != primary_) {
-    // The run follows another metric than the checkpoint's: its best value starts afresh.
-    if (lead_ && !st_.best_name.empty()) {
+    // The run follows another metric than the checkpoint's (or the checkpoint predates named
+    // metrics): its best value, and early stopping's count, start afresh.
+    if (lead_) {
       std::fprintf(stderr, "note: %s follows %s, the checkpoint %s; its best value starts afresh\n", source_.c_str(),
-                   primary_.c_str(), st_.best_name.c_str());
+                   primary_.c_str(), st_.best_name.empty() ? "no named metric" : st_.best_name.c_str());
     }
     st_.best_name = primary_;
     st_.best = std::nan("");

@@ -111,6 +111,23 @@ TEST_F(TrainerTest, ResumeAtEpochBoundaryIsBitExact) {
                         out_part, 8);
 }
 
+// A checkpoint written before metrics had names (best_top1 instead of best_metric) still resumes,
+// bit-exactly; only the best value starts afresh.
+TEST_F(TrainerTest, ResumesACheckpointWrittenBeforeNamedMetrics) {
+  const std::string out_full = test::temp_dir(), out_part = test::temp_dir();
+  const TrainResult full = Trainer(config(out_full), "tiny.pbtxt").run();
+  Trainer(config(out_part, {"trainer.max_steps=5"}), "tiny.pbtxt").run();
+  data::CheckpointData c = data::read_checkpoint(out_part + "/checkpoint.h5");
+  c.floats.erase("best_metric");
+  c.strings.erase("best_metric_name");
+  c.floats["best_top1"] = -1;
+  data::write_checkpoint(out_part + "/checkpoint.h5", c);
+  const TrainResult rest = Trainer(config(out_part), "tiny.pbtxt").run("auto");
+  ASSERT_EQ(rest.step_losses.size() + 5, full.step_losses.size());
+  for (size_t i = 0; i < rest.step_losses.size(); ++i) EXPECT_EQ(rest.step_losses[i], full.step_losses[5 + i]) << i;
+  EXPECT_EQ(rest.final_eval.at("test/top1"), full.final_eval.at("test/top1"));
+}
+
 TEST_F(TrainerTest, EarlyStoppingStopsAfterPatience) {
   // lr so small that accuracy cannot improve after the first epoch.
   const std::string out = test::temp_dir();
