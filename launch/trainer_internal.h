@@ -64,7 +64,8 @@ class TrainingRun {
   // open_logs in trainer_log.cpp).
   void connect(Communicator* given_comm);  // threads, signals, precision, communicator, batch plan
   void build_model();                      // identical on every rank; reducer, optimizer, scaler
-  void prepare_output_dir();               // output_dir, config.pbtxt
+  void choose_primary_metric();
+  void prepare_output_dir();  // output_dir, config.pbtxt
   void resume_from(const std::string& resume);
   void plan_schedule();  // steps per epoch, learning-rate schedule, last step
   void announce() const;
@@ -77,8 +78,8 @@ class TrainingRun {
   bool run_steps(const EpochInput& input, EpochLoss& epoch_loss);
   void stop_after_signal();
   void end_epoch(const EpochLoss& epoch_loss);
-  // Follows the primary metric of an evaluation: best.h5 and early stopping.
-  void follow_primary_metric(const EvalResult& eval);
+  // Follows the primary metric of an evaluation (early stopping); true when it improved.
+  bool follow_primary_metric(const EvalResult& eval);
   void finish();
   // trainer_checkpoint.cpp: the rolling checkpoint (and the kept ones), and best.h5.
   void checkpoint();

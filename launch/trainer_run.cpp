@@ -46,6 +46,7 @@ TrainResult TrainingRun::run(const std::string& resume, Communicator* given_comm
   task_ = make_task(e_, prec_);
   ATTNCAMP_CHECK(task_->train_size() > 0, task_->train_source(), ": has no training samples; nothing to train on");
   build_model();
+  choose_primary_metric();
   prepare_output_dir();
   resume_from(resume);
   plan_schedule();
@@ -91,8 +92,12 @@ void TrainingRun::build_model() {
   store.set_grad_ready_hook([reducer = reducer_.get()](int i) { reducer->mark_ready(i); });
   opt_ = std::make_unique<models::Optimizer>(store, optimizer_settings(e_.optimizer()));
   scaler_ = std::make_unique<LossScaler>(prec_.compute == DType::kF16);
-  const std::vector<std::string> metrics = task_->metric_names();
-  primary_ = tc.primary_metric().empty() ? metrics.front() : tc.primary_metric();
+}
+
+// The metric early stopping and best.h5 follow: trainer.primary_metric or the task's own.
+void TrainingRun::choose_primary_metric() {
+  const std::string& chosen = e_.trainer().primary_metric();
+  primary_ = chosen.empty() ? task_->metric_names().front() : chosen;
   st_.best_name = primary_;
 }
 
@@ -197,23 +202,22 @@ void TrainingRun::end_epoch(const EpochLoss& epoch_loss) {
   if (lead_) report_epoch(rec);
   ++st_.epoch;
   st_.step_in_epoch = 0;
-  const bool improved = task_->has_evaluation() && improves(primary_, rec.eval.at(primary_), st_.best);
-  if (task_->has_evaluation()) follow_primary_metric(rec.eval);
+  const bool improved = task_->has_evaluation() && follow_primary_metric(rec.eval);
   const bool periodic = tc.checkpoint_every_epochs() > 0 && st_.epoch % tc.checkpoint_every_epochs() == 0;
   if (lead_ && (periodic || stop_ || st_.epoch >= epochs_ || st_.step >= last_step_)) checkpoint();
   if (lead_ && improved) save_best();
 }
 
-// The primary metric after an epoch's evaluation: a new best value (best.h5 follows, in
-// end_epoch), or one more epoch without one, which stops the run after
+// The primary metric after an epoch's evaluation: a new best value (returns true; best.h5
+// follows, in end_epoch), or one more epoch without one, which stops the run after
 // trainer.early_stopping_patience such epochs.
-void TrainingRun::follow_primary_metric(const EvalResult& eval) {
+bool TrainingRun::follow_primary_metric(const EvalResult& eval) {
   const auto& tc = e_.trainer();
   const double value = eval.at(primary_);
   if (improves(primary_, value, st_.best)) {
     st_.best = value;
     st_.bad_epochs = 0;
-    return;
+    return true;
   }
   ++st_.bad_epochs;
   if (tc.early_stopping_patience() > 0 && st_.bad_epochs >= tc.early_stopping_patience()) {
@@ -224,6 +228,7 @@ void TrainingRun::follow_primary_metric(const EvalResult& eval) {
     result_.early_stopped = true;
     stop_ = true;
   }
+  return false;
 }
 
 // The final evaluation (the last epoch's, unless training went on after it), the summary lines,
