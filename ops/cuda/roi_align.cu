@@ -18,18 +18,6 @@ namespace {
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-roi::Dims dims_of(const RoiAlignShape& s) {
-  roi::Dims d;
-  d.batch = s.batch;
-  d.channels = s.channels;
-  d.num_rois = s.num_rois;
-  d.height = static_cast<int>(s.height);
-  d.width = static_cast<int>(s.width);
-  d.pooled_h = static_cast<int>(s.pooled_h);
-  d.pooled_w = static_cast<int>(s.pooled_w);
-  return d;
-}
-
 // The ROI workspace of a call: geometry [K] and the lowest failing ROI index.
 struct Prepared {
   Tensor geom, first_bad;
@@ -40,18 +28,8 @@ Prepared prepare(const RoiAlignShape& s, const float* rois, int device, cudaStre
   Prepared w;
   w.geom = Tensor::empty({s.num_rois * static_cast<int64_t>(sizeof(roi::RoiGeom))}, DType::kU8, Device::cuda(device));
   w.first_bad = Tensor::empty({1}, DType::kI64, Device::cuda(device));
-  roi::PrepareParams p;
-  p.rois = rois;
-  p.num_rois = s.num_rois;
-  p.batch = s.batch;
-  p.height = static_cast<int>(s.height);
-  p.width = static_cast<int>(s.width);
-  p.pooled_h = static_cast<int>(s.pooled_h);
-  p.pooled_w = static_cast<int>(s.pooled_w);
-  p.sampling_ratio = s.sampling_ratio;
-  p.spatial_scale = s.spatial_scale;
-  p.geom = static_cast<roi::RoiGeom*>(w.geom.raw_data());
-  p.first_bad = static_cast<unsigned long long*>(w.first_bad.raw_data());
+  const roi::PrepareParams p = roi::prepare_params(s, rois, static_cast<roi::RoiGeom*>(w.geom.raw_data()),
+                                                   static_cast<unsigned long long*>(w.first_bad.raw_data()));
   ATTNCAMP_CUDA_CHECK(cudaMemsetAsync(p.first_bad, 0xff, sizeof(unsigned long long), stream));  // kNoBadRoi
   roi::prepare_kernel<<<roi::blocks_for(s.num_rois), roi::kThreads, 0, stream>>>(p);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
@@ -69,7 +47,7 @@ int64_t first_bad_roi(const Prepared& w, cudaStream_t stream) {
 template <class T>
 void forward_typed(const RoiAlignForwardArgs& a, const Prepared& w, cudaStream_t stream) {
   roi::ForwardParams<T> p;
-  p.d = dims_of(a.shape);
+  p.d = roi::dims_of(a.shape);
   p.geom = w.rois();
   p.input = static_cast<const T*>(a.input);
   p.output = static_cast<T*>(a.output);
@@ -87,7 +65,7 @@ template <class T>
 void backward_typed(const RoiAlignBackwardArgs& a, const Prepared& w, cudaStream_t stream) {
   const RoiAlignShape& s = a.shape;
   roi::BackwardParams<T> p;
-  p.d = dims_of(s);
+  p.d = roi::dims_of(s);
   p.geom = w.rois();
   p.grad_output = static_cast<const T*>(a.grad_output);
   p.grad_input = static_cast<T*>(a.grad_input);

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "ops/cuda/act_io.cuh"
+#include "ops/roi_align.h"
 #include "ops/roi_align_geometry.h"
 
 namespace attncamp::ops::cuda::roi {
@@ -124,6 +125,37 @@ struct Dims {
   int height = 0, width = 0, pooled_h = 0, pooled_w = 0;
 };
 
+// The kernels' sizes of a launcher's call (host code, shared with the emulator test).
+inline Dims dims_of(const RoiAlignShape& s) {
+  Dims d;
+  d.batch = s.batch;
+  d.channels = s.channels;
+  d.num_rois = s.num_rois;
+  d.height = static_cast<int>(s.height);
+  d.width = static_cast<int>(s.width);
+  d.pooled_h = static_cast<int>(s.pooled_h);
+  d.pooled_w = static_cast<int>(s.pooled_w);
+  return d;
+}
+
+// The prepare kernel's parameters for a call (host code, shared with the emulator test).
+inline PrepareParams prepare_params(const RoiAlignShape& s, const float* rois, RoiGeom* geom,
+                                    unsigned long long* first_bad) {
+  PrepareParams p;
+  p.rois = rois;
+  p.num_rois = s.num_rois;
+  p.batch = s.batch;
+  p.height = static_cast<int>(s.height);
+  p.width = static_cast<int>(s.width);
+  p.pooled_h = static_cast<int>(s.pooled_h);
+  p.pooled_w = static_cast<int>(s.pooled_w);
+  p.sampling_ratio = s.sampling_ratio;
+  p.spatial_scale = s.spatial_scale;
+  p.geom = geom;
+  p.first_bad = first_bad;
+  return p;
+}
+
 // (ROI, bin row, bin column, channel vector) of item i of the pooled tensor.
 struct BinItem {
   int64_t k, cv;
@@ -138,6 +170,34 @@ __device__ __forceinline__ BinItem bin_item(const Dims& d, int64_t cvecs, int64_
   b.ph = static_cast<int>(rest % d.pooled_h);
   b.k = rest / d.pooled_h;
   return b;
+}
+
+// Calls f(corners, w1, w2, w3, w4) for every valid sample of bin (ph, pw) of ROI g, in
+// torchvision's order (iy, then ix): corners.offset is the element offset of the sample's top-left
+// pixel (y_lo, x_lo) in an image [H, W, C]; its four pixels are at offset, + dx, + dy and + dy + dx
+// (dx, dy: 0 at the far border, else one column and one row), with the bilinear weights w1..w4.
+struct Corners {
+  int64_t offset, dx, dy;
+};
+template <class F>
+__device__ __forceinline__ void for_each_sample(const RoiGeom& g, const Dims& d, int ph, int pw, F&& f) {
+  for (int iy = 0; iy < g.grid_h; ++iy) {
+    roi_align::AxisTaps<float> ty;
+    if (!roi_align::axis_taps(roi_align::sample_position(g.start_y, g.bin_h, ph, iy, g.grid_h), d.height, ty)) {
+      continue;
+    }
+    for (int ix = 0; ix < g.grid_w; ++ix) {
+      roi_align::AxisTaps<float> tx;
+      if (!roi_align::axis_taps(roi_align::sample_position(g.start_x, g.bin_w, pw, ix, g.grid_w), d.width, tx)) {
+        continue;
+      }
+      Corners c;
+      c.offset = (static_cast<int64_t>(ty.lo) * d.width + tx.lo) * d.channels;
+      c.dx = static_cast<int64_t>(tx.hi - tx.lo) * d.channels;
+      c.dy = static_cast<int64_t>(ty.hi - ty.lo) * d.width * d.channels;
+      f(c, ty.w_lo * tx.w_lo, ty.w_lo * tx.w_hi, ty.w_hi * tx.w_lo, ty.w_hi * tx.w_hi);
+    }
+  }
 }
 
 template <class T>
@@ -162,28 +222,15 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const ForwardParams<T
     for (int j = 0; j < kVec; ++j) acc[j] = 0.0f;
     if (g.batch >= 0) {
       const T* img = p.input + static_cast<int64_t>(g.batch) * d.height * d.width * d.channels + it.cv * kVec;
-      for (int iy = 0; iy < g.grid_h; ++iy) {
-        roi_align::AxisTaps<float> ty;
-        if (!roi_align::axis_taps(roi_align::sample_position(g.start_y, g.bin_h, it.ph, iy, g.grid_h), d.height, ty)) {
-          continue;
-        }
-        const T* row_lo = img + static_cast<int64_t>(ty.lo) * d.width * d.channels;
-        const T* row_hi = img + static_cast<int64_t>(ty.hi) * d.width * d.channels;
-        for (int ix = 0; ix < g.grid_w; ++ix) {
-          roi_align::AxisTaps<float> tx;
-          if (!roi_align::axis_taps(roi_align::sample_position(g.start_x, g.bin_w, it.pw, ix, g.grid_w), d.width, tx)) {
-            continue;
-          }
-          const float w1 = ty.w_lo * tx.w_lo, w2 = ty.w_lo * tx.w_hi, w3 = ty.w_hi * tx.w_lo, w4 = ty.w_hi * tx.w_hi;
-          float v1[kVec], v2[kVec], v3[kVec], v4[kVec];
-          load_vec<T, kVec>(row_lo + tx.lo * d.channels, v1);
-          load_vec<T, kVec>(row_lo + tx.hi * d.channels, v2);
-          load_vec<T, kVec>(row_hi + tx.lo * d.channels, v3);
-          load_vec<T, kVec>(row_hi + tx.hi * d.channels, v4);
+      for_each_sample(g, d, it.ph, it.pw, [&](const Corners& c, float w1, float w2, float w3, float w4) {
+        float v1[kVec], v2[kVec], v3[kVec], v4[kVec];
+        load_vec<T, kVec>(img + c.offset, v1);
+        load_vec<T, kVec>(img + c.offset + c.dx, v2);
+        load_vec<T, kVec>(img + c.offset + c.dy, v3);
+        load_vec<T, kVec>(img + c.offset + c.dy + c.dx, v4);
 #pragma unroll
-          for (int j = 0; j < kVec; ++j) acc[j] += w1 * v1[j] + w2 * v2[j] + w3 * v3[j] + w4 * v4[j];
-        }
-      }
+        for (int j = 0; j < kVec; ++j) acc[j] += w1 * v1[j] + w2 * v2[j] + w3 * v3[j] + w4 * v4[j];
+      });
 #pragma unroll
       for (int j = 0; j < kVec; ++j) acc[j] /= g.count;
     }
@@ -215,28 +262,15 @@ __global__ void __launch_bounds__(kThreads) backward_atomic_kernel(const Backwar
 #pragma unroll
     for (int j = 0; j < kVec; ++j) go[j] /= g.count;
     float* img = p.accum + static_cast<int64_t>(g.batch) * d.height * d.width * d.channels + it.cv * kVec;
-    for (int iy = 0; iy < g.grid_h; ++iy) {
-      roi_align::AxisTaps<float> ty;
-      if (!roi_align::axis_taps(roi_align::sample_position(g.start_y, g.bin_h, it.ph, iy, g.grid_h), d.height, ty)) {
-        continue;
-      }
-      float* row_lo = img + static_cast<int64_t>(ty.lo) * d.width * d.channels;
-      float* row_hi = img + static_cast<int64_t>(ty.hi) * d.width * d.channels;
-      for (int ix = 0; ix < g.grid_w; ++ix) {
-        roi_align::AxisTaps<float> tx;
-        if (!roi_align::axis_taps(roi_align::sample_position(g.start_x, g.bin_w, it.pw, ix, g.grid_w), d.width, tx)) {
-          continue;
-        }
-        const float w1 = ty.w_lo * tx.w_lo, w2 = ty.w_lo * tx.w_hi, w3 = ty.w_hi * tx.w_lo, w4 = ty.w_hi * tx.w_hi;
+    for_each_sample(g, d, it.ph, it.pw, [&](const Corners& c, float w1, float w2, float w3, float w4) {
 #pragma unroll
-        for (int j = 0; j < kVec; ++j) {
-          atomicAdd(row_lo + tx.lo * d.channels + j, w1 * go[j]);
-          atomicAdd(row_lo + tx.hi * d.channels + j, w2 * go[j]);
-          atomicAdd(row_hi + tx.lo * d.channels + j, w3 * go[j]);
-          atomicAdd(row_hi + tx.hi * d.channels + j, w4 * go[j]);
-        }
+      for (int j = 0; j < kVec; ++j) {
+        atomicAdd(img + c.offset + j, w1 * go[j]);
+        atomicAdd(img + c.offset + c.dx + j, w2 * go[j]);
+        atomicAdd(img + c.offset + c.dy + j, w3 * go[j]);
+        atomicAdd(img + c.offset + c.dy + c.dx + j, w4 * go[j]);
       }
-    }
+    });
   }
 }
 

@@ -54,16 +54,19 @@ emu::LaunchOptions schedule(int variant) {
   return o;
 }
 
-roi::Dims dims_of(const Case& c) {
-  roi::Dims d;
-  d.batch = c.batch;
-  d.channels = c.channels;
-  d.num_rois = c.rois;
-  d.height = static_cast<int>(c.height);
-  d.width = static_cast<int>(c.width);
-  d.pooled_h = static_cast<int>(c.pooled_h);
-  d.pooled_w = static_cast<int>(c.pooled_w);
-  return d;
+// The launcher's view of a case.
+ops::cuda::RoiAlignShape shape_of(const Case& c) {
+  ops::cuda::RoiAlignShape s;
+  s.batch = c.batch;
+  s.height = c.height;
+  s.width = c.width;
+  s.channels = c.channels;
+  s.num_rois = c.rois;
+  s.pooled_h = c.pooled_h;
+  s.pooled_w = c.pooled_w;
+  s.spatial_scale = static_cast<float>(c.spatial_scale);
+  s.sampling_ratio = static_cast<int>(c.sampling_ratio > 0 ? c.sampling_ratio : 0);
+  return s;
 }
 
 // The prepare kernel's outputs: geometry [K] and the lowest failing ROI.
@@ -76,18 +79,7 @@ Prepared prepare(const Case& c, const Tensor& rois32, const emu::LaunchOptions& 
   Prepared w;
   w.geom.resize(static_cast<size_t>(c.rois));
   std::memset(static_cast<void*>(w.geom.data()), 0xff, w.geom.size() * sizeof(roi::RoiGeom));
-  roi::PrepareParams p;
-  p.rois = rois32.data<float>();
-  p.num_rois = c.rois;
-  p.batch = c.batch;
-  p.height = static_cast<int>(c.height);
-  p.width = static_cast<int>(c.width);
-  p.pooled_h = static_cast<int>(c.pooled_h);
-  p.pooled_w = static_cast<int>(c.pooled_w);
-  p.sampling_ratio = static_cast<int>(c.sampling_ratio > 0 ? c.sampling_ratio : 0);
-  p.spatial_scale = static_cast<float>(c.spatial_scale);
-  p.geom = w.geom.data();
-  p.first_bad = &w.first_bad;
+  const roi::PrepareParams p = roi::prepare_params(shape_of(c), rois32.data<float>(), w.geom.data(), &w.first_bad);
   emu::launch(
       dim3(roi::blocks_for(c.rois)), dim3(roi::kThreads), 0, [&] { roi::prepare_kernel(p); }, opt);
   return w;
@@ -104,7 +96,7 @@ Tensor emu_forward(const Case& c, const Tensor& map, const Prepared& w, unsigned
   Tensor out = Tensor::empty(pooled_shape(c), kDType<T>);
   out.poison();
   roi::ForwardParams<T> p;
-  p.d = dims_of(c);
+  p.d = roi::dims_of(shape_of(c));
   p.geom = w.geom.data();
   p.input = static_cast<const T*>(map.raw_data());
   p.output = static_cast<T*>(out.raw_data());
@@ -120,7 +112,7 @@ Tensor emu_backward(const Case& c, const Tensor& grad, const Prepared& w, bool d
   Tensor gi = Tensor::empty(map_shape(c), kDType<T>);
   gi.poison();
   roi::BackwardParams<T> p;
-  p.d = dims_of(c);
+  p.d = roi::dims_of(shape_of(c));
   p.geom = w.geom.data();
   p.grad_output = static_cast<const T*>(grad.raw_data());
   p.grad_input = static_cast<T*>(gi.raw_data());
