@@ -19,10 +19,13 @@ struct RoiAlignOptions {
   int64_t sampling_ratio = 0;
   // CUDA backward only (the CPU is always deterministic): false accumulates grad_input with float
   // atomics, as torchvision does (the summation order, and so the last bits, vary from run to
-  // run); true gathers every input pixel's gradient in a fixed order (ROIs in index order, bins,
-  // samples), bitwise reproducible, at the cost of scanning the ROI list once per pixel
-  // (benchmarks/RESULTS.md, issue 19, has the measured cost). $ATTNCAMP_DETERMINISTIC=1 makes
-  // every call deterministic.
+  // run); true gathers every input pixel's gradient in a fixed order (ROIs in index order, then
+  // bins), bitwise reproducible. What the gather costs: no workspace and no zeroing pass, but every
+  // (pixel, channel vector) of grad_input scans the whole ROI list (32 ROIs per warp-wide box
+  // test) and re-derives the samples of each ROI that covers it, so its time grows with
+  // pixels x ROIs where the atomic form's grows with the samples. benchmarks/gpu/roi_align_bench.cpp
+  // times both (rows bwd and bwd-det; numbers in benchmarks/RESULTS.md, issue 19).
+  // $ATTNCAMP_DETERMINISTIC=1 makes every call deterministic.
   bool deterministic = false;
 };
 
