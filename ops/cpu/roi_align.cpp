@@ -25,6 +25,7 @@ using roi_align::AxisTaps;
 using roi_align::RoiBins;
 
 constexpr int64_t kChannelBlock = 64;  // backward: channels per scratch map
+constexpr size_t kRecentPixels = 4;    // AxisTable: entries searched for a pixel read again
 
 // A pixel row (or column) a bin reads and the bin's total weight on it along that axis.
 struct PixelWeight {
@@ -33,8 +34,8 @@ struct PixelWeight {
 };
 
 // The pixels every bin of one axis reads: pixels[begin[p] .. begin[p + 1]) belong to bin p, each
-// pixel once, in the order the bin's samples first read it. A pixel read with weight 0 (the far
-// border) is kept, so values that are not finite there still show, as in torchvision.
+// pixel once (up to rounding, see build), in the order the bin's samples first read it. A pixel read with weight 0 (the
+// far border) is kept, so values that are not finite there still show, as in torchvision.
 template <class T>
 struct AxisTable {
   std::vector<PixelWeight> pixels;
@@ -46,10 +47,12 @@ struct AxisTable {
     begin.assign(static_cast<size_t>(bins) + 1, 0);
     for (int p = 0; p < bins; ++p) {
       const size_t first = pixels.size();
+      // Sample positions are monotonic along an axis, so a pixel read again is among the last few
+      // entries (a pixel listed twice would only cost time: the sums stay the same).
       auto add = [&](int64_t pixel, T w) {
-        for (size_t i = first; i < pixels.size(); ++i) {
-          if (pixels[i].pixel == pixel) {
-            pixels[i].weight += static_cast<double>(w);
+        for (size_t i = pixels.size(); i > first && i + kRecentPixels > pixels.size(); --i) {
+          if (pixels[i - 1].pixel == pixel) {
+            pixels[i - 1].weight += static_cast<double>(w);
             return;
           }
         }
