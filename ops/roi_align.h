@@ -90,8 +90,8 @@ void roi_align_backward(const RoiAlignParams<T>& p, const T* grad_output, T* gra
 // CUDA launchers (ops/cuda/roi_align.cu), queued on the calling thread's current stream of
 // `device`. Device pointers; `act` is the dtype of the feature-map and pooled tensors (f32, bf16 or
 // f16), rois are f32. Each launcher checks the ROIs on the device, waits for the check and returns
-// the lowest index of a ROI that failed it (then nothing is written but zeros and partial sums), or
-// -1 when all passed.
+// the lowest index of a ROI that failed it, or -1 when all passed; the kernels skip failing ROIs
+// (their pooled outputs are 0, they add no gradient), so no access leaves the tensors.
 namespace cuda {
 struct RoiAlignShape {
   int64_t batch = 0, height = 0, width = 0, channels = 0;
