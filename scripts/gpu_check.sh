@@ -270,6 +270,16 @@ step_bench() {
   fi
   peer gemm_torch.py
   peer norm_loss_torch.py
+  # RoIAlign: fwd, atomic and deterministic bwd write their times and values, then torchvision on
+  # the same values prints the table (benchmarks/gpu/roi_align_bench.cpp).
+  if [[ -x $bin_dir/attncamp_roi_align_gpu_bench ]]; then
+    mkdir -p "$work/roi_align"
+    bench attncamp_roi_align_gpu_bench "$bin_dir/attncamp_roi_align_gpu_bench" --dir "$work/roi_align"
+    bench "peer roi_align_torchvision.py" env PYTHONUNBUFFERED=1 python3 benchmarks/peers/roi_align_torchvision.py \
+      --device cuda --iters 50 --warmup 10 --dir "$work/roi_align"
+  else
+    missing attncamp_roi_align_gpu_bench "not built (yet)"
+  fi
   # ViT-S/16 training step (attncamp bf16 vs PyTorch eager with bf16 autocast), and the
   # all-reduce sweep of the NCCL backend on one rank.
   if [[ -x $bin_dir/attncamp ]]; then

@@ -54,7 +54,7 @@ inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = warpSize) {
   return emu_shuffle(false, mask, v, src_lane, width);
 }
 
-// Atomic additions to global memory; they return the old value. Blocks run concurrently on
+// Atomic additions, maxima and minima in global memory; they return the old value. Blocks run concurrently on
 // several OS threads, so these are true atomics. As on the GPU, a float2 addition is atomic per
 // element only.
 inline float atomicAdd(float* address, float v) {
@@ -72,6 +72,12 @@ inline unsigned atomicAdd(unsigned* address, unsigned v) { return __atomic_fetch
 inline unsigned atomicMax(unsigned* address, unsigned v) {
   unsigned old = __atomic_load_n(address, __ATOMIC_RELAXED);
   while (old < v && !__atomic_compare_exchange_n(address, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+inline unsigned long long atomicMin(unsigned long long* address, unsigned long long v) {
+  unsigned long long old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old > v && !__atomic_compare_exchange_n(address, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
   }
   return old;
 }
