@@ -1,6 +1,8 @@
 // CUDA kernel of grid_anchors (ops/anchors.h), included by ops/cuda/anchors.cu and run on the CPU
 // by tests/ops/emu_anchors_test.cpp through the CUDA emulator: one anchor per thread in a
 // grid-stride loop, the cell anchors read from the kernel's parameter struct.
+// The kernels are static: each translation unit including this header (the launcher, the
+// emulator test) holds its own copy.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,7 @@ struct Params {
   float* anchors = nullptr;  // [fh * fw * cells, 4]
 };
 
-__global__ void __launch_bounds__(kThreads) grid_anchors_kernel(const Params p) {
+static __global__ void __launch_bounds__(kThreads) grid_anchors_kernel(const Params p) {
   const int64_t total = p.fh * p.fw * p.cells;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += step) {

@@ -2,6 +2,8 @@
 // run on the CPU by tests/ops/emu_box_coding_test.cpp through the CUDA emulator: one box per
 // thread in grid-stride loops (encode: n boxes; decode and its backward: n * k boxes, box e
 // belonging to reference row e / k).
+// The kernels are static: each translation unit including this header (the launcher, the
+// emulator test) holds its own copy.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +39,7 @@ __device__ __forceinline__ Ref ref_box(const float* r) {
   return b;
 }
 
-__global__ void __launch_bounds__(kThreads) encode_kernel(const Params p, const float* target, float* deltas) {
+static __global__ void __launch_bounds__(kThreads) encode_kernel(const Params p, const float* target, float* deltas) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n; i += step) {
     const Ref r = ref_box(p.reference + 4 * i);
@@ -50,7 +52,7 @@ __global__ void __launch_bounds__(kThreads) encode_kernel(const Params p, const 
   }
 }
 
-__global__ void __launch_bounds__(kThreads) decode_kernel(const Params p, const float* deltas, float* boxes) {
+static __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p, const float* deltas, float* boxes) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.n * p.k; e += step) {
     const Ref r = ref_box(p.reference + 4 * (e / p.k));
@@ -67,7 +69,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const Params p, const 
 }
 
 // ddeltas may alias dboxes: each thread reads its box's gradient before writing.
-__global__ void __launch_bounds__(kThreads)
+static __global__ void __launch_bounds__(kThreads)
     decode_backward_kernel(const Params p, const float* dboxes, const float* deltas, float* ddeltas) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < p.n * p.k; e += step) {

@@ -4,6 +4,8 @@
 // list and the first-invalid-box search work in per-warp chunks with warp shuffles only (no shared
 // memory): count per chunk, one warp turns the counts into offsets, then each chunk writes its
 // indices in order, so the keep list is ascending and deterministic.
+// The kernels are static: each translation unit including this header (the launcher, the
+// emulator test) holds its own copy.
 #pragma once
 
 #include <cstdint>
@@ -63,7 +65,7 @@ struct IouParams {
 };
 
 // out[i][j] for every (i, j), j fastest across the threads (coalesced stores).
-__global__ void __launch_bounds__(kThreads) iou_kernel(const IouParams p) {
+static __global__ void __launch_bounds__(kThreads) iou_kernel(const IouParams p) {
   const int64_t total = p.n * p.m;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += step) {
@@ -80,7 +82,7 @@ struct ConvertParams {
 };
 
 // One box per thread; each thread reads its box before writing it (in place is safe).
-__global__ void __launch_bounds__(kThreads) convert_kernel(const ConvertParams p) {
+static __global__ void __launch_bounds__(kThreads) convert_kernel(const ConvertParams p) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n; i += step) {
     float v[4] = {p.in[4 * i], p.in[4 * i + 1], p.in[4 * i + 2], p.in[4 * i + 3]};
@@ -116,7 +118,7 @@ struct ClipParams {
 };
 
 // One coordinate per thread: x (even) to [0, width], y (odd) to [0, height]; NaN stays NaN.
-__global__ void __launch_bounds__(kThreads) clip_kernel(const ClipParams p) {
+static __global__ void __launch_bounds__(kThreads) clip_kernel(const ClipParams p) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < 4 * p.n; i += step) {
     const float hi = i % 2 == 0 ? p.width : p.height;
@@ -153,7 +155,7 @@ __device__ __forceinline__ int64_t warp_id() {
 __device__ __forceinline__ int lane_id() { return static_cast<int>(threadIdx.x % kWarp); }
 
 // counts[c] = boxes kept in chunk c (grid: chunk_blocks(n) blocks of kThreads).
-__global__ void __launch_bounds__(kThreads) small_box_count_kernel(const SmallBoxParams p, int64_t* counts) {
+static __global__ void __launch_bounds__(kThreads) small_box_count_kernel(const SmallBoxParams p, int64_t* counts) {
   const int64_t chunk = warp_id();
   const int lane = lane_id();
   const int64_t begin = chunk * kChunk + lane * kItems;
@@ -168,7 +170,7 @@ __global__ void __launch_bounds__(kThreads) small_box_count_kernel(const SmallBo
 
 // One warp: offsets[c] = sum of counts[0..c) for c < chunks, and *total = the sum of them all.
 // May run in place (offsets == counts).
-__global__ void __launch_bounds__(kWarp)
+static __global__ void __launch_bounds__(kWarp)
     scan_counts_kernel(const int64_t* counts, int64_t chunks, int64_t* offsets, int64_t* total) {
   const int lane = lane_id();
   int64_t carry = 0;
@@ -183,7 +185,7 @@ __global__ void __launch_bounds__(kWarp)
 }
 
 // keep[offsets[c] + r] = the index of chunk c's r-th kept box, in ascending order.
-__global__ void __launch_bounds__(kThreads)
+static __global__ void __launch_bounds__(kThreads)
     small_box_scatter_kernel(const SmallBoxParams p, const int64_t* offsets, int64_t* keep) {
   const int64_t chunk = warp_id();
   const int lane = lane_id();
@@ -228,7 +230,7 @@ __device__ __forceinline__ int64_t warp_min(int64_t v) {
 
 // partial[warp] = the smallest index of an invalid box among the warp's grid-stride items, or n
 // (grid: stride_blocks(n) blocks of kThreads; partial holds one value per warp of the grid).
-__global__ void __launch_bounds__(kThreads) first_bad_partial_kernel(const CheckParams p, int64_t* partial) {
+static __global__ void __launch_bounds__(kThreads) first_bad_partial_kernel(const CheckParams p, int64_t* partial) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t first = p.n;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n; i += step) {
@@ -242,7 +244,7 @@ __global__ void __launch_bounds__(kThreads) first_bad_partial_kernel(const Check
 }
 
 // One warp: *out = the smallest of partial[0..parts).
-__global__ void __launch_bounds__(kWarp)
+static __global__ void __launch_bounds__(kWarp)
     first_bad_final_kernel(const int64_t* partial, int64_t parts, int64_t none, int64_t* out) {
   int64_t first = none;
   for (int64_t k = lane_id(); k < parts; k += kWarp) first = partial[k] < first ? partial[k] : first;
