@@ -92,50 +92,66 @@ void sigmoid_focal_loss_backward(const ElementLossParams<T>& p, T* dx) {
   }
 }
 
+namespace {
+
+// The terms of the GIoU loss of box b against target g (fvcore's form, ops/detection_loss.h).
+struct Giou {
+  double x1, y1, x2, y2, gx1, gy1, gx2, gy2;
+  double iw, ih;  // intersection sides (maybe <= 0)
+  bool overlap;   // iw > 0 and ih > 0
+  double inter, uni, cw, ch, c;
+};
+template <class T>
+Giou giou_terms(const T* b, const T* g) {
+  Giou t;
+  t.x1 = b[0], t.y1 = b[1], t.x2 = b[2], t.y2 = b[3];
+  t.gx1 = g[0], t.gy1 = g[1], t.gx2 = g[2], t.gy2 = g[3];
+  t.iw = std::fmin(t.x2, t.gx2) - std::fmax(t.x1, t.gx1);
+  t.ih = std::fmin(t.y2, t.gy2) - std::fmax(t.y1, t.gy1);
+  t.overlap = t.iw > 0 && t.ih > 0;
+  t.inter = t.overlap ? t.iw * t.ih : 0.0;
+  t.uni = (t.x2 - t.x1) * (t.y2 - t.y1) + (t.gx2 - t.gx1) * (t.gy2 - t.gy1) - t.inter;
+  t.cw = std::fmax(t.x2, t.gx2) - std::fmin(t.x1, t.gx1);
+  t.ch = std::fmax(t.y2, t.gy2) - std::fmin(t.y1, t.gy1);
+  t.c = t.cw * t.ch;
+  return t;
+}
+
+}  // namespace
+
 template <class T>
 void giou_loss_forward(const ElementLossParams<T>& p, T* loss) {
   const double eps = p.a;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < p.n; ++i) {
-    const T* b = p.x + 4 * i;
-    const T* g = p.target + 4 * i;
-    const double x1 = b[0], y1 = b[1], x2 = b[2], y2 = b[3];
-    const double gx1 = g[0], gy1 = g[1], gx2 = g[2], gy2 = g[3];
-    const double iw = std::fmin(x2, gx2) - std::fmax(x1, gx1), ih = std::fmin(y2, gy2) - std::fmax(y1, gy1);
-    const double inter = iw > 0 && ih > 0 ? iw * ih : 0.0;
-    const double uni = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter;
-    const double c = (std::fmax(x2, gx2) - std::fmin(x1, gx1)) * (std::fmax(y2, gy2) - std::fmin(y1, gy1));
-    loss[i] = static_cast<T>(1.0 - inter / (uni + eps) + (c - uni) / (c + eps));
+    const Giou t = giou_terms(p.x + 4 * i, p.target + 4 * i);
+    loss[i] = static_cast<T>(1.0 - t.inter / (t.uni + eps) + (t.c - t.uni) / (t.c + eps));
   }
 }
 
 // With U' = union + eps and C' = C + eps, G = inter / U' - (C - union) / C':
 // dG/dinter = 1/U' + inter/U'^2 - 1/C' (union falls as inter grows), dG/darea = 1/C' - inter/U'^2,
-// dG/dC = -(eps + union)/C'^2; the loss is 1 - G.
+// dG/dC = -(eps + union)/C'^2; the loss is 1 - G. Each coordinate reaches G through the box's
+// area, the intersection (where the boxes overlap) and the enclosing box.
 template <class T>
 void giou_loss_backward(const ElementLossParams<T>& p, T* dboxes) {
   const double eps = p.a;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < p.n; ++i) {
-    const T* b = p.x + 4 * i;
-    const T* g = p.target + 4 * i;
-    const double x1 = b[0], y1 = b[1], x2 = b[2], y2 = b[3];
-    const double gx1 = g[0], gy1 = g[1], gx2 = g[2], gy2 = g[3];
-    const double iw = std::fmin(x2, gx2) - std::fmax(x1, gx1), ih = std::fmin(y2, gy2) - std::fmax(y1, gy1);
-    const bool overlap = iw > 0 && ih > 0;
-    const double inter = overlap ? iw * ih : 0.0;
-    const double uni = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter;
-    const double cw = std::fmax(x2, gx2) - std::fmin(x1, gx1), ch = std::fmax(y2, gy2) - std::fmin(y1, gy1);
-    const double c = cw * ch;
-    const double u1 = uni + eps, c1 = c + eps;
-    const double d_inter = overlap ? 1 / u1 + inter / (u1 * u1) - 1 / c1 : 0.0;
-    const double d_area = 1 / c1 - inter / (u1 * u1);
-    const double d_c = -(eps + uni) / (c1 * c1);
-    // dG/dcoordinate through the box's area, the intersection and the enclosing box.
-    const double dg_x1 = d_area * -(y2 - y1) + d_inter * -ih * share(x1, gx1, false) + d_c * -ch * share(x1, gx1, true);
-    const double dg_x2 = d_area * (y2 - y1) + d_inter * ih * share(x2, gx2, true) + d_c * ch * share(x2, gx2, false);
-    const double dg_y1 = d_area * -(x2 - x1) + d_inter * -iw * share(y1, gy1, false) + d_c * -cw * share(y1, gy1, true);
-    const double dg_y2 = d_area * (x2 - x1) + d_inter * iw * share(y2, gy2, true) + d_c * cw * share(y2, gy2, false);
+    const Giou t = giou_terms(p.x + 4 * i, p.target + 4 * i);
+    const double u1 = t.uni + eps, c1 = t.c + eps;
+    const double d_inter = t.overlap ? 1 / u1 + t.inter / (u1 * u1) - 1 / c1 : 0.0;
+    const double d_area = 1 / c1 - t.inter / (u1 * u1);
+    const double d_c = -(eps + t.uni) / (c1 * c1);
+    const double w = t.x2 - t.x1, h = t.y2 - t.y1;
+    const double dg_x1 =
+        -d_area * h - d_inter * t.ih * share(t.x1, t.gx1, false) - d_c * t.ch * share(t.x1, t.gx1, true);
+    const double dg_x2 =
+        d_area * h + d_inter * t.ih * share(t.x2, t.gx2, true) + d_c * t.ch * share(t.x2, t.gx2, false);
+    const double dg_y1 =
+        -d_area * w - d_inter * t.iw * share(t.y1, t.gy1, false) - d_c * t.cw * share(t.y1, t.gy1, true);
+    const double dg_y2 =
+        d_area * w + d_inter * t.iw * share(t.y2, t.gy2, true) + d_c * t.cw * share(t.y2, t.gy2, false);
     const double up = -upstream(p, i);  // loss = 1 - G
     T* o = dboxes + 4 * i;
     o[0] = static_cast<T>(up * dg_x1);

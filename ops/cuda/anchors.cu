@@ -21,7 +21,7 @@ void grid_anchors(const GridAnchorsArgs& a) {
     for (int k = 0; k < 4; ++k) p.cell[i][k] = a.cell[i][k];
   }
   p.anchors = a.anchors;
-  anchors::grid_anchors_kernel<<<static_cast<unsigned>(anchors::stride_blocks(total)), anchors::kThreads, 0, s>>>(p);
+  anchors::grid_anchors_kernel<<<::attncamp::cuda::grid_1d(total, anchors::kThreads), anchors::kThreads, 0, s>>>(p);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 

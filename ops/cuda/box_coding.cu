@@ -22,7 +22,7 @@ box_coding::Params params_of(const BoxCodingArgs& a) {
   return p;
 }
 
-unsigned grid(int64_t items) { return static_cast<unsigned>(box_coding::stride_blocks(items)); }
+unsigned grid(int64_t items) { return ::attncamp::cuda::grid_1d(items, box_coding::kThreads); }
 
 }  // namespace
 

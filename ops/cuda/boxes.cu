@@ -15,6 +15,8 @@ namespace attncamp::ops::cuda {
 namespace {
 
 unsigned blocks(int64_t n) { return static_cast<unsigned>(n); }
+// Blocks of boxes::kThreads for a grid-stride loop over n items.
+unsigned stride_grid(int64_t n) { return ::attncamp::cuda::grid_1d(n, boxes::kThreads); }
 
 // Copies one i64 from the device to the host and waits for the stream.
 int64_t fetch(const int64_t* src, cudaStream_t s) {
@@ -36,7 +38,7 @@ void box_iou(const BoxIouArgs& a) {
   p.b = a.b;
   p.out = a.out;
   p.generalized = a.generalized;
-  boxes::iou_kernel<<<blocks(boxes::stride_blocks(a.n * a.m)), boxes::kThreads, 0, s>>>(p);
+  boxes::iou_kernel<<<stride_grid(a.n * a.m), boxes::kThreads, 0, s>>>(p);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 
@@ -49,7 +51,7 @@ void box_convert(const BoxConvertArgs& a) {
   p.out = a.out;
   p.from = a.from;
   p.to = a.to;
-  boxes::convert_kernel<<<blocks(boxes::stride_blocks(a.n)), boxes::kThreads, 0, s>>>(p);
+  boxes::convert_kernel<<<stride_grid(a.n), boxes::kThreads, 0, s>>>(p);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 
@@ -62,7 +64,7 @@ void clip_boxes_to_image(const ClipBoxesArgs& a) {
   p.out = a.out;
   p.height = a.height;
   p.width = a.width;
-  boxes::clip_kernel<<<blocks(boxes::stride_blocks(4 * a.n)), boxes::kThreads, 0, s>>>(p);
+  boxes::clip_kernel<<<stride_grid(4 * a.n), boxes::kThreads, 0, s>>>(p);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
 }
 
@@ -97,11 +99,11 @@ int64_t first_bad_box(const CheckBoxesArgs& a) {
   boxes::CheckParams p;
   p.n = a.n;
   p.boxes = a.boxes;
-  const int64_t grid = boxes::stride_blocks(a.n);
-  const int64_t parts = grid * (boxes::kThreads / boxes::kWarp);
+  const unsigned grid = stride_grid(a.n);
+  const int64_t parts = int64_t{grid} * (boxes::kThreads / boxes::kWarp);
   Tensor partial = Tensor::empty({parts + 1}, DType::kI64, Device::cuda(a.device));
   int64_t* part = partial.data<int64_t>();
-  boxes::first_bad_partial_kernel<<<blocks(grid), boxes::kThreads, 0, s>>>(p, part);
+  boxes::first_bad_partial_kernel<<<grid, boxes::kThreads, 0, s>>>(p, part);
   ATTNCAMP_CUDA_LAUNCH_CHECK();
   boxes::first_bad_final_kernel<<<1, boxes::kWarp, 0, s>>>(part, parts, a.n, part + parts);
   ATTNCAMP_CUDA_LAUNCH_CHECK();

@@ -19,19 +19,10 @@ constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kItems = 8;                            // boxes per lane in a keep-list chunk
 constexpr int64_t kChunk = int64_t{kWarp} * kItems;  // boxes per warp chunk (lane l: l*kItems ..)
-constexpr int64_t kMaxBlocks = 65536;                // grid-stride kernels' largest grid
 
-// Blocks of kThreads for the chunks of n boxes (one chunk per warp).
-inline int64_t chunk_blocks(int64_t n) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  return (chunks + kThreads / kWarp - 1) / (kThreads / kWarp);
-}
+// The chunks of n boxes, and the blocks of kThreads that hold one warp per chunk.
 inline int64_t chunk_count(int64_t n) { return (n + kChunk - 1) / kChunk; }
-// Blocks of kThreads for a grid-stride loop over n items (at least one).
-inline int64_t stride_blocks(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return b < 1 ? 1 : (b > kMaxBlocks ? kMaxBlocks : b);
-}
+inline int64_t chunk_blocks(int64_t n) { return (chunk_count(n) + kThreads / kWarp - 1) / (kThreads / kWarp); }
 
 __device__ __forceinline__ float fmin2(float a, float b) { return b < a ? b : a; }
 __device__ __forceinline__ float fmax2(float a, float b) { return a < b ? b : a; }
@@ -229,7 +220,7 @@ __device__ __forceinline__ int64_t warp_min(int64_t v) {
 }
 
 // partial[warp] = the smallest index of an invalid box among the warp's grid-stride items, or n
-// (grid: stride_blocks(n) blocks of kThreads; partial holds one value per warp of the grid).
+// (any grid of kThreads-thread blocks; partial holds one value per warp of the grid).
 static __global__ void __launch_bounds__(kThreads) first_bad_partial_kernel(const CheckParams p, int64_t* partial) {
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   int64_t first = p.n;

@@ -22,7 +22,7 @@ void launch(const DetectionLossArgs& a, float* out) {
   p.a = a.a;
   p.b = a.b;
   p.grad_scale = a.grad_scale;
-  const unsigned grid = static_cast<unsigned>(detection_loss::stride_blocks(a.n));
+  const unsigned grid = ::attncamp::cuda::grid_1d(a.n, detection_loss::kThreads);
   constexpr int kThreads = detection_loss::kThreads;
   switch (a.loss) {
     case DetectionLoss::kSmoothL1:

@@ -10,13 +10,7 @@
 
 namespace attncamp::ops::cuda::detection_loss {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65536;
-
-inline int64_t stride_blocks(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return b < 1 ? 1 : (b > kMaxBlocks ? kMaxBlocks : b);
-}
+constexpr int kThreads = 256;  // threads per block (any grid size works)
 
 struct Params {
   int64_t n = 0;

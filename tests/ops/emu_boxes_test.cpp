@@ -56,7 +56,7 @@ TEST(EmuBoxes, PairwiseIouAndGiou) {
   const Tensor a = random_boxes(37, 1, DType::kF32, 60, 0, 40, 6), b = random_boxes(23, 2, DType::kF32, 60, 0, 40, 5);
   int run = 0;
   for (bool generalized : {false, true}) {
-    for (int64_t blocks : {kb::stride_blocks(37 * 23), int64_t{1}}) {  // one block: the loop wraps
+    for (int64_t blocks : {int64_t{(37 * 23 + kb::kThreads - 1) / kb::kThreads}, int64_t{1}}) {  // 1: the loop wraps
       Tensor got = out_like({37, 23}), want = out_like({37, 23});
       kb::IouParams p;
       p.n = 37;
@@ -161,7 +161,7 @@ TEST(EmuBoxes, FirstInvalidBoxIsTheSmallestIndex) {
   const int64_t n = 5000;
   Tensor boxes = random_boxes(n, 20, DType::kF32, 100, 0, 20, 9);
   int run = 0;
-  for (int64_t grid : {kb::stride_blocks(n), int64_t{2}}) {
+  for (int64_t grid : {(n + kb::kThreads - 1) / kb::kThreads, int64_t{2}}) {
     EXPECT_EQ(emulated_first_bad(boxes, grid, run), n);
     run += 2;
   }
@@ -169,7 +169,7 @@ TEST(EmuBoxes, FirstInvalidBoxIsTheSmallestIndex) {
   v[4 * 4321 + 3] = v[4 * 4321 + 1] - 1;  // y2 < y1
   v[4 * 1234 + 0] = INFINITY;
   v[4 * 2999 + 2] = v[4 * 2999 + 0] - 0.25f;  // x2 < x1
-  for (int64_t grid : {kb::stride_blocks(n), int64_t{2}, int64_t{1}}) {
+  for (int64_t grid : {(n + kb::kThreads - 1) / kb::kThreads, int64_t{2}, int64_t{1}}) {
     EXPECT_EQ(emulated_first_bad(boxes, grid, run), 1234) << "grid " << grid;
     run += 2;
   }
@@ -197,7 +197,7 @@ TEST(EmuBoxCoding, EncodeDecodeAndBackward) {
   p.wh = 5;
   p.clip = static_cast<float>(ops::kBoxDecodeClip);
   int run = 0;
-  for (int64_t blocks : {kc::stride_blocks(n * k), int64_t{1}}) {
+  for (int64_t blocks : {(n * k + kc::kThreads - 1) / kc::kThreads, int64_t{1}}) {
     Tensor enc = out_like({n, 4}), enc_want = out_like({n, 4});
     kc::Params pe = p;
     pe.k = 1;

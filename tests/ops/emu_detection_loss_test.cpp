@@ -104,7 +104,7 @@ TEST(EmuDetectionLoss, ForwardAndBackwardMatchTheCpu) {
     p.a = c.a;
     p.b = c.b;
     p.grad_scale = 0.5f;
-    for (int64_t blocks : {kl::stride_blocks(n), int64_t{1}}) {
+    for (int64_t blocks : {(n + kl::kThreads - 1) / kl::kThreads, int64_t{1}}) {
       Tensor loss = poisoned({n});
       run(c.loss, p, kl::Pass::kForward, blocks, loss.data<float>());
       EXPECT_LE(rel_diff(loss, reference(c, x, t, Tensor(), false)), kF32Rel) << c.name << " forward";
