@@ -66,7 +66,7 @@ Tensor remove_small_boxes(const Tensor& boxes, double min_size);
 // tensor (f32 on CUDA) of xyxy boxes, each with finite coordinates, x1 <= x2 and y1 <= y2. The
 // message names `role` (what the boxes are, e.g. "gt_boxes of image 17"), the first bad box's index
 // and its coordinates. On CUDA a device-side reduction finds the first bad index and one 8-byte
-// copy brings it back (the call waits for the stream).
+// copy brings it back (the call waits for the stream); only an error copies the bad box too.
 void check_boxes(const Tensor& boxes, const char* role);
 
 namespace cpu {
