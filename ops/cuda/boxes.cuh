@@ -14,7 +14,7 @@
 
 namespace attncamp::ops::cuda::boxes {
 
-constexpr int kThreads = 256;  // threads per block of every kernel here but scan_counts
+constexpr int kThreads = 256;  // threads per block, but for the one-warp scan and final kernels
 constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kItems = 8;                            // boxes per lane in a keep-list chunk
