@@ -7,6 +7,8 @@
 // class) in one thread block, 64 boxes at a time: one thread resolves the 64 boxes in order
 // from their diagonal words, then all threads OR the kept rows into the later words of the
 // segment's "removed" bits in shared memory. Only the kept flags leave the device.
+// The kernels are static: each translation unit that includes this header (the .cu, the emulator
+// test) has its own, so g++'s emulated kernels never collide with nvcc's host stubs when linked.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +37,7 @@ struct ClassKeysParams {
   int64_t* class_keys = nullptr;
   int32_t* ranks = nullptr;
 };
-__global__ void class_keys_kernel(const ClassKeysParams p) {
+static __global__ void class_keys_kernel(const ClassKeysParams p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < p.m; k += stride) {
     p.class_keys[k] = class_of(p.class_ids, p.class_i32, p.order[k]);
@@ -56,7 +58,7 @@ struct GatherParams {
   float* area = nullptr;
   int64_t* classes = nullptr;  // or nullptr
 };
-__global__ void gather_kernel(const GatherParams p) {
+static __global__ void gather_kernel(const GatherParams p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < p.m; k += stride) {
     const int64_t i = p.order[p.ranks != nullptr ? p.ranks[k] : k];
@@ -80,7 +82,7 @@ struct MaskParams {
   float threshold = 0;               // suppress when IoU > threshold
   uint64_t* mask = nullptr;          // [m, col_blocks]
 };
-__global__ void __launch_bounds__(kBlockBoxes) mask_kernel(const MaskParams p) {
+static __global__ void __launch_bounds__(kBlockBoxes) mask_kernel(const MaskParams p) {
   const int64_t r = blockIdx.y, c = blockIdx.x;
   if (r > c) return;
   const int64_t row0 = r * kBlockBoxes, col0 = c * kBlockBoxes;
@@ -195,7 +197,7 @@ __device__ __forceinline__ int64_t segment_end(const SweepParams& p, int64_t s) 
   return lo;
 }
 
-__global__ void __launch_bounds__(kSweepThreads) sweep_kernel(const SweepParams p) {
+static __global__ void __launch_bounds__(kSweepThreads) sweep_kernel(const SweepParams p) {
   if (!p.classes_sorted) {
     if (blockIdx.x == 0) sweep_segment(p, 0, p.m);
     return;

@@ -2,6 +2,8 @@
 // use: the sort keys of the scores (ops/nms_math.h) with their indices, for CUB's radix sort, and
 // the widening of i32 index lists into the i64 results. The CUDA emulator runs them in
 // tests/ops/emu_nms_test.cpp.
+// The kernels are static: each translation unit that includes this header (the .cu, the emulator
+// test) has its own, so g++'s emulated kernels never collide with nvcc's host stubs when linked.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +19,7 @@ struct KeysParams {
   uint32_t* keys = nullptr;
   int32_t* values = nullptr;
 };
-__global__ void keys_kernel(const KeysParams p) {
+static __global__ void keys_kernel(const KeysParams p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < p.n; i += stride) {
     p.keys[i] = score_key(p.scores[i]);
@@ -31,7 +33,7 @@ struct WidenParams {
   const int32_t* in = nullptr;
   int64_t* out = nullptr;
 };
-__global__ void widen_kernel(const WidenParams p) {
+static __global__ void widen_kernel(const WidenParams p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < p.n; k += stride) {
     p.out[k] = p.in[k];

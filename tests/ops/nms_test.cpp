@@ -287,19 +287,21 @@ TEST(Nms, MatchesTorchvision) {
     double thr;
   };
   const std::vector<Run> runs = {{500, 1, 0.5}, {3000, 1, 0.3}, {3000, 1, 0.7}, {800, 20, 0.5}, {4000, 80, 0.5}};
+  std::vector<test::DetectionInputs> inputs;
+  std::string cmd = "/usr/bin/python3 " + test::source_dir() + "/tests/ops/nms_torchvision.py";
   for (size_t r = 0; r < runs.size(); ++r) {
-    const auto in = clustered_boxes(runs[r].n, runs[r].n / 6, runs[r].classes, 40 + r, DType::kF32, true);
+    inputs.push_back(clustered_boxes(runs[r].n, runs[r].n / 6, runs[r].classes, 40 + r, DType::kF32, true));
+    const auto& in = inputs.back();
     const std::string base = dir + "/case" + std::to_string(r);
-    std::ofstream(base + ".boxes", std::ios::binary)
-        .write(static_cast<const char*>(in.boxes.raw_data()), in.boxes.nbytes());
-    std::ofstream(base + ".scores", std::ios::binary)
-        .write(static_cast<const char*>(in.scores.raw_data()), in.scores.nbytes());
-    std::ofstream(base + ".classes", std::ios::binary)
-        .write(static_cast<const char*>(in.class_ids.raw_data()), in.class_ids.nbytes());
-    const std::string cmd = "/usr/bin/python3 " + test::source_dir() + "/tests/ops/nms_torchvision.py " + base + " " +
-                            std::to_string(runs[r].thr) + " " + (runs[r].classes > 1 ? "batched" : "plain");
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::ifstream keep_file(base + ".keep", std::ios::binary | std::ios::ate);
+    for (const auto& [ext, t] : {std::pair{".boxes", in.boxes}, {".scores", in.scores}, {".classes", in.class_ids}}) {
+      std::ofstream(base + ext, std::ios::binary).write(static_cast<const char*>(t.raw_data()), t.nbytes());
+    }
+    cmd += " " + base + " " + std::to_string(runs[r].thr) + (runs[r].classes > 1 ? " batched" : " plain");
+  }
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const auto& in = inputs[r];
+    std::ifstream keep_file(dir + "/case" + std::to_string(r) + ".keep", std::ios::binary | std::ios::ate);
     const auto bytes = static_cast<int64_t>(keep_file.tellg());
     std::vector<int64_t> theirs(static_cast<size_t>(bytes / 8));
     keep_file.seekg(0);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """torchvision's keep list for tests/ops/nms_test.cpp (Nms.MatchesTorchvision).
 
-Usage: nms_torchvision.py BASE THRESHOLD plain|batched
-Reads BASE.boxes (f32 [N,4]), BASE.scores (f32 [N]) and BASE.classes (i64 [N]), runs
+Usage: nms_torchvision.py BASE THRESHOLD plain|batched [BASE THRESHOLD plain|batched ...]
+For each case reads BASE.boxes (f32 [N,4]), BASE.scores (f32 [N]) and BASE.classes (i64 [N]), runs
 torchvision.ops.nms (plain) or batched_nms (batched) on the CPU and writes the kept indices as
 i64 to BASE.keep.
 """
@@ -13,8 +13,7 @@ import torch
 import torchvision
 
 
-def main():
-    base, threshold, kind = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+def run(base, threshold, kind):
     boxes = torch.from_numpy(np.fromfile(base + ".boxes", dtype=np.float32).reshape(-1, 4))
     scores = torch.from_numpy(np.fromfile(base + ".scores", dtype=np.float32))
     classes = torch.from_numpy(np.fromfile(base + ".classes", dtype=np.int64))
@@ -26,4 +25,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    args = sys.argv[1:]
+    for i in range(0, len(args), 3):
+        run(args[i], float(args[i + 1]), args[i + 2])
