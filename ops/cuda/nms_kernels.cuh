@@ -124,6 +124,15 @@ struct SweepParams {
   uint8_t* keep = nullptr;         // [m] by position in score order
 };
 
+// Index of the lowest set bit of x != 0.
+__device__ __forceinline__ int lowest_bit(uint64_t x) {
+#ifdef __CUDA_ARCH__
+  return __ffsll(static_cast<long long>(x)) - 1;
+#else
+  return __builtin_ctzll(x);
+#endif
+}
+
 // The greedy pass over boxes [s, e) by the whole block.
 __device__ __forceinline__ void sweep_segment(const SweepParams& p, int64_t s, int64_t e) {
   unsigned char* smem = block_dynamic_smem();
@@ -147,13 +156,15 @@ __device__ __forceinline__ void sweep_segment(const SweepParams& p, int64_t s, i
       // Boxes of [lo, hi) belong to the segment; the others count as removed.
       const int lo = static_cast<int>((s > base ? s : base) - base);
       const int hi = static_cast<int>((e < base + kBlockBoxes ? e : base + kBlockBoxes) - base);
+      const uint64_t valid = (hi - lo == kBlockBoxes ? ~uint64_t{0} : ((uint64_t{1} << (hi - lo)) - 1)) << lo;
       uint64_t rv = removed[nb - first], bits = 0;
       int count = 0;
-      for (int b = lo; b < hi; ++b) {
-        if ((rv >> b) & 1) continue;
+      // Visits only the boxes still standing: the lowest bit of `open` is the next one.
+      for (uint64_t open = valid & ~rv; open != 0; open &= valid & ~rv) {
+        const int b = lowest_bit(open);
         bits |= uint64_t{1} << b;
         kept[count++] = b;
-        rv |= diag[b];
+        rv |= diag[b] | ((uint64_t{2} << b) - 1);  // box b and those before it are decided
       }
       *kept_bits = bits;
       *kept_count = count;
