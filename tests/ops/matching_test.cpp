@@ -8,6 +8,7 @@
 #include "ops/matching.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -128,6 +129,29 @@ TEST(Matching, F64MatchesF32) {
   for (bool allow : {false, true}) {
     EXPECT_EQ(match(iou, 0.5, 0.25, allow), match(test::to_dtype(iou, DType::kF64), 0.5, 0.25, allow));
   }
+}
+
+TEST(Matching, ResultsDoNotDependOnThreads) {
+  const auto gt = test::clustered_boxes(30, 30, 1, 15);
+  const auto props = test::clustered_boxes(5000, 60, 1, 16);
+  const Tensor iou = iou_matrix(gt, props, 8);
+  const std::vector<int64_t> labels_source = match(iou, 0.5, 0.3, true);
+  const int saved = omp_get_max_threads();
+  std::vector<int64_t> got[2], pos[2], neg[2];
+  for (int t = 0; t < 2; ++t) {
+    omp_set_num_threads(t == 0 ? 1 : 3);
+    got[t] = match(iou, 0.5, 0.3, true);
+    Tensor labels = Tensor::empty({5000}, DType::kI64);
+    for (int64_t i = 0; i < 5000; ++i) labels.data<int64_t>()[i] = got[t][i] >= 0 ? 1 : got[t][i] == -1 ? 0 : -1;
+    const ops::BalancedSample s = ops::balanced_sample(labels, {}, {1, 2, 3});
+    pos[t] = int64_values(s.positive);
+    neg[t] = int64_values(s.negative);
+  }
+  omp_set_num_threads(saved);
+  EXPECT_EQ(got[0], labels_source);
+  EXPECT_EQ(got[0], got[1]);
+  EXPECT_EQ(pos[0], pos[1]);
+  EXPECT_EQ(neg[0], neg[1]);
 }
 
 TEST(Matching, BadArgumentsThrowNamingOpAndArgument) {

@@ -198,6 +198,16 @@ TEST(BatchedNms, PathsAgreeAndEqualOneNmsPerClass) {
   }
 }
 
+TEST(BatchedNms, F64PathsAgree) {
+  const auto in = clustered_boxes(2500, 250, 7, 17, DType::kF64);
+  const std::vector<int64_t> want = reference<double>(in, true, 0.5);
+  for (auto path : {ops::BatchedNmsPath::kCoordinateTrick, ops::BatchedNmsPath::kPerClass}) {
+    ops::NmsOptions opt;
+    opt.path = path;
+    EXPECT_EQ(int64_values(ops::batched_nms(in.boxes, in.scores, in.class_ids, 0.5, opt)), want);
+  }
+}
+
 TEST(BatchedNms, ClassIdsMayBeI32OrNegative) {
   const auto in = clustered_boxes(1500, 100, 5, 7);
   Tensor i32 = Tensor::empty({1500}, DType::kI32), shifted = in.class_ids.clone();
