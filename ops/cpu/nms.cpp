@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "ops/cpu/nms_radix_sort.h"
 #include "ops/dispatch.h"
 #include "ops/nms_math.h"
 #include "ops/nms_topk.h"
@@ -123,26 +124,34 @@ int64_t nms(const NmsParams<T>& p, int64_t* keep) {
     Columns<T> c(p.boxes, p.class_ids, order, ranks);
     greedy(c, thr, kept);
   } else {
-    // Ranks grouped by class, each class in score order: (class, rank) pairs sorted.
-    std::vector<std::pair<int64_t, int64_t>> by_class(static_cast<size_t>(m));
-    for (int64_t k = 0; k < m; ++k) by_class[k] = {p.class_ids[order[k]], k};
-    std::sort(by_class.begin(), by_class.end());
+    // Ranks grouped by class, each class in score order: a stable sort of the ranks by class (the
+    // class's bits with the sign flipped, so that negative ids come first).
+    std::vector<uint64_t> class_keys(static_cast<size_t>(m));
     std::vector<int64_t> ranks(static_cast<size_t>(m)), starts;
     for (int64_t k = 0; k < m; ++k) {
-      ranks[k] = by_class[k].second;
-      if (k == 0 || by_class[k].first != by_class[k - 1].first) starts.push_back(k);
+      class_keys[k] = static_cast<uint64_t>(p.class_ids[order[k]]) ^ (uint64_t{1} << 63);
+      ranks[k] = k;
+    }
+    radix_sort_pairs(class_keys, ranks);
+    for (int64_t k = 0; k < m; ++k) {
+      if (k == 0 || class_keys[k] != class_keys[k - 1]) starts.push_back(k);
     }
     starts.push_back(m);
     const int64_t groups = static_cast<int64_t>(starts.size()) - 1;
     std::vector<std::vector<int64_t>> group_kept(static_cast<size_t>(groups));
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (groups > 1)
     for (int64_t g = 0; g < groups; ++g) {
       const std::vector<int64_t> group(ranks.begin() + starts[g], ranks.begin() + starts[g + 1]);
       Columns<T> c(p.boxes, p.class_ids, order, group);
       greedy(c, thr, group_kept[g]);
     }
-    for (const auto& g : group_kept) kept.insert(kept.end(), g.begin(), g.end());
-    std::sort(kept.begin(), kept.end());
+    std::vector<uint8_t> is_kept(static_cast<size_t>(m), 0);  // by rank: back into score order
+    for (const auto& g : group_kept) {
+      for (int64_t r : g) is_kept[r] = 1;
+    }
+    for (int64_t r = 0; r < m; ++r) {
+      if (is_kept[r]) kept.push_back(r);
+    }
   }
   for (size_t k = 0; k < kept.size(); ++k) keep[k] = order[kept[k]];
   return static_cast<int64_t>(kept.size());

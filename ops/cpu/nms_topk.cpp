@@ -1,18 +1,23 @@
 // CPU top-k selection and the tensor-level API (CUDA tensors go to ops/cuda/nms_topk.cu): each
-// score becomes (score key, index), packed into one 64-bit integer for f32 scores; nth_element
-// finds the k smallest pairs and a sort orders them, O(N + k log k).
+// score becomes (score key, index); for a small k nth_element finds the k smallest pairs and a sort
+// orders them, O(N + k log k), otherwise a stable radix sort orders all N by key.
 #include "ops/nms_topk.h"
 
 #include <algorithm>
 #include <utility>
 #include <vector>
 
+#include "ops/cpu/nms_radix_sort.h"
 #include "ops/dispatch.h"
 #include "ops/nms_math.h"
 
 namespace attncamp::ops {
 namespace cpu {
 namespace {
+
+// Below n / kSelectFraction, select the k best (nth_element, O(n)) and sort only those; above,
+// sort all n by key (radix sort, O(n) per key byte).
+constexpr int64_t kSelectFraction = 16;
 
 // The k smallest elements of v, sorted, at its front.
 template <class V>
@@ -26,20 +31,22 @@ void smallest_sorted(std::vector<V>& v, int64_t k) {
 template <class T>
 void topk_indices(const T* scores, int64_t n, int64_t k, int64_t* out) {
   k = std::min(k, n);
-  if constexpr (sizeof(score_key(T())) == 4) {
-    if (n <= (int64_t{1} << 32)) {
-      // (key, index) packed into one integer: ordering it orders by key, then index.
-      std::vector<uint64_t> packed(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) packed[i] = (uint64_t{score_key(scores[i])} << 32) | static_cast<uint64_t>(i);
-      smallest_sorted(packed, k);
-      for (int64_t j = 0; j < k; ++j) out[j] = static_cast<int64_t>(packed[j] & 0xFFFFFFFFu);
-      return;
-    }
+  if (k <= n / kSelectFraction) {
+    std::vector<std::pair<decltype(score_key(T())), int64_t>> keyed(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) keyed[i] = {score_key(scores[i]), i};
+    smallest_sorted(keyed, k);
+    for (int64_t j = 0; j < k; ++j) out[j] = keyed[j].second;
+    return;
   }
-  std::vector<std::pair<decltype(score_key(T())), int64_t>> keyed(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) keyed[i] = {score_key(scores[i]), i};
-  smallest_sorted(keyed, k);
-  for (int64_t j = 0; j < k; ++j) out[j] = keyed[j].second;
+  // A stable sort by key keeps equal keys in index order.
+  std::vector<decltype(score_key(T()))> keys(static_cast<size_t>(n));
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    keys[i] = score_key(scores[i]);
+    indices[i] = i;
+  }
+  radix_sort_pairs(keys, indices);
+  std::copy(indices.begin(), indices.begin() + k, out);
 }
 
 template void topk_indices<float>(const float*, int64_t, int64_t, int64_t*);
