@@ -22,12 +22,6 @@ namespace {
 using attncamp::Tensor;
 using attncamp::bench::NmsCase;
 
-struct Row {
-  NmsCase c;
-  double ms;
-  int64_t kept;
-};
-
 // Median milliseconds of fn() over at least 5 calls and 0.5 s, after one untimed call.
 template <class F>
 double median_ms(F fn) {
@@ -46,7 +40,7 @@ double median_ms(F fn) {
 
 int run(int threads, const std::string& dir) {
   omp_set_num_threads(threads);
-  std::vector<Row> rows;
+  std::vector<attncamp::bench::NmsRow> rows;
   for (const NmsCase& c : attncamp::bench::nms_cases()) {
     const auto in = c.inputs();
     auto call = [&] {
@@ -57,16 +51,10 @@ int run(int threads, const std::string& dir) {
     const Tensor keep = call();
     if (!dir.empty()) attncamp::bench::write_case(dir, c, in, keep);
     rows.push_back({c, median_ms(call), keep.numel()});
-    std::printf("%s\t%.4f\t%lld\n", c.name().c_str(), rows.back().ms, static_cast<long long>(rows.back().kept));
-    std::fflush(stdout);
+    attncamp::bench::print_nms_line(rows.back());
   }
-  std::printf("\nattncamp CPU NMS, %d thread(s), IoU threshold %.2f, median of repeated calls\n", threads,
-              attncamp::bench::kNmsIouThreshold);
-  std::printf("%-12s %7s %8s %10s %7s\n", "what", "boxes", "classes", "time ms", "kept");
-  for (const Row& r : rows) {
-    std::printf("%-12s %7lld %8lld %10.3f %7lld\n", r.c.op.c_str(), static_cast<long long>(r.c.boxes),
-                static_cast<long long>(r.c.classes), r.ms, static_cast<long long>(r.kept));
-  }
+  attncamp::bench::print_nms_table(
+      "attncamp CPU NMS, " + std::to_string(threads) + " thread(s), median of repeated calls", rows);
   return 0;
 }
 

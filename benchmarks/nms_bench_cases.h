@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -52,6 +53,29 @@ inline void write_case(const std::string& dir, const NmsCase& c, const test::Det
   write_raw(base + ".scores", in.scores);
   write_raw(base + ".classes", in.class_ids);
   write_raw(base + ".keep_attncamp", keep.to(Device::cpu()));
+}
+
+// One timed case.
+struct NmsRow {
+  NmsCase c;
+  double ms;
+  int64_t kept;
+};
+
+// The line the comparison script reads: case<TAB>ms<TAB>kept.
+inline void print_nms_line(const NmsRow& r) {
+  std::printf("%s\t%.4f\t%lld\n", r.c.name().c_str(), r.ms, static_cast<long long>(r.kept));
+  std::fflush(stdout);
+}
+
+// The table printed last: what, boxes, classes, time, kept, under `title` and the threshold.
+inline void print_nms_table(const std::string& title, const std::vector<NmsRow>& rows) {
+  std::printf("\n%s, IoU threshold %.2f\n%-12s %7s %8s %10s %7s\n", title.c_str(), kNmsIouThreshold, "what", "boxes",
+              "classes", "time ms", "kept");
+  for (const NmsRow& r : rows) {
+    std::printf("%-12s %7lld %8lld %10.4f %7lld\n", r.c.op.c_str(), static_cast<long long>(r.c.boxes),
+                static_cast<long long>(r.c.classes), r.ms, static_cast<long long>(r.kept));
+  }
 }
 
 }  // namespace attncamp::bench

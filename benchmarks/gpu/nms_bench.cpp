@@ -26,17 +26,11 @@ using attncamp::Device;
 using attncamp::Tensor;
 using attncamp::bench::NmsCase;
 
-struct Row {
-  NmsCase c;
-  double ms;
-  int64_t kept;
-};
-
 int run(int warmup, int iters, const std::string& dir) {
   ATTNCAMP_CHECK(attncamp::cuda_device_count() > 0, "nms_bench needs a CUDA device; none is visible");
   attncamp::Stream stream(0);
   attncamp::CudaStreamGuard guard(stream);
-  std::vector<Row> rows;
+  std::vector<attncamp::bench::NmsRow> rows;
   for (const NmsCase& c : attncamp::bench::nms_cases()) {
     const auto in = c.inputs();
     const Tensor boxes = in.boxes.to(Device::cuda(0)), scores = in.scores.to(Device::cuda(0));
@@ -49,15 +43,9 @@ int run(int warmup, int iters, const std::string& dir) {
     if (!dir.empty()) attncamp::bench::write_case(dir, c, in, keep);
     const double ms = attncamp::bench::time_ms([&] { call(); }, warmup, iters, stream);
     rows.push_back({c, ms, keep.numel()});
-    std::printf("%s\t%.4f\t%lld\n", c.name().c_str(), ms, static_cast<long long>(keep.numel()));
-    std::fflush(stdout);
+    attncamp::bench::print_nms_line(rows.back());
   }
-  std::printf("\nattncamp CUDA NMS, IoU threshold %.2f, mean of %d calls\n", attncamp::bench::kNmsIouThreshold, iters);
-  std::printf("%-12s %7s %8s %10s %7s\n", "what", "boxes", "classes", "time ms", "kept");
-  for (const Row& r : rows) {
-    std::printf("%-12s %7lld %8lld %10.4f %7lld\n", r.c.op.c_str(), static_cast<long long>(r.c.boxes),
-                static_cast<long long>(r.c.classes), r.ms, static_cast<long long>(r.kept));
-  }
+  attncamp::bench::print_nms_table("attncamp CUDA NMS, mean of " + std::to_string(iters) + " calls", rows);
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "ops/cuda/matching_sampler.cuh"
 #include "ops/matching.h"
 #include "ops/matching_sampler.h"
+#include "tests/ops/emu_schedules.h"
 #include "tests/ops/nms_test_data.h"
 #include "tests/test_util.h"
 
@@ -30,28 +31,12 @@ using test::int64_values;
 
 constexpr int64_t kPoison = std::numeric_limits<int64_t>::min();
 
-struct Sched {
-  emu::Schedule schedule;
-  bool reverse;
-};
-const std::vector<Sched> kScheds = {{emu::Schedule::kWarpByWarp, false},
-                                    {emu::Schedule::kLockstep, true},
-                                    {emu::Schedule::kWarpByWarp, true},
-                                    {emu::Schedule::kLockstep, false}};
-
-emu::LaunchOptions options(const Sched& s) {
-  emu::LaunchOptions o;
-  o.schedule = s.schedule;
-  o.reverse = s.reverse;
-  return o;
-}
-
 dim3 grid_for(int64_t n, int threads) {
   return dim3(static_cast<unsigned>(std::max<int64_t>(1, (n + threads - 1) / threads)));
 }
 
 // ops/cuda/matching.cu through the emulator.
-std::vector<int64_t> emu_match(const Tensor& iou, const ops::MatcherOptions& o, const Sched& s) {
+std::vector<int64_t> emu_match(const Tensor& iou, const ops::MatcherOptions& o, const test::EmuSchedule& s) {
   const int64_t G = iou.size(0), P = iou.size(1);
   std::vector<uint32_t> highest(static_cast<size_t>(G), 0);  // cudaMemsetAsync(0)
   std::vector<int64_t> matches(static_cast<size_t>(P), kPoison);
@@ -71,11 +56,11 @@ std::vector<int64_t> emu_match(const Tensor& iou, const ops::MatcherOptions& o, 
     const int64_t per_block = int64_t{mk::kThreads} * mk::kHighestPerThread;
     emu::launch(
         dim3(static_cast<unsigned>((P + per_block - 1) / per_block), static_cast<unsigned>(G)), dim3(mk::kThreads), 0,
-        [&] { mk::highest_kernel(hp); }, options(s));
+        [&] { mk::highest_kernel(hp); }, test::emu_options(s));
     mp.highest = highest.data();
   }
   emu::launch(
-      grid_for(P, mk::kThreads), dim3(mk::kThreads), 0, [&] { mk::match_kernel(mp); }, options(s));
+      grid_for(P, mk::kThreads), dim3(mk::kThreads), 0, [&] { mk::match_kernel(mp); }, test::emu_options(s));
   return matches;
 }
 
@@ -85,33 +70,17 @@ std::vector<int64_t> cpu_match(const Tensor& iou, const ops::MatcherOptions& o) 
   return int64_values(m);
 }
 
-// A detector-like IoU matrix: random values with many exact ties (multiples of 1/8), zeros, for
-// G = 3 a row of zeros (a ground truth overlapping nothing), NaN, and every row but the first below 0.6, so
-// that most proposals' best ground truth is below the high threshold (0.625) and the low-quality
-// rule decides them.
-Tensor iou_matrix(int64_t G, int64_t P, uint64_t seed) {
-  Tensor t = test::random_tensor({G, P}, DType::kF32, seed, -0.5, 1.0);
-  float* v = t.data<float>();
-  for (int64_t i = 0; i < G * P; ++i) {
-    if (i >= P) v[i] *= 0.6f;
-    v[i] = v[i] < 0 ? 0.0f : i % 3 == 0 ? std::floor(v[i] * 8) / 8 : v[i];
-    if (i % 97 == 5) v[i] = std::numeric_limits<float>::quiet_NaN();
-  }
-  if (G == 3) std::fill(v + P, v + 2 * P, 0.0f);  // (with it, every proposal ties that row's best)
-  return t;
-}
-
 TEST(EmuMatching, MatchesTheCpu) {
   int run = 0;
   for (int64_t G : {0, 1, 3, 20}) {
     for (int64_t P : {1, 31, 2100}) {
-      const Tensor iou = iou_matrix(G, P, 10 + G * 7 + P);
+      const Tensor iou = test::quality_matrix(G, P, 10 + G * 7 + P);
       for (bool allow : {false, true}) {
         ops::MatcherOptions o;
         o.high_threshold = 0.625;
         o.low_threshold = 0.25;
         o.allow_low_quality_matches = allow;
-        EXPECT_EQ(emu_match(iou, o, kScheds[run++ % kScheds.size()]), cpu_match(iou, o))
+        EXPECT_EQ(emu_match(iou, o, test::kEmuSchedules[run++ % test::kEmuSchedules.size()]), cpu_match(iou, o))
             << G << " x " << P << ", low quality " << allow;
       }
     }
@@ -129,7 +98,7 @@ std::vector<int64_t> stable_order(const std::vector<uint64_t>& keys) {
 // ops/cuda/matching_sampler.cu through the emulator.
 std::pair<std::vector<int64_t>, std::vector<int64_t>> emu_sample(const std::vector<int64_t>& labels, int64_t batch,
                                                                  double fraction, const ops::SampleKey& key,
-                                                                 const Sched& s) {
+                                                                 const test::EmuSchedule& s) {
   const int64_t n = static_cast<int64_t>(labels.size());
   std::vector<uint64_t> keys(static_cast<size_t>(n), 0xA5A5A5A5A5A5A5A5ull);
   std::vector<int32_t> values(static_cast<size_t>(n), -3);
@@ -141,7 +110,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> emu_sample(const std::vect
   kp.keys = keys.data();
   kp.values = values.data();
   emu::launch(
-      grid_for(n, sk::kThreads), dim3(sk::kThreads), 0, [&] { sk::keys_kernel(kp); }, options(s));
+      grid_for(n, sk::kThreads), dim3(sk::kThreads), 0, [&] { sk::keys_kernel(kp); }, test::emu_options(s));
   const std::vector<int64_t> perm = stable_order(keys);
   std::vector<uint64_t> sorted(static_cast<size_t>(n));
   std::vector<int32_t> order(static_cast<size_t>(n));
@@ -155,7 +124,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> emu_sample(const std::vect
   bp.sorted_keys = sorted.data();
   bp.starts = starts.data();
   emu::launch(
-      grid_for(n, sk::kThreads), dim3(sk::kThreads), 0, [&] { sk::bounds_kernel(bp); }, options(s));
+      grid_for(n, sk::kThreads), dim3(sk::kThreads), 0, [&] { sk::bounds_kernel(bp); }, test::emu_options(s));
   std::vector<uint8_t> flags(static_cast<size_t>(2 * n), 0xA5);
   sk::SelectParams sp;
   sp.n = n;
@@ -167,7 +136,7 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> emu_sample(const std::vect
   sp.positive = flags.data();
   sp.negative = flags.data() + n;
   emu::launch(
-      grid_for(n, sk::kThreads), dim3(sk::kThreads), 0, [&] { sk::select_kernel(sp); }, options(s));
+      grid_for(n, sk::kThreads), dim3(sk::kThreads), 0, [&] { sk::select_kernel(sp); }, test::emu_options(s));
   std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
   for (int64_t i = 0; i < n; ++i) {
     EXPECT_LE(flags[i], 1) << "positive flag " << i << " not written";
@@ -195,7 +164,7 @@ TEST(EmuSampler, MatchesTheCpu) {
         o.positive_fraction = 0.25;
         const ops::SampleKey key{5, 17 + static_cast<uint64_t>(run), 2};
         const ops::BalancedSample want = ops::balanced_sample(t, o, key);
-        const auto got = emu_sample(labels, batch, 0.25, key, kScheds[run++ % kScheds.size()]);
+        const auto got = emu_sample(labels, batch, 0.25, key, test::kEmuSchedules[run++ % test::kEmuSchedules.size()]);
         EXPECT_EQ(got.first, int64_values(want.positive)) << n << " candidates, batch " << batch;
         EXPECT_EQ(got.second, int64_values(want.negative)) << n << " candidates, batch " << batch;
       }

@@ -18,6 +18,7 @@
 #include "ops/cuda/nms_topk.cuh"
 #include "ops/nms.h"
 #include "ops/nms_topk.h"
+#include "tests/ops/emu_schedules.h"
 #include "tests/ops/nms_test_data.h"
 #include "tests/test_util.h"
 
@@ -28,25 +29,9 @@ namespace k = ops::cuda::nms_kernels;
 using test::clustered_boxes;
 using test::int64_values;
 
-struct Sched {
-  emu::Schedule schedule;
-  bool reverse;
-};
-const std::vector<Sched> kScheds = {{emu::Schedule::kWarpByWarp, false},
-                                    {emu::Schedule::kLockstep, true},
-                                    {emu::Schedule::kWarpByWarp, true},
-                                    {emu::Schedule::kLockstep, false}};
-
 constexpr int kThreads = 256;
 
 dim3 grid_for(int64_t n) { return dim3(static_cast<unsigned>(std::max<int64_t>(1, (n + kThreads - 1) / kThreads))); }
-
-emu::LaunchOptions options(const Sched& s) {
-  emu::LaunchOptions o;
-  o.schedule = s.schedule;
-  o.reverse = s.reverse;
-  return o;
-}
 
 // The stable order of keys[0, n) ascending (what CUB's radix sort of (key, value) pairs gives).
 template <class K>
@@ -58,7 +43,7 @@ std::vector<int32_t> stable_order(const K* keys, int64_t n) {
 }
 
 // The score order through keys_kernel and a host radix sort.
-std::vector<int32_t> emu_score_order(const Tensor& scores, const Sched& s) {
+std::vector<int32_t> emu_score_order(const Tensor& scores, const test::EmuSchedule& s) {
   const int64_t n = scores.numel();
   std::vector<uint32_t> keys(static_cast<size_t>(n), 0xA5A5A5A5u);
   std::vector<int32_t> values(static_cast<size_t>(n), -7);
@@ -68,7 +53,7 @@ std::vector<int32_t> emu_score_order(const Tensor& scores, const Sched& s) {
   p.keys = keys.data();
   p.values = values.data();
   emu::launch(
-      grid_for(n), dim3(kThreads), 0, [&] { k::keys_kernel(p); }, options(s));
+      grid_for(n), dim3(kThreads), 0, [&] { k::keys_kernel(p); }, test::emu_options(s));
   const std::vector<int32_t> perm = stable_order(keys.data(), n);
   std::vector<int32_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[i] = values[perm[i]];
@@ -77,7 +62,7 @@ std::vector<int32_t> emu_score_order(const Tensor& scores, const Sched& s) {
 
 // ops/cuda/nms.cu's pipeline through the emulator.
 std::vector<int64_t> emu_nms(const test::DetectionInputs& in, bool classes, bool per_class, double thr,
-                             int64_t max_candidates, const Sched& s) {
+                             int64_t max_candidates, const test::EmuSchedule& s) {
   const int64_t n = in.scores.numel();
   const int64_t m = max_candidates < 0 ? n : std::min(n, max_candidates);
   std::vector<int32_t> order = emu_score_order(in.scores, s);
@@ -93,7 +78,7 @@ std::vector<int64_t> emu_nms(const test::DetectionInputs& in, bool classes, bool
     c.class_keys = class_keys.data();
     c.ranks = positions.data();
     emu::launch(
-        grid_for(m), dim3(kThreads), 0, [&] { k::class_keys_kernel(c); }, options(s));
+        grid_for(m), dim3(kThreads), 0, [&] { k::class_keys_kernel(c); }, test::emu_options(s));
     const std::vector<int32_t> perm = stable_order(class_keys.data(), m);
     ranks.resize(static_cast<size_t>(m));
     for (int64_t j = 0; j < m; ++j) {
@@ -113,7 +98,7 @@ std::vector<int64_t> emu_nms(const test::DetectionInputs& in, bool classes, bool
   g.area = area.data();
   g.classes = classes && !per_class ? cls.data() : nullptr;
   emu::launch(
-      grid_for(m), dim3(kThreads), 0, [&] { k::gather_kernel(g); }, options(s));
+      grid_for(m), dim3(kThreads), 0, [&] { k::gather_kernel(g); }, test::emu_options(s));
 
   const int64_t col_blocks = (m + k::kBlockBoxes - 1) / k::kBlockBoxes;
   std::vector<uint64_t> mask(static_cast<size_t>(m * col_blocks), 0xDEADBEEFDEADBEEFull);
@@ -128,7 +113,7 @@ std::vector<int64_t> emu_nms(const test::DetectionInputs& in, bool classes, bool
   mp.mask = mask.data();
   emu::launch(
       dim3(static_cast<unsigned>(col_blocks), static_cast<unsigned>(col_blocks)), dim3(k::kBlockBoxes), 0,
-      [&] { k::mask_kernel(mp); }, options(s));
+      [&] { k::mask_kernel(mp); }, test::emu_options(s));
   std::vector<uint8_t> keep_flags(static_cast<size_t>(m), 0xA5);
   k::SweepParams sp;
   sp.m = m;
@@ -141,7 +126,7 @@ std::vector<int64_t> emu_nms(const test::DetectionInputs& in, bool classes, bool
   const unsigned sweep_grid = per_class ? static_cast<unsigned>(std::min<int64_t>(m, k::kMaxSweepBlocks)) : 1;
   emu::launch(
       dim3(sweep_grid), dim3(k::kSweepThreads), k::sweep_smem_bytes(col_blocks), [&] { k::sweep_kernel(sp); },
-      options(s));
+      test::emu_options(s));
 
   std::vector<int32_t> kept;
   for (int64_t j = 0; j < m; ++j) {
@@ -154,7 +139,7 @@ std::vector<int64_t> emu_nms(const test::DetectionInputs& in, bool classes, bool
   w.in = kept.data();
   w.out = keep.data();
   emu::launch(
-      grid_for(w.n), dim3(kThreads), 0, [&] { k::widen_kernel(w); }, options(s));
+      grid_for(w.n), dim3(kThreads), 0, [&] { k::widen_kernel(w); }, test::emu_options(s));
   return keep;
 }
 
@@ -164,7 +149,8 @@ TEST(EmuNms, PlainNmsMatchesTheCpu) {
     for (double thr : {0.3, 0.7}) {
       const auto in = clustered_boxes(n, std::max<int64_t>(1, n / 8), 1, 500 + n);
       const std::vector<int64_t> want = int64_values(ops::nms(in.boxes, in.scores, thr));
-      EXPECT_EQ(emu_nms(in, false, false, thr, -1, kScheds[run++ % kScheds.size()]), want) << n << " boxes";
+      EXPECT_EQ(emu_nms(in, false, false, thr, -1, test::kEmuSchedules[run++ % test::kEmuSchedules.size()]), want)
+          << n << " boxes";
     }
   }
 }
@@ -176,7 +162,7 @@ TEST(EmuNms, BatchedPathsMatchTheCpu) {
       const auto in = clustered_boxes(n, std::max<int64_t>(1, n / 10), classes, 600 + n + classes);
       const std::vector<int64_t> want = int64_values(ops::batched_nms(in.boxes, in.scores, in.class_ids, 0.5));
       for (bool per_class : {false, true}) {
-        EXPECT_EQ(emu_nms(in, true, per_class, 0.5, -1, kScheds[run++ % kScheds.size()]), want)
+        EXPECT_EQ(emu_nms(in, true, per_class, 0.5, -1, test::kEmuSchedules[run++ % test::kEmuSchedules.size()]), want)
             << n << " boxes, " << classes << " classes, per class " << per_class;
       }
     }
@@ -187,8 +173,9 @@ TEST(EmuNms, PreselectionMatchesTheCpu) {
   const auto in = clustered_boxes(900, 90, 6, 7);
   ops::NmsOptions opt;
   opt.max_candidates = 333;
-  EXPECT_EQ(emu_nms(in, false, false, 0.5, 333, kScheds[0]), int64_values(ops::nms(in.boxes, in.scores, 0.5, opt)));
-  EXPECT_EQ(emu_nms(in, true, true, 0.5, 333, kScheds[1]),
+  EXPECT_EQ(emu_nms(in, false, false, 0.5, 333, test::kEmuSchedules[0]),
+            int64_values(ops::nms(in.boxes, in.scores, 0.5, opt)));
+  EXPECT_EQ(emu_nms(in, true, true, 0.5, 333, test::kEmuSchedules[1]),
             int64_values(ops::batched_nms(in.boxes, in.scores, in.class_ids, 0.5, opt)));
 }
 
@@ -198,7 +185,7 @@ TEST(EmuNms, ScoreOrderMatchesTopkIndices) {
   s.data<float>()[10] = -0.0f;
   s.data<float>()[11] = 0.0f;
   s.data<float>()[12] = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<int32_t> order = emu_score_order(s, kScheds[1]);
+  const std::vector<int32_t> order = emu_score_order(s, test::kEmuSchedules[1]);
   const std::vector<int64_t> want = int64_values(ops::topk_indices(s, 3000));
   EXPECT_TRUE(std::equal(order.begin(), order.end(), want.begin()));
 }

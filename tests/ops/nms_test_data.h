@@ -1,16 +1,20 @@
 // Inputs of the NMS, top-k, matching and sampling tests (CPU, emulated kernels and GPU parity):
-// detector-like boxes that overlap in clusters, scores, class ids, and a plain greedy NMS written
-// as torchvision's CPU kernel loops (O(N^2), no compaction, no grouping) to check the ops against.
+// detector-like boxes that overlap in clusters, scores, class ids, quality (IoU) matrices for
+// matching, and a plain greedy NMS written as torchvision's CPU kernel loops (O(N^2), no
+// compaction, no grouping) to check the ops against.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
 #include "ops/nms_math.h"
 #include "runtime/rng.h"
 #include "runtime/tensor.h"
+#include "tests/test_util.h"
 
 namespace attncamp::test {
 
@@ -101,6 +105,22 @@ std::vector<int64_t> reference_nms(const T* boxes, const T* scores, const int64_
     }
   }
   return keep;
+}
+
+// A detector-like IoU matrix: random values with many exact ties (multiples of 1/8), zeros, for
+// G = 3 a row of zeros (a ground truth overlapping nothing), NaN, and every row but the first below 0.6, so
+// that most proposals' best ground truth is below the high threshold (0.625) and the low-quality
+// rule decides them.
+inline Tensor quality_matrix(int64_t G, int64_t P, uint64_t seed) {
+  Tensor t = random_tensor({G, P}, DType::kF32, seed, -0.5, 1.0);
+  float* v = t.data<float>();
+  for (int64_t i = 0; i < G * P; ++i) {
+    if (i >= P) v[i] *= 0.6f;
+    v[i] = v[i] < 0 ? 0.0f : i % 3 == 0 ? std::floor(v[i] * 8) / 8 : v[i];
+    if (i % 97 == 5) v[i] = std::numeric_limits<float>::quiet_NaN();
+  }
+  if (G == 3) std::fill(v + P, v + 2 * P, 0.0f);  // (with it, every proposal ties that row's best)
+  return t;
 }
 
 // The elements of an i64 CPU tensor.
