@@ -88,6 +88,11 @@ inline unsigned __float_as_uint(float v) {
   std::memcpy(&bits, &v, 4);
   return bits;
 }
+inline float __uint_as_float(unsigned bits) {
+  float v;
+  std::memcpy(&v, &bits, 4);
+  return v;
+}
 
 // CUDA's integer min and max (float ones are fminf / fmaxf from math.h).
 inline int min(int a, int b) { return a < b ? a : b; }
