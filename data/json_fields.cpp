@@ -11,16 +11,99 @@
 
 namespace attncamp::data::json_fields {
 
+namespace {
+
+// Builds the DOM as nlohmann's own SAX DOM parser does, except that the value of every key
+// "segmentation" (at any depth) is skipped as it streams by. (nlohmann's parser callback can drop
+// values too, but builds each one first and is an order of magnitude slower.)
+class DomWithoutSegmentations : public nlohmann::json_sax<json> {
+ public:
+  DomWithoutSegmentations(const std::string& path, json& root) : path_(path), root_(root) {}
+
+  bool null() override { return put(nullptr); }
+  bool boolean(bool v) override { return put(v); }
+  bool number_integer(number_integer_t v) override { return put(v); }
+  bool number_unsigned(number_unsigned_t v) override { return put(v); }
+  bool number_float(number_float_t v, const string_t&) override { return put(v); }
+  bool string(string_t& v) override { return put(std::move(v)); }
+  bool binary(binary_t& v) override { return put(json::binary(std::move(v))); }
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    if (skip_depth_ > 0) return true;
+    if (k == "segmentation") {
+      skip_next_ = true;
+    } else {
+      slot_ = &(*stack_.back())[k];
+    }
+    return true;
+  }
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception& e) override {
+    ATTNCAMP_THROW(path_, ": malformed JSON at byte ", byte, " (", e.what(), ")");
+  }
+
+ private:
+  // Places a value where the parse stands; nullptr when it is (inside) a skipped value.
+  json* place(json&& v) {
+    if (skip_depth_ > 0) return nullptr;
+    if (skip_next_) {
+      skip_next_ = false;
+      return nullptr;
+    }
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    *slot_ = std::move(v);
+    return slot_;
+  }
+  bool put(json&& v) {
+    place(std::move(v));
+    return true;
+  }
+  bool open(json&& container) {
+    if (skip_depth_ == 0 && skip_next_) {
+      skip_next_ = false;
+      skip_depth_ = 1;
+    } else if (skip_depth_ > 0) {
+      ++skip_depth_;
+    } else {
+      stack_.push_back(place(std::move(container)));
+    }
+    return true;
+  }
+  bool close() {
+    if (skip_depth_ > 0) {
+      --skip_depth_;
+    } else {
+      stack_.pop_back();
+    }
+    return true;
+  }
+
+  const std::string& path_;
+  json& root_;
+  std::vector<json*> stack_;  // the open containers (parents never grow while a child is open)
+  json* slot_ = nullptr;      // the object member the next value goes into
+  bool skip_next_ = false;    // the next value belongs to "segmentation"
+  int skip_depth_ = 0;        // > 0 while inside a skipped container
+};
+
+}  // namespace
+
 json parse_file_without_segmentations(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
-  const json::parser_callback_t drop_segmentation = [](int, json::parse_event_t event, json& value) {
-    return !(event == json::parse_event_t::key && value == "segmentation");
-  };
-  try {
-    return json::parse(bytes.begin(), bytes.end(), drop_segmentation);
-  } catch (const json::parse_error& e) {
-    ATTNCAMP_THROW(path, ": malformed JSON at byte ", e.byte, " (", e.what(), ")");
-  }
+  json root;
+  DomWithoutSegmentations builder(path, root);
+  json::sax_parse(bytes.begin(), bytes.end(), &builder);
+  return root;
 }
 
 std::string item(const char* array, size_t i) { return std::string(array) + "[" + std::to_string(i) + "]"; }
