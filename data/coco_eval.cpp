@@ -100,32 +100,80 @@ double box_iou(const double* d, const double* g, bool crowd) {
   return inter / uni;
 }
 
+// A ground-truth box and a detection as the evaluation reads them, gathered into pair order so
+// that each pair's rows are contiguous.
+struct GtRow {
+  double box[4];
+  double area;  // the annotation's 'area'
+  int64_t id;
+  bool crowd;
+};
+struct DetRow {
+  double box[4];
+  double score;
+};
+
+std::vector<GtRow> gather_gt(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& order) {
+  std::vector<GtRow> rows(order.size());
+  for (size_t j = 0; j < order.size(); ++j) {
+    const int64_t q = order[j];
+    std::copy(&gt.boxes[4 * q], &gt.boxes[4 * q] + 4, rows[j].box);
+    rows[j].area = gt.areas[q];
+    rows[j].id = gt.ids[q];
+    rows[j].crowd = gt.iscrowd[q] != 0;
+  }
+  return rows;
+}
+
+std::vector<DetRow> gather_dets(const CocoEvalDetections& dets, const std::vector<int64_t>& order) {
+  std::vector<DetRow> rows(order.size());
+  for (size_t j = 0; j < order.size(); ++j) {
+    std::copy(&dets.boxes[4 * order[j]], &dets.boxes[4 * order[j]] + 4, rows[j].box);
+    rows[j].score = dets.scores[order[j]];
+  }
+  return rows;
+}
+
 // Scratch space of one thread, reused across pairs.
 struct PairScratch {
-  std::vector<int64_t> dt;     // the pair's detections, score order, at most kMaxDets
+  std::vector<int32_t> dt;     // the pair's detections (row offsets), score order
   std::vector<double> iou;     // [nd, G] detection-major, ground truth in file order
   std::vector<int32_t> order;  // ground truth, not ignored first (file order within)
   std::vector<uint8_t> gt_ignored, gt_matched;
 };
 
-// pycocotools' evaluateImg for one pair in every area range (computeIoU included).
-void evaluate_pair(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& gt_order, const CocoEvalDetections& dets,
-                   const std::vector<int64_t>& det_order, const std::array<double, kCocoIouThresholds>& iou_thr,
+// Orders s.dt by score, highest first, ties in file order (numpy's stable mergesort), without
+// std::stable_sort's buffer allocation for the usual handful of detections.
+void sort_by_score(const DetRow* d, std::vector<int32_t>& idx) {
+  auto higher = [d](int32_t a, int32_t b) { return d[a].score > d[b].score; };
+  if (idx.size() > 32) {
+    std::stable_sort(idx.begin(), idx.end(), higher);
+    return;
+  }
+  for (size_t i = 1; i < idx.size(); ++i) {
+    const int32_t v = idx[i];
+    size_t j = i;
+    for (; j > 0 && higher(v, idx[j - 1]); --j) idx[j] = idx[j - 1];
+    idx[j] = v;
+  }
+}
+
+// pycocotools' evaluateImg for one pair in every area range (computeIoU included): gt = the
+// pair's ng ground-truth rows, dt_rows = its detection rows, both in file order.
+void evaluate_pair(const GtRow* gt, const DetRow* dt_rows, const std::array<double, kCocoIouThresholds>& iou_thr,
                    Pair& p, Outcome* out, PairScratch& s) {
   const int64_t ng = p.g1 - p.g0;
-  s.dt.assign(det_order.begin() + p.d0, det_order.begin() + p.d1);
-  std::stable_sort(s.dt.begin(), s.dt.end(), [&](int64_t a, int64_t b) { return dets.scores[a] > dets.scores[b]; });
+  s.dt.resize(p.d1 - p.d0);
+  for (size_t d = 0; d < s.dt.size(); ++d) s.dt[d] = static_cast<int32_t>(d);
+  sort_by_score(dt_rows, s.dt);
   const int64_t nd = std::min<int64_t>(static_cast<int64_t>(s.dt.size()), kMaxDets);
-  const int64_t* g_idx = gt_order.data() + p.g0;
   s.iou.resize(nd * ng);
   for (int64_t d = 0; d < nd; ++d) {
-    for (int64_t g = 0; g < ng; ++g) {
-      s.iou[d * ng + g] = box_iou(&dets.boxes[4 * s.dt[d]], &gt.boxes[4 * g_idx[g]], gt.iscrowd[g_idx[g]] != 0);
-    }
+    for (int64_t g = 0; g < ng; ++g) s.iou[d * ng + g] = box_iou(dt_rows[s.dt[d]].box, gt[g].box, gt[g].crowd);
   }
   for (int64_t d = 0; d < nd; ++d) {
     out[d] = Outcome{};
-    out[d].score = dets.scores[s.dt[d]];
+    out[d].score = dt_rows[s.dt[d]].score;
     out[d].rank = static_cast<int32_t>(d);
   }
   s.gt_ignored.resize(ng);
@@ -133,15 +181,14 @@ void evaluate_pair(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& gt
   for (int a = 0; a < kCocoAreaRanges; ++a) {
     s.order.clear();
     for (int64_t g = 0; g < ng; ++g) {
-      const double area = gt.areas[g_idx[g]];
-      s.gt_ignored[g] = gt.iscrowd[g_idx[g]] != 0 || area < kAreaLo[a] || area > kAreaHi[a];
+      s.gt_ignored[g] = gt[g].crowd || gt[g].area < kAreaLo[a] || gt[g].area > kAreaHi[a];
       if (!s.gt_ignored[g]) s.order.push_back(static_cast<int32_t>(g));
     }
     p.npig[a] = static_cast<int32_t>(s.order.size());
     for (int64_t g = 0; g < ng; ++g) {
       if (s.gt_ignored[g]) s.order.push_back(static_cast<int32_t>(g));
     }
-    for (int t = 0; t < kCocoIouThresholds; ++t) {
+    for (int t = 0; t < kCocoIouThresholds && ng > 0; ++t) {
       std::fill(s.gt_matched.begin(), s.gt_matched.end(), 0);
       const uint16_t bit = static_cast<uint16_t>(1u << t);
       for (int64_t d = 0; d < nd; ++d) {
@@ -149,7 +196,7 @@ void evaluate_pair(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& gt
         int64_t m = -1;
         for (int64_t gi = 0; gi < ng; ++gi) {
           const int32_t g = s.order[gi];
-          if (s.gt_matched[g] && !gt.iscrowd[g_idx[g]]) continue;
+          if (s.gt_matched[g] && !gt[g].crowd) continue;
           if (m > -1 && !s.gt_ignored[m] && s.gt_ignored[g]) break;
           if (s.iou[d * ng + g] < best) continue;
           best = s.iou[d * ng + g];
@@ -158,7 +205,7 @@ void evaluate_pair(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& gt
         if (m == -1) continue;
         s.gt_matched[m] = 1;
         // pycocotools keeps the ground truth's id as the match and tests it against 0.
-        if (gt.ids[g_idx[m]] == 0) {
+        if (gt[m].id == 0) {
           if (s.gt_ignored[m]) out[d].ignored[a] |= bit;
           continue;
         }
@@ -171,7 +218,7 @@ void evaluate_pair(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& gt
     }
     // Unmatched detections outside the area range are ignored.
     for (int64_t d = 0; d < nd; ++d) {
-      const double* b = &dets.boxes[4 * s.dt[d]];
+      const double* b = dt_rows[s.dt[d]].box;
       const double area = b[2] * b[3];
       if (area < kAreaLo[a] || area > kAreaHi[a]) {
         const uint16_t unmatched = static_cast<uint16_t>(kAllThresholds & ~(out[d].tp[a] | out[d].ignored[a]));
@@ -185,55 +232,62 @@ void evaluate_pair(const CocoEvalGroundTruth& gt, const std::vector<int64_t>& gt
 void accumulate_category(const std::vector<Pair>& pairs, int64_t p0, int64_t p1, const std::vector<Outcome>& outcomes,
                          const std::array<double, kCocoRecallThresholds>& rec_thr, CocoEvalResult& r, int64_t k) {
   constexpr double kEps = std::numeric_limits<double>::epsilon();  // np.spacing(1)
-  std::vector<int64_t> merged;
+  std::vector<std::pair<double, int64_t>> merged;                  // (score, outcome), images in id order
   int64_t npig[kCocoAreaRanges] = {0, 0, 0, 0};
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t nd = std::min<int64_t>(pairs[p].d1 - pairs[p].d0, kMaxDets);
-    for (int64_t d = 0; d < nd; ++d) merged.push_back(pairs[p].out0 + d);
+    for (int64_t d = pairs[p].out0; d < pairs[p].out0 + nd; ++d) merged.emplace_back(outcomes[d].score, d);
     for (int a = 0; a < kCocoAreaRanges; ++a) npig[a] += pairs[p].npig[a];
   }
-  std::stable_sort(merged.begin(), merged.end(),
-                   [&](int64_t a, int64_t b) { return outcomes[a].score > outcomes[b].score; });
-  std::vector<int64_t> kept;
-  std::vector<double> rc, pr;
+  std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<Outcome> kept;                                           // contiguous, in merged order
+  std::vector<double> rc[kCocoIouThresholds], pr[kCocoIouThresholds];  // at the true positives
   for (int m = 0; m < kCocoMaxDetSettings; ++m) {
     kept.clear();
-    for (int64_t o : merged) {
-      if (outcomes[o].rank < kCocoMaxDets[m]) kept.push_back(o);
+    for (const auto& [score, o] : merged) {
+      if (outcomes[o].rank < kCocoMaxDets[m]) kept.push_back(outcomes[o]);
     }
     const int64_t nd = static_cast<int64_t>(kept.size());
-    rc.resize(nd);
-    pr.resize(nd);
     for (int a = 0; a < kCocoAreaRanges; ++a) {
       if (npig[a] == 0) continue;  // stays -1
       const double n_gt = static_cast<double>(npig[a]);
-      for (int t = 0; t < kCocoIouThresholds; ++t) {
-        const uint16_t bit = static_cast<uint16_t>(1u << t);
-        double tp = 0, fp = 0;
-        for (int64_t j = 0; j < nd; ++j) {
-          const Outcome& o = outcomes[kept[j]];
-          if (o.tp[a] & bit) {
-            tp += 1;
-          } else if (!(o.ignored[a] & bit)) {
-            fp += 1;
-          }
-          rc[j] = tp / n_gt;
-          pr[j] = tp / (fp + tp + kEps);
+      // pycocotools computes recall rc = tp / n_gt and precision pr = tp / (tp + fp + eps) at
+      // every detection, takes pr's running maximum from the right, and reads it at the first
+      // position whose rc reaches each recall threshold. rc only rises at a true positive, so
+      // that first position is always one (or position 0, for threshold 0, where the maximum is
+      // the same as from the first true positive); and pr only rises at a true positive, so the
+      // maximum from one is the maximum over the true positives from it. Hence only the true
+      // positives' rc and pr are computed (tp and fp are counts, exact in double, as numpy's).
+      int64_t tp[kCocoIouThresholds] = {}, fp[kCocoIouThresholds] = {};
+      for (int t = 0; t < kCocoIouThresholds; ++t) rc[t].clear(), pr[t].clear();
+      for (int64_t j = 0; j < nd; ++j) {
+        const unsigned tp_bits = kept[j].tp[a];
+        const unsigned fp_bits = kAllThresholds & ~(tp_bits | kept[j].ignored[a]);
+        for (int t = 0; t < kCocoIouThresholds; ++t) fp[t] += (fp_bits >> t) & 1u;
+        for (unsigned bits = tp_bits; bits != 0; bits &= bits - 1) {
+          const int t = __builtin_ctz(bits);
+          const double tps = static_cast<double>(++tp[t]);
+          rc[t].push_back(tps / n_gt);
+          pr[t].push_back(tps / (static_cast<double>(fp[t]) + tps + kEps));
         }
+      }
+      for (int t = 0; t < kCocoIouThresholds; ++t) {
         const size_t rt =
             ((static_cast<size_t>(t) * r.num_categories + k) * kCocoAreaRanges + a) * kCocoMaxDetSettings + m;
-        r.recall[rt] = nd > 0 ? rc[nd - 1] : 0.0;
-        for (int64_t j = nd - 1; j > 0; --j) {
-          if (pr[j] > pr[j - 1]) pr[j - 1] = pr[j];
+        r.recall[rt] = nd > 0 ? static_cast<double>(tp[t]) / n_gt : 0.0;
+        std::vector<double>& p_t = pr[t];
+        const int64_t ntp = static_cast<int64_t>(p_t.size());
+        for (int64_t j = ntp - 1; j > 0; --j) {
+          if (p_t[j] > p_t[j - 1]) p_t[j - 1] = p_t[j];
         }
         int64_t pi = 0;
         for (int ri = 0; ri < kCocoRecallThresholds; ++ri) {
-          while (pi < nd && rc[pi] < rec_thr[ri]) ++pi;
+          while (pi < ntp && rc[t][pi] < rec_thr[ri]) ++pi;
           const size_t at =
               (((static_cast<size_t>(t) * kCocoRecallThresholds + ri) * r.num_categories + k) * kCocoAreaRanges + a) *
                   kCocoMaxDetSettings +
               m;
-          r.precision[at] = pi < nd ? pr[pi] : 0.0;
+          r.precision[at] = pi < ntp ? p_t[pi] : 0.0;
         }
       }
     }
@@ -261,13 +315,16 @@ CocoEvalResult evaluate_coco_bbox(const CocoEvalGroundTruth& gt, const CocoEvalD
   const int64_t num_outcomes =
       pairs.empty() ? 0 : pairs.back().out0 + std::min<int64_t>(pairs.back().d1 - pairs.back().d0, kMaxDets);
   std::vector<Outcome> outcomes(num_outcomes);
+  const std::vector<GtRow> gt_rows = gather_gt(gt, gt_order);
+  const std::vector<DetRow> det_rows = gather_dets(dets, det_order);
   const std::array<double, kCocoIouThresholds> iou_thr = coco_iou_thresholds();
 #pragma omp parallel num_threads(nthreads)
   {
     PairScratch scratch;
 #pragma omp for schedule(dynamic, 64)
     for (int64_t p = 0; p < num_pairs; ++p) {
-      evaluate_pair(gt, gt_order, dets, det_order, iou_thr, pairs[p], outcomes.data() + pairs[p].out0, scratch);
+      evaluate_pair(gt_rows.data() + pairs[p].g0, det_rows.data() + pairs[p].d0, iou_thr, pairs[p],
+                    outcomes.data() + pairs[p].out0, scratch);
     }
   }
 

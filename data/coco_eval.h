@@ -103,6 +103,15 @@ CocoEvalDetections read_coco_eval_detections(const std::string& path, const Coco
 CocoEvalDetections coco_eval_detections(const std::vector<CocoResult>& results, const CocoEvalGroundTruth& gt,
                                         const std::string& source);
 
+// Both inputs of an evaluation: the results file is parsed on a second thread while the ground
+// truth loads (load_coco_eval_ground_truth), then mapped as read_coco_eval_detections maps it.
+// Errors as theirs; when both files are bad, the ground truth's is reported.
+struct CocoEvalInputs {
+  CocoEvalGroundTruth gt;
+  CocoEvalDetections dets;
+};
+CocoEvalInputs load_coco_eval_inputs(const std::string& gt_path, const std::string& dets_path);
+
 // pycocotools' Params for iouType bbox.
 constexpr int kCocoIouThresholds = 10;      // T: .50:.05:.95
 constexpr int kCocoRecallThresholds = 101;  // R: 0:.01:1

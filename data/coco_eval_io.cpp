@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <unordered_map>
 
@@ -187,6 +188,15 @@ CocoEvalDetections coco_eval_detections(const std::vector<CocoResult>& results, 
 
 CocoEvalDetections read_coco_eval_detections(const std::string& path, const CocoEvalGroundTruth& gt) {
   return coco_eval_detections(read_coco_results_f64(path), gt, path);
+}
+
+CocoEvalInputs load_coco_eval_inputs(const std::string& gt_path, const std::string& dets_path) {
+  std::future<std::vector<CocoResult>> results =
+      std::async(std::launch::async, [&dets_path] { return read_coco_results_f64(dets_path); });
+  CocoEvalInputs in;
+  in.gt = load_coco_eval_ground_truth(gt_path);
+  in.dets = coco_eval_detections(results.get(), in.gt, dets_path);
+  return in;
 }
 
 }  // namespace attncamp::data

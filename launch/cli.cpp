@@ -120,8 +120,9 @@ int cmd_eval(config::Experiment e, const std::string& checkpoint, const std::str
 // on request. Detections of categories absent from the ground truth are left out (as pycocotools
 // does), with a note on stderr.
 int cmd_eval_coco(const std::string& gt_path, const std::string& dets_path, bool per_category, int threads) {
-  const data::CocoEvalGroundTruth gt = data::load_coco_eval_ground_truth(gt_path);
-  const data::CocoEvalDetections dets = data::read_coco_eval_detections(dets_path, gt);
+  const data::CocoEvalInputs in = data::load_coco_eval_inputs(gt_path, dets_path);
+  const data::CocoEvalGroundTruth& gt = in.gt;
+  const data::CocoEvalDetections& dets = in.dets;
   if (dets.unknown_category > 0) {
     std::fprintf(stderr,
                  "eval-coco: note: %ld detections of %s name a category_id not in %s (first: [%ld] category_id "

@@ -108,8 +108,8 @@ void expect_same_array(const std::vector<double>& ours, const std::vector<double
 }
 
 CocoEvalResult evaluate_files(const std::string& gt_path, const std::string& dets_path, int threads = 2) {
-  const CocoEvalGroundTruth gt = load_coco_eval_ground_truth(gt_path);
-  return evaluate_coco_bbox(gt, read_coco_eval_detections(dets_path, gt), threads);
+  const CocoEvalInputs in = load_coco_eval_inputs(gt_path, dets_path);
+  return evaluate_coco_bbox(in.gt, in.dets, threads);
 }
 
 void expect_equal_to_pycocotools(const std::string& gt_path, const std::string& dets_path, const std::string& what,
