@@ -40,7 +40,7 @@ TEST(EvalCoco, PrintsPycocotoolsSummaryAndPerCategoryAp) {
   const std::string gt = reference_dir() + "/gt_val2014_first100_bbox.json";
   const std::string dets = reference_dir() + "/dets_val2014_fakebbox100.json";
   const test::CommandResult r =
-      test::run_attncamp("eval-coco --gt '" + gt + "' --dets '" + dets + "' --per-category --threads 2");
+      test::run_attncamp("eval-coco --gt '" + gt + "' --dets '" + dets + "' --per-category --raw-stats --threads 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
 
   // The summary is the library's, formatted as pycocotools formats it.
@@ -59,6 +59,13 @@ TEST(EvalCoco, PrintsPycocotoolsSummaryAndPerCategoryAp) {
   std::snprintf(person, sizeof(person), "%12d  %6.3f  %s\n", 1, e.category_ap(0), "person");
   EXPECT_NE(r.output.find(person), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("per-category AP"), std::string::npos);
+  std::string raw = "stats";
+  for (double v : e.stats) {
+    char num[32];
+    std::snprintf(num, sizeof(num), " %.17g", v);
+    raw += num;
+  }
+  EXPECT_NE(r.output.find(raw + "\n"), std::string::npos) << r.output;
 
   const char* python = std::getenv(env::kTestPython);
   if (!python || !*python) {
