@@ -73,14 +73,10 @@ TEST(EvalCoco, PrintsPycocotoolsSummaryAndPerCategoryAp) {
     return;
   }
   const std::string cmd = std::string("'") + python + "' '" + test::source_dir() +
-                          "/benchmarks/peers/coco_eval_py.py' pycocotools '" + gt + "' '" + dets + "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string ref;
-  char buf[4096];
-  while (fgets(buf, sizeof(buf), p)) ref += buf;
-  ASSERT_EQ(pclose(p), 0) << ref;
-  EXPECT_EQ(summary_lines(r.output), summary_lines(ref)) << "pycocotools printed:\n" << ref;
+                          "/benchmarks/peers/coco_eval_py.py' pycocotools '" + gt + "' '" + dets + "'";
+  const test::CommandResult ref = test::run_command(cmd);
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  EXPECT_EQ(summary_lines(r.output), summary_lines(ref.output)) << "pycocotools printed:\n" << ref.output;
 }
 
 TEST(EvalCoco, BadInputEndsWithOneErrorLine) {

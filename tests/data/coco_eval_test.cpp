@@ -64,14 +64,10 @@ Reference run_pycocotools(const std::string& gt, const std::string& dets, const 
   const std::string prefix = test::temp_dir() + "/ref";
   const std::string cmd = "'" + reference_python() + "' '" + test::source_dir() +
                           "/benchmarks/peers/coco_eval_py.py' " + impl + " '" + gt + "' '" + dets +
-                          "' --per-category --arrays '" + prefix + "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  std::string output;
-  char buf[4096];
-  while (p && fgets(buf, sizeof(buf), p)) output += buf;
-  const int status = p ? pclose(p) : -1;
-  EXPECT_EQ(status, 0) << cmd << "\n" << output;
+                          "' --per-category --arrays '" + prefix + "'";
+  const test::CommandResult run = test::run_command(cmd);
+  EXPECT_EQ(run.exit_code, 0) << cmd << "\n" << run.output;
+  const std::string& output = run.output;
   Reference ref;
   std::istringstream lines(output);
   std::string line;
