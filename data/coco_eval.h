@@ -75,15 +75,15 @@ CocoEvalGroundTruth load_coco_eval_ground_truth(const std::string& path);
 // Detections for evaluation, in results-file order, as pycocotools' loadRes keeps them: each
 // entry's id is its index + 1 and its area is w * h.
 struct CocoEvalDetections {
-  std::string source;                // the results file, for messages
-  std::vector<int32_t> image;        // [D] index into the ground truth's image_ids
-  std::vector<int32_t> category;     // [D] index into the ground truth's category_ids
-  std::vector<double> boxes;         // [D * 4] x, y, w, h in pixels, as written
-  std::vector<double> scores;        // [D]
-  std::vector<int64_t> entry;        // [D] index of the entry in the results file
-  int64_t unknown_category = 0;      // entries left out: category_id not in the ground truth
-  int64_t first_unknown_entry = -1;  // the first of them (-1 if none)
-  int64_t first_unknown_category = 0;
+  std::string source;                  // the results file, for messages
+  std::vector<int32_t> image;          // [D] index into the ground truth's image_ids
+  std::vector<int32_t> category;       // [D] index into the ground truth's category_ids
+  std::vector<double> boxes;           // [D * 4] x, y, w, h in pixels, as written
+  std::vector<double> scores;          // [D]
+  std::vector<int64_t> entry;          // [D] index of the entry in the results file
+  int64_t unknown_category = 0;        // entries left out: category_id not in the ground truth
+  int64_t first_unknown_entry = -1;    // the first of them (-1 if none)
+  int64_t first_unknown_category = 0;  // its category_id
 
   int64_t size() const { return static_cast<int64_t>(image.size()); }
 };
