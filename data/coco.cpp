@@ -15,89 +15,25 @@
 
 #include "data/hdf5.h"
 #include "data/image_codec.h"
+#include "data/json_fields.h"
 #include "runtime/error.h"
 
 namespace attncamp::data {
 
 namespace {
 
+using json_fields::array_of_objects;
+using json_fields::bbox_field;
+using json_fields::field;
+using json_fields::int_field;
+using json_fields::item;
+using json_fields::number_field;
+using json_fields::string_field;
+using json_fields::Where;
 using nlohmann::json;
 
 constexpr size_t kHeaderPrefixBytes = 64 * 1024;  // JPEG headers (SOF) almost always lie within
 constexpr int64_t kWriteBatch = 64;               // images read and written per batch
-
-// Parses the whole file, dropping every "segmentation" value while parsing (polygons and RLE
-// masks are most of a COCO file's size and are not kept), so instances_train2017.json's DOM stays
-// small.
-json parse_json_file(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  const json::parser_callback_t drop_segmentation = [](int, json::parse_event_t event, json& value) {
-    return !(event == json::parse_event_t::key && value == "segmentation");
-  };
-  try {
-    return json::parse(bytes.begin(), bytes.end(), drop_segmentation);
-  } catch (const json::parse_error& e) {
-    ATTNCAMP_THROW(path, ": malformed JSON at byte ", e.byte, " (", e.what(), ")");
-  }
-}
-
-// Where a JSON value sits, for messages: "FILE: annotations[12] (id 508910)".
-struct Where {
-  const std::string& path;
-  std::string item;
-};
-
-const json& field(const json& obj, const char* name, const Where& w) {
-  const auto it = obj.find(name);
-  if (it == obj.end()) ATTNCAMP_THROW(w.path, ": ", w.item, ": required field '", name, "' is missing");
-  return *it;
-}
-
-int64_t int_field(const json& obj, const char* name, const Where& w) {
-  const json& v = field(obj, name, w);
-  if (!v.is_number_integer()) {
-    ATTNCAMP_THROW(w.path, ": ", w.item, ": field '", name, "' is ", v.type_name(), " ", v.dump(),
-                   ", expected an integer");
-  }
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-    ATTNCAMP_THROW(w.path, ": ", w.item, ": field '", name, "' = ", v.dump(), " does not fit in int64");
-  }
-  return v.get<int64_t>();
-}
-
-double number_field(const json& obj, const char* name, const Where& w) {
-  const json& v = field(obj, name, w);
-  if (!v.is_number())
-    ATTNCAMP_THROW(w.path, ": ", w.item, ": field '", name, "' is ", v.type_name(), ", expected a number");
-  return v.get<double>();
-}
-
-std::string string_field(const json& obj, const char* name, const Where& w) {
-  const json& v = field(obj, name, w);
-  if (!v.is_string())
-    ATTNCAMP_THROW(w.path, ": ", w.item, ": field '", name, "' is ", v.type_name(), ", expected a string");
-  return v.get<std::string>();
-}
-
-// The array root[name] whose elements are all objects.
-const json& array_of_objects(const json& root, const char* name, const std::string& path) {
-  const auto it = root.find(name);
-  if (it == root.end()) ATTNCAMP_THROW(path, ": required top-level field '", name, "' is missing");
-  if (!it->is_array())
-    ATTNCAMP_THROW(path, ": top-level field '", name, "' is ", it->type_name(), ", expected an array");
-  for (size_t i = 0; i < it->size(); ++i) {
-    if (!(*it)[i].is_object()) {
-      ATTNCAMP_THROW(path, ": ", name, "[", i, "] is ", (*it)[i].type_name(), ", expected an object");
-    }
-  }
-  return *it;
-}
-
-// Item name before its id is known, then with it.
-std::string item(const char* array, size_t i) { return std::string(array) + "[" + std::to_string(i) + "]"; }
-std::string item(const char* array, size_t i, int64_t id) {
-  return item(array, i) + " (id " + std::to_string(id) + ")";
-}
 
 struct CocoImage {
   int64_t id = 0, height = 0, width = 0;
@@ -142,7 +78,7 @@ int resolve_threads(int threads) { return threads > 0 ? threads : std::max(1, om
 }  // namespace
 
 DetectionData read_coco_instances(const std::string& path, const ConvertOptions& options, ConvertSummary* summary) {
-  const json root = parse_json_file(path);
+  const json root = json_fields::parse_file_without_segmentations(path);
   if (!root.is_object()) {
     ATTNCAMP_THROW(path, ": top level is ", root.type_name(),
                    ", expected an object with images, annotations, categories");
@@ -205,12 +141,8 @@ DetectionData read_coco_instances(const std::string& path, const ConvertOptions&
     if (!fresh) ATTNCAMP_THROW(path, ": ", w.item, ": annotation id ", b.id, " repeats annotations[", dup->second, "]");
     const int64_t image_id = int_field(a, "image_id", w);
     const int64_t category_id = int_field(a, "category_id", w);
-    const json& bbox = field(a, "bbox", w);
-    if (!bbox.is_array() || bbox.size() != 4 ||
-        !std::all_of(bbox.begin(), bbox.end(), [](const json& v) { return v.is_number(); })) {
-      ATTNCAMP_THROW(path, ": ", w.item, ": field 'bbox' is ", bbox.dump(),
-                     ", expected 4 numbers [x, y, width, height]");
-    }
+    double v[4];
+    bbox_field(a, w, v);
     b.area = static_cast<float>(number_field(a, "area", w));
     const int64_t iscrowd = int_field(a, "iscrowd", w);
     if (iscrowd != 0 && iscrowd != 1)
@@ -223,12 +155,11 @@ DetectionData read_coco_instances(const std::string& path, const ConvertOptions&
       ATTNCAMP_THROW(path, ": ", w.item, ": category_id ", category_id, " is not in 'categories'");
     }
     b.label = cat->second;
-    double v[4];
-    for (int e = 0; e < 4; ++e) v[e] = bbox[e].get<double>(), b.bbox[e] = static_cast<float>(v[e]);
+    for (int e = 0; e < 4; ++e) b.bbox[e] = static_cast<float>(v[e]);
     const CocoImage& image = images[im->second];
     const std::string why = box_problem(v[0], v[1], v[2], v[3], image.height, image.width);
     if (!why.empty()) {
-      const std::string msg = "bbox " + bbox.dump() + " (x, y, w, h) " + why;
+      const std::string msg = "bbox " + field(a, "bbox", w).dump() + " (x, y, w, h) " + why;
       if (options.on_error == OnError::kFail) {
         ATTNCAMP_THROW(path, ": annotation id ", b.id, " (image id ", image_id, ", ", item("annotations", q),
                        "): ", msg, "; use --on-error skip to leave such annotations out");

@@ -33,6 +33,11 @@ constexpr const char* kTestSourceDir = "ATTNCAMP_TEST_SOURCE_DIR";
 // fails with EFBIG after N bytes as it would with ENOSPC on a full disk. Unset: no limit.
 constexpr const char* kTestFileSizeLimit = "ATTNCAMP_TEST_FILE_SIZE_LIMIT";
 
+// Tests only: a Python interpreter with pycocotools, faster-coco-eval and numpy (.ci/run makes the
+// virtual environment build-ci-venv and sets this); the COCO evaluator's comparisons with
+// pycocotools skip, saying so, when it is unset.
+constexpr const char* kTestPython = "ATTNCAMP_TEST_PYTHON";
+
 // A 0/1 switch: true for "1", false for "0" or unset; throws naming the variable otherwise.
 bool flag(const char* name);
 

@@ -16,7 +16,7 @@ packages=(
   libopenblas-openmp-dev libcli11-dev zlib1g-dev patchelf
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev nlohmann-json3-dev libbiosig-dev libfftw3-dev
   dataset-fashion-mnist
-  python3 python3-torch python3-torchvision python3-h5py python3-numpy python3-crc32c python3-protobuf
+  python3 python3-venv python3-torch python3-torchvision python3-h5py python3-numpy python3-crc32c python3-protobuf
   python3-mne python3-scipy python3-pil
   clang-format
 )

@@ -114,9 +114,11 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-CommandResult run_attncamp(const std::string& args) {
+CommandResult run_attncamp(const std::string& args) { return run_command("'" + attncamp_binary() + "' " + args); }
+
+CommandResult run_command(const std::string& command) {
   CommandResult r;
-  const std::string cmd = "'" + attncamp_binary() + "' " + args + " 2>&1";
+  const std::string cmd = command + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf{};

@@ -35,6 +35,8 @@ struct CommandResult {
   int exit_code = -1;  // exit status, or 128+signal when killed by a signal
   std::string output;  // stdout and stderr together
 };
+// Runs a shell command line (stderr joined to stdout).
+CommandResult run_command(const std::string& command);
 // Runs `args` (a shell-quoted command line after the binary) with the attncamp binary.
 CommandResult run_attncamp(const std::string& args);
 
