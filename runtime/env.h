@@ -15,7 +15,7 @@ constexpr const char* kGemm = "ATTNCAMP_GEMM";
 // CUDA attention kernels: "simple" (f32 FMA tiles) or "mma" (tensor cores); unset or "auto" picks.
 constexpr const char* kAttentionImpl = "ATTNCAMP_ATTENTION_IMPL";
 // "1": bitwise reproducible kernels where a faster non-deterministic one is the default (the CUDA
-// attention backward's dQ); "0" or unset: the defaults.
+// attention backward's dQ, the CUDA RoIAlign backward); "0" or unset: the defaults.
 constexpr const char* kDeterministic = "ATTNCAMP_DETERMINISTIC";
 // "1": each cuBLASLt GEMM plan times the heuristic's candidate algorithms on first use and keeps
 // the fastest (ignored when kDeterministic is 1); "0" or unset: the heuristic's first choice.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command a GPU session runs on the device machine (docs/gpu.md): every test with the GPU
 # visible, the GPU benchmarks and their PyTorch peers, then compute-sanitizer memcheck and
-# racecheck on the CUDA attention and LayerNorm tests. Everything goes to $OUT/gpu_check.log, a short table to
+# racecheck on the CUDA attention, LayerNorm, NMS, RoIAlign, box and detection-loss tests. Everything goes to $OUT/gpu_check.log, a short table to
 # $OUT/gpu_check_summary.txt and to the end of stdout. Finishes within --budget seconds.
 #
 #   scripts/gpu_check.sh [--bundle PATH | --build] [--steps LIST] [--budget SEC] [--targets T] [--keep]
@@ -280,6 +280,14 @@ step_bench() {
   else
     missing attncamp_roi_align_gpu_bench "not built (yet)"
   fi
+  # NMS and batched NMS against torchvision on the GPU (benchmarks/detection_ops.sh --gpu: the
+  # same inputs, keep lists compared).
+  if [[ -x $bin_dir/attncamp_gpu_nms_bench ]]; then
+    bench "detection_ops.sh --gpu (nms)" env PYTHON=python3 BIN="$bin_dir" bash benchmarks/detection_ops.sh --gpu \
+      --dir "$work/nms"
+  else
+    missing attncamp_gpu_nms_bench "not built (yet)"
+  fi
   # ViT-S/16 training step (attncamp bf16 vs PyTorch eager with bf16 autocast), and the
   # all-reduce sweep of the NCCL backend on one rank.
   if [[ -x $bin_dir/attncamp ]]; then
@@ -293,7 +301,8 @@ step_bench() {
 # --- compute-sanitizer ---------------------------------------------------------------------------------
 step_sanitizer() {
   sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-  for t in test_ops_cuda_attention test_ops_cuda_norm_loss; do
+  for t in test_ops_cuda_attention test_ops_cuda_norm_loss test_ops_cuda_nms test_ops_cuda_roi_align \
+    test_ops_cuda_boxes test_ops_cuda_detection_loss; do
     for tool in memcheck racecheck; do
       if [[ -z $sanitizer ]]; then
         missing "$tool $t" 'compute-sanitizer not found'
