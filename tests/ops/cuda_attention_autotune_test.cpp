@@ -11,6 +11,7 @@
 
 #include "ops/attention.h"
 #include "ops/attention_lab.h"
+#include "ops/cuda/attention_args.h"
 #include "ops/cuda/attention_launch.cuh"
 #include "runtime/cuda/launch.h"
 #include "tests/cuda_test_util.h"

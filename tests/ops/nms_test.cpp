@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,8 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "ops/cpu/nms_radix_sort.h"
 #include "ops/nms_math.h"
 #include "ops/nms_topk.h"
+#include "runtime/rng.h"
 #include "tests/ops/nms_test_data.h"
 #include "tests/test_util.h"
 
@@ -88,6 +91,37 @@ TEST(NmsMath, ThresholdDecidesAsDouble) {
       EXPECT_EQ(v > tf, static_cast<double>(v) > t) << v << " vs " << t;
     }
   }
+}
+
+// The CPU selection ops' radix sort (ops/cpu/nms_radix_sort.h) against std::stable_sort: keys with
+// every byte varying, with only the low byte varying (one pass), all equal (no pass) and 64-bit.
+TEST(NmsRadixSort, SortsLikeStableSort) {
+  auto check = [](std::vector<uint64_t> keys, const char* what) {
+    std::vector<int64_t> values(keys.size());
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<int64_t>(i);
+    std::vector<std::pair<uint64_t, int64_t>> expected;
+    for (size_t i = 0; i < keys.size(); ++i) expected.emplace_back(keys[i], values[i]);
+    std::stable_sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    ops::cpu::radix_sort_pairs(keys, values);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_EQ(keys[i], expected[i].first) << what << " at " << i;
+      ASSERT_EQ(values[i], expected[i].second) << what << " at " << i;
+    }
+  };
+  std::vector<uint64_t> wide(5000), low(5000), same(300, 7);
+  for (size_t i = 0; i < wide.size(); ++i) {
+    wide[i] = static_cast<uint64_t>(philox_uniform(3, 1, i) * 1e18);
+    low[i] = static_cast<uint64_t>(philox_uniform(3, 2, i) * 40);  // many ties
+  }
+  check(wide, "wide keys");
+  check(low, "low byte only");
+  check(same, "equal keys");
+  check({}, "empty");
+  std::vector<uint32_t> k32 = {9, 3, 3, 0xFFFFFFFFu, 0, 3};
+  std::vector<int> v32 = {0, 1, 2, 3, 4, 5};
+  ops::cpu::radix_sort_pairs(k32, v32);
+  EXPECT_EQ(k32, (std::vector<uint32_t>{0, 3, 3, 3, 9, 0xFFFFFFFFu}));
+  EXPECT_EQ(v32, (std::vector<int>{4, 1, 2, 5, 0, 3}));
 }
 
 TEST(Nms, MatchesGreedyReferenceOnClusters) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/roi_align_geometry.h"
 #include "tests/ops/roi_align_test_cases.h"
 #include "tests/test_util.h"
 
@@ -109,6 +110,48 @@ Tensor backward(const Tensor& grad, const Tensor& rois, const Case& c) {
 
 double rel_diff(const Tensor& out, const Tensor& ref) {
   return test::max_abs_diff(out, ref) / (1.0 + test::max_abs(ref));
+}
+
+// The shared sampling geometry (ops/roi_align_geometry.h) on hand cases: torchvision's aligned=True
+// corners and bins, adaptive and fixed grids, sample positions, border taps, and each ROI problem.
+TEST(RoiAlignGeometry, HandCases) {
+  namespace g = ops::roi_align;
+  const double roi[5] = {1, 2, 4, 10, 12};  // image 1, x 2..10, y 4..12, at scale 0.5
+  const g::RoiBins<double> b = g::roi_bins(roi, 0.5, 2, 2, 0);
+  EXPECT_EQ(b.start_x, 0.5);  // 2 * 0.5 - 0.5
+  EXPECT_EQ(b.start_y, 1.5);
+  EXPECT_EQ(b.bin_w, 2.0);  // (5 - 1) / 2
+  EXPECT_EQ(b.bin_h, 2.0);
+  EXPECT_EQ(b.grid_w, 2);  // adaptive: ceil(4 / 2)
+  EXPECT_EQ(b.grid_h, 2);
+  EXPECT_EQ(b.count, 4.0);
+  EXPECT_EQ(g::roi_bins(roi, 0.5, 2, 2, 3).grid_w, 3);
+  // Bin 1's samples at 0.5 + 2 + (i + 0.5) * 2 / 2.
+  EXPECT_EQ(g::sample_position(0.5, 2.0, 1, 0, 2), 3.0);
+  EXPECT_EQ(g::sample_position(0.5, 2.0, 1, 1, 2), 4.0);
+  g::AxisTaps<double> t;
+  ASSERT_TRUE(g::axis_taps(2.25, 5, t));
+  EXPECT_EQ(t.lo, 2);
+  EXPECT_EQ(t.hi, 3);
+  EXPECT_EQ(t.w_hi, 0.25);
+  EXPECT_EQ(t.w_lo, 0.75);
+  ASSERT_TRUE(g::axis_taps(-0.5, 5, t));  // [-1, 0]: pixel 0 alone
+  EXPECT_EQ(t.lo, 0);
+  EXPECT_EQ(t.w_lo, 1.0);
+  ASSERT_TRUE(g::axis_taps(4.5, 5, t));  // beyond size - 1: the last pixel alone
+  EXPECT_EQ(t.lo, 4);
+  EXPECT_EQ(t.hi, 4);
+  EXPECT_EQ(t.w_hi, 0.0);
+  EXPECT_FALSE(g::axis_taps(-1.5, 5, t));
+  EXPECT_FALSE(g::axis_taps(5.5, 5, t));
+  EXPECT_FALSE(g::axis_taps(std::nan(""), 5, t));
+  EXPECT_EQ(g::roi_problem(roi, 2, 0.5, 2, 2, 0), g::RoiProblem::kOk);
+  EXPECT_EQ(g::roi_problem(roi, 1, 0.5, 2, 2, 0), g::RoiProblem::kBatchIndex);
+  const double half[5] = {0.5, 0, 0, 1, 1}, nan[5] = {0, std::nan(""), 0, 1, 1}, huge[5] = {0, 0, 0, 1e7, 1};
+  EXPECT_EQ(g::roi_problem(half, 2, 1.0, 2, 2, 0), g::RoiProblem::kBatchIndex);
+  EXPECT_EQ(g::roi_problem(nan, 2, 1.0, 2, 2, 0), g::RoiProblem::kNotFinite);
+  EXPECT_EQ(g::roi_problem(huge, 2, 1.0, 2, 2, 0), g::RoiProblem::kGridTooLarge);
+  EXPECT_EQ(g::roi_problem(huge, 2, 1.0, 2, 2, 2), g::RoiProblem::kOk);  // a fixed grid is not limited
 }
 
 TEST(RoiAlign, ForwardMatchesPlainLoop) {
